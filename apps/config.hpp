@@ -1,0 +1,39 @@
+// Settings the protocol machines need, filled by the driver from the CLI.
+#pragma once
+
+#include <cstdint>
+#include <ctime>
+#include <string>
+#include <vector>
+
+namespace bm::apps {
+
+// Wall clock as a parameter, so tests can fix it.
+using Clock = std::time_t (*)();
+inline std::time_t system_clock_now() { return std::time(nullptr); }
+
+struct SmtpConfig {
+    std::string hostname = "localhost";
+    // Lower-case domains delivered locally; "[a.b.c.d]" literals allowed.
+    // The session also treats "[<Peer::local_ip>]" as local.
+    std::vector<std::string> local_domains = {"localhost"};
+    std::uint64_t max_message_size = 10485760;
+    std::uint32_t max_recipients = 1000;
+    bool header_fill = true;  // Received/Date/Message-ID
+    // Makes queue ids unique across restarts of the process (e.g. start
+    // time and pid, in hex), combined with the connection number.
+    std::string instance_tag = "0";
+    Clock now = system_clock_now;
+};
+
+struct Pop3Config {
+    std::string hostname = "localhost";
+    std::string instance_tag = "0";  // for the APOP timestamp
+    // After this many failed logins on one connection, each further
+    // answer is delayed by login_delay (and logged for fail2ban).
+    std::uint32_t free_login_failures = 3;
+    std::uint32_t login_delay_ms = 2000;
+    Clock now = system_clock_now;
+};
+
+}  // namespace bm::apps

@@ -1,0 +1,126 @@
+// What a protocol session asks of the mail store, and what comes back.
+//
+// Sessions never touch the disk: they submit a StoreRequest through their
+// MailPort and stop consuming input until exactly one StoreReply arrives
+// through Session::on_store_reply. The reply is always delivered later,
+// never from inside submit(), so a session's state is consistent whenever
+// it runs. The store (store/) does the work on its I/O worker; the glue in
+// dataplane/ translates between these types and store calls.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace bm::apps {
+
+// ---- requests ---------------------------------------------------------
+
+// Does a local mailbox exist for this local part? (RCPT TO at a local domain)
+struct LookupUser {
+    std::string local_part;
+};
+
+struct Recipient {
+    std::string address;  // as the client gave it, without <>
+    std::string mailbox;  // canonical local user (from UserFound); empty = relay
+};
+
+struct Envelope {
+    std::string sender;  // reverse-path without <>; empty for the null sender
+    std::vector<Recipient> recipients;
+};
+
+// Make a message durable: local recipients into their mailboxes, the others
+// into the relay queue. The reply comes only once it is on disk (fsync'd).
+struct Deliver {
+    std::string queue_id;  // the id named in Received: and the 250 reply
+    Envelope envelope;
+    std::string message;   // what to store: CRLF lines, un-dot-stuffed,
+                           // headers already filled by the session
+};
+
+// POP3 login: check the credentials, lock the maildrop, snapshot it.
+// Exactly one of password / apop_digest is set.
+struct OpenMaildrop {
+    std::string user;
+    std::string password;
+    std::string apop_digest;     // hex MD5 as the client sent it
+    std::string apop_timestamp;  // the "<...>" of our greeting, brackets included
+};
+
+// One message of the snapshot, as RETR (top_lines < 0) or TOP sends it.
+struct ReadMessage {
+    std::uint32_t maildrop = 0;
+    std::uint32_t index = 0;  // 0-based into MaildropOpened::messages
+    std::int32_t top_lines = -1;
+};
+
+// End of a POP3 session. commit = true (QUIT in TRANSACTION): remove the
+// `deleted` messages, then unlock. commit = false: only unlock. A session
+// that ends without commit still gets its MaildropClosed reply, which the
+// driver may drop if the connection is gone.
+struct CloseMaildrop {
+    std::uint32_t maildrop = 0;
+    std::vector<std::uint32_t> deleted;  // 0-based indexes
+    bool commit = false;
+};
+
+using StoreRequest =
+    std::variant<LookupUser, Deliver, OpenMaildrop, ReadMessage, CloseMaildrop>;
+
+// ---- replies ----------------------------------------------------------
+
+enum class Outcome {
+    ok,
+    not_found,          // no such user / no such message
+    auth_failed,        // wrong password, unknown user, or no users file
+    in_use,             // maildrop locked by another session
+    temp_failure,       // 451 / -ERR: try again later, nothing was lost
+    no_space,           // 452: disk full or quota
+    permanent_failure,  // 554
+};
+
+struct UserFound {
+    Outcome outcome = Outcome::not_found;
+    std::string mailbox;  // canonical user name when ok
+};
+
+struct Delivered {
+    Outcome outcome = Outcome::temp_failure;
+    std::string detail;  // human reason for logs
+};
+
+struct MessageInfo {
+    std::uint64_t size = 0;  // octets RETR sends (CRLF lines, before dot-stuffing)
+    std::string uid;         // UIDL: unique, stable across sessions
+};
+
+struct MaildropOpened {
+    Outcome outcome = Outcome::auth_failed;
+    std::uint32_t maildrop = 0;
+    std::vector<MessageInfo> messages;
+};
+
+struct MessageText {
+    Outcome outcome = Outcome::not_found;
+    std::string text;  // CRLF lines, not dot-stuffed; ends with CRLF if non-empty
+};
+
+struct MaildropClosed {
+    Outcome outcome = Outcome::ok;
+};
+
+using StoreReply =
+    std::variant<UserFound, Delivered, MaildropOpened, MessageText, MaildropClosed>;
+
+class MailPort {
+public:
+    virtual void submit(StoreRequest request) = 0;
+
+protected:
+    ~MailPort() = default;
+};
+
+}  // namespace bm::apps

@@ -1,0 +1,59 @@
+// The I/O worker: every disk operation of the server runs on this thread,
+// never on the polling core (SPEC Storage; ARCHITECTURE).
+//
+// The polling thread submits Jobs through a bounded ring; the worker takes
+// whatever is queued as one batch, runs each job's execute(), then makes the
+// whole batch durable in one commit round (CommitGroup: file syncs, renames,
+// directory syncs shared by every job of the batch — group commit), and
+// hands the jobs back through a completion ring. The polling thread calls
+// poll_completions(), which runs each job's complete() on that thread.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+
+#include "store/commit_group.hpp"
+
+namespace bm::store {
+
+class Job {
+public:
+    virtual ~Job() = default;
+    // On the worker. May register durable steps in `group`; they run after
+    // every job of the batch has executed, before any completes.
+    virtual void execute(CommitGroup& group) = 0;
+    // On the polling thread, after the batch is durable (or failed).
+    virtual void complete() = 0;
+};
+
+class IoWorker {
+public:
+    // `ring_size` bounds both rings (rounded up to a power of two).
+    explicit IoWorker(std::size_t ring_size = 4096);
+    ~IoWorker();  // stop()
+    IoWorker(const IoWorker&) = delete;
+    IoWorker& operator=(const IoWorker&) = delete;
+
+    // From the polling thread. Takes ownership. False when the ring is full
+    // (the caller answers the client with a temporary failure).
+    bool submit(std::unique_ptr<Job> job);
+    // From the polling thread: run complete() for up to `max` finished jobs
+    // and destroy them. Returns how many ran. No syscall when none is ready
+    // unless the event fd must be drained (kernel build).
+    std::size_t poll_completions(std::size_t max = 256);
+    // Readable while completions are waiting (for epoll). Drained by
+    // poll_completions.
+    int event_fd() const;
+    // Jobs submitted and not yet completed (for clean shutdown).
+    std::size_t in_flight() const;
+    // Finish every submitted job, then join the thread. Completions stay
+    // queued for poll_completions.
+    void stop();
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace bm::store

@@ -1,0 +1,83 @@
+// The mail store: mailboxes (Maildir or mbox) under one mail dir, the users
+// file, POP3 maildrops and the relay queue. Every method here runs on the
+// I/O worker thread (store/io_worker.hpp), never on the polling core.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "store/commit_group.hpp"
+#include "store/users.hpp"
+
+namespace bm::store {
+
+struct StoreConfig {
+    std::string mail_dir;    // DIR/USER/ (Maildir) or DIR/USER.mbox
+    std::string queue_dir;   // default DIR/.queue
+    std::string users_file;  // empty: POP3 login refused for everyone
+    std::string hostname = "localhost";  // Maildir unique names
+};
+
+// One accepted message as the SMTP session hands it over.
+struct Delivery {
+    std::string id;                       // queue id
+    std::string sender;                   // empty = null sender
+    std::vector<std::string> local_users; // canonical user names
+    std::vector<std::string> remote_recipients;  // go to the relay queue
+    std::string message;                  // CRLF lines, un-stuffed, headers filled
+};
+
+struct MaildropEntry {
+    std::uint64_t size = 0;  // octets RETR sends (CRLF form, before dot-stuffing)
+    std::string uid;         // hex MD5, unique and stable across sessions
+};
+
+class MailStore {
+public:
+    // Throws std::runtime_error with a reason an operator can act on when
+    // the mail dir is missing or unreadable, or the users file unreadable.
+    // Creates the queue dir if missing.
+    explicit MailStore(StoreConfig config);
+    ~MailStore();
+
+    // Canonical user name for a local part: exact match of DIR/<lp>/ or
+    // DIR/<lp>.mbox, else the lower-cased local part; nullopt if neither.
+    std::optional<std::string> find_user(std::string_view local_part) const;
+
+    // Writes the message for every local user and, if any remote
+    // recipients, one queue file; registers the durable steps in `group`.
+    // After group.flush(), *status is final: ok means every copy is
+    // durable; otherwise no copy is visible (all-or-nothing).
+    void deliver(const Delivery& delivery, CommitGroup& group, Status* status);
+
+    // POP3: check credentials (users file: clear or crypt(3) hash; APOP
+    // only with a clear password), lock the maildrop exclusively (in_use
+    // if another session holds it, in this or another process), snapshot it.
+    Status open_maildrop(std::string_view user, std::string_view password,
+                         std::string_view apop_digest, std::string_view apop_timestamp,
+                         std::uint32_t& handle, std::vector<MaildropEntry>& messages);
+    // CRLF text of message `index` of the snapshot; top_lines >= 0 gives the
+    // header, the blank line and that many body lines (POP3 TOP).
+    Status read_message(std::uint32_t handle, std::uint32_t index, std::int32_t top_lines,
+                        std::string& text);
+    // commit: delete `deleted` durably, then unlock; otherwise only unlock.
+    Status close_maildrop(std::uint32_t handle, const std::vector<std::uint32_t>& deleted,
+                          bool commit);
+
+    const StoreConfig& config() const { return config_; }
+
+private:
+    struct Maildrop;
+    StoreConfig config_;
+    Users users_;
+    std::map<std::uint32_t, std::unique_ptr<Maildrop>> maildrops_;
+    std::uint32_t next_handle_ = 1;
+};
+
+}  // namespace bm::store

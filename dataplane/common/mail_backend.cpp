@@ -1,0 +1,134 @@
+#include "dataplane/common/mail_backend.hpp"
+
+#include <type_traits>
+
+namespace bm {
+namespace {
+
+apps::Outcome outcome(store::Status status) {
+    switch (status) {
+    case store::Status::ok: return apps::Outcome::ok;
+    case store::Status::not_found: return apps::Outcome::not_found;
+    case store::Status::auth_failed: return apps::Outcome::auth_failed;
+    case store::Status::in_use: return apps::Outcome::in_use;
+    case store::Status::temp_failure: return apps::Outcome::temp_failure;
+    case store::Status::no_space: return apps::Outcome::no_space;
+    case store::Status::permanent_failure: return apps::Outcome::permanent_failure;
+    }
+    return apps::Outcome::temp_failure;
+}
+
+store::Delivery to_delivery(apps::Deliver& request) {
+    store::Delivery d;
+    d.id = std::move(request.queue_id);
+    d.sender = std::move(request.envelope.sender);
+    for (apps::Recipient& r : request.envelope.recipients) {
+        if (r.mailbox.empty()) d.remote_recipients.push_back(std::move(r.address));
+        else d.local_users.push_back(std::move(r.mailbox));
+    }
+    d.message = std::move(request.message);
+    return d;
+}
+
+// A reply that fails the request without touching anything.
+apps::StoreReply failure_reply(const apps::StoreRequest& request, apps::Outcome why) {
+    return std::visit(
+        [why](const auto& r) -> apps::StoreReply {
+            using T = std::decay_t<decltype(r)>;
+            if constexpr (std::is_same_v<T, apps::LookupUser>) return apps::UserFound{why, {}};
+            else if constexpr (std::is_same_v<T, apps::Deliver>) return apps::Delivered{why, "I/O queue full"};
+            else if constexpr (std::is_same_v<T, apps::OpenMaildrop>) return apps::MaildropOpened{why, 0, {}};
+            else if constexpr (std::is_same_v<T, apps::ReadMessage>) return apps::MessageText{why, {}};
+            else return apps::MaildropClosed{why};
+        },
+        request);
+}
+
+}  // namespace
+
+// One request's trip through the I/O worker.
+class RequestJob final : public store::Job {
+public:
+    RequestJob(MailBackend& backend, std::uint64_t token, apps::StoreRequest request)
+        : backend_(backend), token_(token), request_(std::move(request)) {}
+
+    void execute(store::CommitGroup& group) override {
+        std::visit([&](auto& r) { run(r, group); }, request_);
+    }
+
+    void complete() override {
+        if (auto* delivered = std::get_if<apps::Delivered>(&reply_))
+            delivered->outcome = outcome(delivery_status_);  // final only after the group commit
+        backend_.on_reply_(token_, std::move(reply_));
+    }
+
+private:
+    store::MailStore* store() { return backend_.store_; }
+
+    void run(apps::LookupUser& r, store::CommitGroup&) {
+        apps::UserFound found{apps::Outcome::not_found, {}};
+        if (store()) {
+            if (auto user = store()->find_user(r.local_part)) found = {apps::Outcome::ok, *user};
+        }
+        reply_ = std::move(found);
+    }
+
+    void run(apps::Deliver& r, store::CommitGroup& group) {
+        reply_ = apps::Delivered{apps::Outcome::ok, {}};
+        delivery_status_ = store::Status::ok;
+        if (!store()) return;  // --sink: accepted and discarded, like smtp-sink
+        store()->deliver(to_delivery(r), group, &delivery_status_);
+    }
+
+    void run(apps::OpenMaildrop& r, store::CommitGroup&) {
+        apps::MaildropOpened opened{apps::Outcome::auth_failed, 0, {}};
+        if (store()) {
+            std::vector<store::MaildropEntry> entries;
+            store::Status s = store()->open_maildrop(r.user, r.password, r.apop_digest,
+                                                     r.apop_timestamp, opened.maildrop, entries);
+            opened.outcome = outcome(s);
+            for (auto& e : entries) opened.messages.push_back({e.size, std::move(e.uid)});
+        }
+        reply_ = std::move(opened);
+    }
+
+    void run(apps::ReadMessage& r, store::CommitGroup&) {
+        apps::MessageText text{apps::Outcome::not_found, {}};
+        if (store()) text.outcome = outcome(store()->read_message(r.maildrop, r.index, r.top_lines, text.text));
+        reply_ = std::move(text);
+    }
+
+    void run(apps::CloseMaildrop& r, store::CommitGroup&) {
+        apps::MaildropClosed closed{apps::Outcome::ok};
+        if (store()) closed.outcome = outcome(store()->close_maildrop(r.maildrop, r.deleted, r.commit));
+        reply_ = closed;
+    }
+
+    MailBackend& backend_;
+    std::uint64_t token_;
+    apps::StoreRequest request_;
+    apps::StoreReply reply_;
+    store::Status delivery_status_ = store::Status::ok;
+};
+
+MailBackend::MailBackend(store::MailStore* store, store::IoWorker& worker, ReplyHandler on_reply)
+    : store_(store), worker_(worker), on_reply_(std::move(on_reply)) {}
+
+void MailBackend::submit(std::uint64_t token, apps::StoreRequest request) {
+    apps::StoreReply refusal = failure_reply(request, apps::Outcome::temp_failure);
+    if (worker_.submit(std::make_unique<RequestJob>(*this, token, std::move(request)))) return;
+    refused_.emplace_back(token, std::move(refusal));
+}
+
+std::size_t MailBackend::poll() {
+    std::size_t n = worker_.poll_completions();
+    while (!refused_.empty()) {
+        auto [token, reply] = std::move(refused_.front());
+        refused_.pop_front();
+        on_reply_(token, std::move(reply));
+        ++n;
+    }
+    return n;
+}
+
+}  // namespace bm

@@ -1,0 +1,67 @@
+// The command line of both builds (SPEC "Command line"), parsed into one
+// value. Parsing never exits: a bad option is a UsageError whose message is
+// the one line the operator sees before exit code 2.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "apps/config.hpp"
+#include "dataplane/common/cidr.hpp"
+
+namespace bm {
+
+struct UsageError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+enum class Build { kernel, dpdk };
+
+struct Options {
+    std::string mail_dir;
+    std::string users_file;
+    std::uint16_t smtp_port = 2500;
+    std::uint16_t pop3_port = 11000;
+    std::uint16_t echo_port = 10000;
+    std::string hostname = "localhost";
+    std::vector<std::string> local_domains;  // lower-cased; hostname/localhost added
+    std::vector<Cidr> relay_from;            // default 127.0.0.0/8
+    std::string queue_dir;                   // default mail_dir/.queue
+    std::string relayhost;
+    std::string dns;
+    std::uint32_t retry_delay = 300;
+    std::uint32_t max_attempts = 5;
+    std::uint32_t max_conn = 4096;
+    std::uint64_t max_msg_size = 10485760;
+    std::optional<std::uint32_t> idle_timeout;  // seconds; default per service
+    std::string log_file;
+    bool daemon = false;
+    std::string pid_file;
+    bool header_fill = true;
+    bool verbose = false;
+    bool about = false;  // -a
+    bool sink = false;
+    // kernel build: listen address; DPDK build: the stack's own address.
+    std::string ip;
+    std::uint8_t prefix_len = 24;
+    std::string gateway;
+    bool fixed_isn = false;
+    std::uint32_t tcb_capacity = 0;
+
+    std::uint32_t smtp_idle() const { return idle_timeout.value_or(300); }
+    std::uint32_t pop3_idle() const { return idle_timeout.value_or(600); }
+    std::uint32_t echo_idle() const { return idle_timeout.value_or(300); }
+};
+
+// argv after the EAL part (DPDK) or the whole argv (kernel build).
+Options parse_options(int argc, char** argv, Build build);
+std::string usage(Build build);
+
+// The protocol machines' settings, derived from the options.
+apps::SmtpConfig smtp_config(const Options& options, const std::string& instance_tag);
+apps::Pop3Config pop3_config(const Options& options, const std::string& instance_tag);
+
+}  // namespace bm

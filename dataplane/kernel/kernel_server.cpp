@@ -1,0 +1,403 @@
+#include "dataplane/kernel/kernel_server.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+
+namespace bm::kernel {
+namespace {
+
+// epoll keys: connections use their slot; the rest sit above every slot.
+constexpr std::uint64_t key_listener = 1ull << 40;  // + service index
+constexpr std::uint64_t key_store = 2ull << 40;
+constexpr std::uint64_t key_signal = 3ull << 40;
+
+constexpr std::size_t read_chunk = 64 * 1024;
+// While a machine waits on the store, at most this much input is held; then
+// reading stops and TCP flow control pushes back on the client.
+constexpr std::size_t max_held_input = 256 * 1024;
+constexpr auto timer_scan_interval = std::chrono::milliseconds(100);
+constexpr auto shutdown_grace = std::chrono::seconds(30);
+
+std::string errno_text() { return std::strerror(errno); }
+
+void raise_fd_limit() {
+    rlimit limit{};
+    if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+        limit.rlim_cur = limit.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &limit);
+    }
+}
+
+}  // namespace
+
+const char* service_name(Service service) {
+    switch (service) {
+    case Service::smtp: return "smtp";
+    case Service::pop3: return "pop3";
+    case Service::echo: return "echo";
+    }
+    return "?";
+}
+
+// ---- Connection -----------------------------------------------------------
+
+apps::Session& Connection::session() {
+    return *std::visit(
+        [](auto& m) -> apps::Session* {
+            if constexpr (std::is_same_v<std::decay_t<decltype(m)>, std::monostate>) return nullptr;
+            else return &m;
+        },
+        machine);
+}
+
+void Connection::submit(apps::StoreRequest request) { server->submit(*this, std::move(request)); }
+
+void Connection::on_command(std::string_view line) { server->log().debug_line("C: ", peer.connection, line); }
+
+void Connection::on_reply(std::string_view line) { server->log().debug_line("S: ", peer.connection, line); }
+
+void Connection::on_event(std::string_view event, std::string_view detail) {
+    server->log().event(service_name(service), peer_text, event, detail);
+}
+
+// ---- set-up -----------------------------------------------------------------
+
+KernelServer::KernelServer(const Options& options, store::MailStore* store, EventLog& log)
+    : options_(options), store_(store), log_(log) {
+    std::string tag = [] {
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "%lX%X", static_cast<unsigned long>(time(nullptr)), unsigned(getpid()));
+        return std::string(buf);
+    }();
+    smtp_config_ = smtp_config(options, tag);
+    pop3_config_ = pop3_config(options, tag);
+    raise_fd_limit();
+    epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+    if (epoll_fd_ < 0) throw std::runtime_error("epoll_create1: " + errno_text());
+    open_listener(Service::smtp, options.smtp_port);
+    open_listener(Service::pop3, options.pop3_port);
+    open_listener(Service::echo, options.echo_port);
+    for (const Listener& l : listeners_) capacity_ += l.limit;
+    pool_ = std::make_unique<Connection[]>(capacity_);
+    free_slots_.reserve(capacity_);
+    active_.reserve(capacity_);
+    for (std::uint32_t i = capacity_; i-- > 0;) {
+        pool_[i].server = this;
+        pool_[i].slot = i;
+        free_slots_.push_back(i);
+    }
+}
+
+KernelServer::~KernelServer() {
+    for (Listener& l : listeners_)
+        if (l.fd >= 0) ::close(l.fd);
+    if (signal_fd_ >= 0) ::close(signal_fd_);
+    if (epoll_fd_ >= 0) ::close(epoll_fd_);
+}
+
+void KernelServer::open_listener(Service service, std::uint16_t port) {
+    Listener& l = listeners_[std::size_t(service)];
+    l.service = service;
+    if (port == 0) return;  // service disabled
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) throw std::runtime_error("socket: " + errno_text());
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    inet_pton(AF_INET, options_.ip.c_str(), &addr.sin_addr);
+    if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || listen(fd, SOMAXCONN) != 0) {
+        std::string why = errno_text();
+        ::close(fd);
+        throw std::runtime_error(std::string("cannot listen on ") + options_.ip + ":" +
+                                 std::to_string(port) + " (" + service_name(service) + "): " + why);
+    }
+    l.fd = fd;
+    l.limit = options_.max_conn;
+    epoll_event ev{EPOLLIN, {.u64 = key_listener + std::uint64_t(service)}};
+    epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
+}
+
+// ---- the loop -----------------------------------------------------------------
+
+void KernelServer::run() {
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    sigprocmask(SIG_BLOCK, &signals, nullptr);
+    signal(SIGPIPE, SIG_IGN);
+    signal_fd_ = signalfd(-1, &signals, SFD_NONBLOCK | SFD_CLOEXEC);
+    epoll_event sev{EPOLLIN, {.u64 = key_signal}};
+    epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, signal_fd_, &sev);
+
+    store::IoWorker worker;
+    MailBackend backend(store_, worker, [this](std::uint64_t token, apps::StoreReply reply) {
+        on_store_reply(token, std::move(reply));
+    });
+    backend_ = &backend;
+    epoll_event wev{EPOLLIN, {.u64 = key_store}};
+    epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, backend.event_fd(), &wev);
+    log_.event("server", "-", "start", "pid=" + std::to_string(getpid()));
+
+    Clock::time_point deadline = Clock::time_point::max();
+    std::array<epoll_event, 256> events;
+    for (;;) {
+        int n = epoll_wait(epoll_fd_, events.data(), int(events.size()), int(timer_scan_interval.count()));
+        if (n < 0 && errno != EINTR) throw std::runtime_error("epoll_wait: " + errno_text());
+        for (int i = 0; i < n; ++i) handle_event(events[i].data.u64, events[i].events);
+        backend.poll();
+        service_timers();
+        if (stopping_ && deadline == Clock::time_point::max()) deadline = Clock::now() + shutdown_grace;
+        if (stopping_ && ((active_.empty() && backend.in_flight() == 0) || Clock::now() > deadline)) break;
+    }
+    while (!active_.empty()) teardown(pool_[active_.back()], "shutdown");
+    worker.stop();
+    backend.poll();
+    backend_ = nullptr;
+    log_.event("server", "-", "stop", "ok");
+}
+
+void KernelServer::handle_event(std::uint64_t key, std::uint32_t events) {
+    if (key == key_signal) return read_signals();
+    if (key == key_store) return;  // drained by backend.poll() after the batch
+    if (key >= key_listener) {
+        Listener& l = listeners_[key - key_listener];
+        if (l.fd >= 0) accept_clients(l);
+        return;
+    }
+    Connection& c = pool_[key];
+    if (!c.open()) return;
+    if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) on_readable(c);
+    if (c.open() && (events & EPOLLOUT)) flush(c);
+}
+
+void KernelServer::read_signals() {
+    signalfd_siginfo info{};
+    while (read(signal_fd_, &info, sizeof info) == sizeof info) {
+        if (!stopping_) begin_shutdown();
+    }
+}
+
+// SPEC: stop accepting, tell every session, finish durable writes, exit 0.
+void KernelServer::begin_shutdown() {
+    stopping_ = true;
+    log_.event("server", "-", "shutdown", "signal");
+    for (Listener& l : listeners_) {
+        if (l.fd < 0) continue;
+        ::close(l.fd);
+        l.fd = -1;
+    }
+    std::vector<std::uint32_t> slots = active_;
+    for (std::uint32_t slot : slots) {
+        Connection& c = pool_[slot];
+        if (!c.open()) continue;
+        c.session().on_shutdown();
+        flush(c);
+    }
+}
+
+// ---- accepting -----------------------------------------------------------------
+
+void KernelServer::accept_clients(Listener& listener) {
+    for (;;) {
+        int fd = accept4(listener.fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED) continue;
+            if (errno != EAGAIN) log_.event(service_name(listener.service), "-", "accept-failed", errno_text());
+            return;
+        }
+        if (listener.active >= listener.limit || free_slots_.empty()) refuse_client(fd, listener);
+        else start_session(fd, listener);
+    }
+}
+
+// SPEC --max-conn: the next client gets 421 / -ERR and is closed.
+void KernelServer::refuse_client(int fd, Listener& listener) {
+    std::string line = listener.service == Service::smtp
+                           ? "421 4.7.0 " + options_.hostname + " Error: too many connections\r\n"
+                           : std::string("-ERR [SYS/TEMP] Too many connections\r\n");
+    ssize_t ignored = ::send(fd, line.data(), line.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    (void)ignored;
+    log_.event(service_name(listener.service), "-", "refused", "too many connections");
+    ::close(fd);
+}
+
+void KernelServer::start_session(int fd, Listener& listener) {
+    std::uint32_t slot = free_slots_.back();
+    free_slots_.pop_back();
+    Connection& c = pool_[slot];
+    c.fd = fd;
+    c.service = listener.service;
+    c.in.clear();
+    c.out.clear();
+    c.closing = false;
+    c.reading = true;
+    c.writing = false;
+    c.last_activity = Clock::now();
+    c.wake_at = Clock::time_point::max();
+    c.active_index = std::uint32_t(active_.size());
+    active_.push_back(slot);
+    ++listener.active;
+
+    sockaddr_in remote{}, local{};
+    socklen_t len = sizeof remote;
+    getpeername(fd, reinterpret_cast<sockaddr*>(&remote), &len);
+    len = sizeof local;
+    getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len);
+    std::uint32_t remote_ip = ntohl(remote.sin_addr.s_addr);
+    c.peer.ip = format_ipv4(remote_ip);
+    c.peer.port = ntohs(remote.sin_port);
+    c.peer.local_ip = format_ipv4(ntohl(local.sin_addr.s_addr));
+    c.peer.may_relay = false;
+    for (const Cidr& cidr : options_.relay_from) c.peer.may_relay |= cidr.contains(remote_ip);
+    c.peer.connection = next_connection_++;
+    c.peer_text = c.peer.ip + ":" + std::to_string(c.peer.port);
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  // we write whole replies ourselves
+
+    switch (c.service) {
+    case Service::smtp: c.machine.emplace<apps::SmtpServer>(smtp_config_, c.peer, c, c, c); break;
+    case Service::pop3: c.machine.emplace<apps::Pop3Server>(pop3_config_, c.peer, c, c, c); break;
+    case Service::echo: c.machine.emplace<apps::EchoServer>(c.peer, c, c); break;
+    }
+    epoll_event ev{EPOLLIN, {.u64 = slot}};
+    epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
+    log_.debug(c.peer.connection, "New connection");
+    c.on_event("connect", "");
+    c.session().start();
+    flush(c);
+}
+
+// ---- per-connection I/O -----------------------------------------------------------------
+
+void KernelServer::on_readable(Connection& c) {
+    char buf[read_chunk];
+    ssize_t n = recv(c.fd, buf, sizeof buf, 0);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+    if (n <= 0) return teardown(c, n == 0 ? "closed by peer" : "reset");
+    c.last_activity = Clock::now();
+    if (c.closing) return;  // input after QUIT is ignored
+    c.in.append(buf, std::size_t(n));
+    offer_input(c);
+    flush(c);
+}
+
+// Offer held input until the machine stops taking it (waiting on the store
+// or a wake-up, or closing). Reading pauses while too much is held.
+void KernelServer::offer_input(Connection& c) {
+    while (!c.in.empty() && !c.closing) {
+        std::size_t taken = c.session().on_bytes(c.in);
+        if (taken == 0) break;
+        c.in.erase(0, taken);
+    }
+}
+
+void KernelServer::flush(Connection& c) {
+    while (!c.out.empty()) {
+        ssize_t n = ::send(c.fd, c.out.data(), c.out.size(), MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN) break;
+            return teardown(c, "send failed");
+        }
+        c.out.erase(0, std::size_t(n));
+    }
+    if (c.out.empty() && c.closing) return teardown(c, "closed");
+    bool want_read = !c.closing && c.in.size() < max_held_input;
+    update_interest(c, want_read, !c.out.empty());
+}
+
+void KernelServer::update_interest(Connection& c, bool want_read, bool want_write) {
+    if (want_read == c.reading && want_write == c.writing) return;
+    c.reading = want_read;
+    c.writing = want_write;
+    epoll_event ev{std::uint32_t((want_read ? EPOLLIN : 0) | (want_write ? EPOLLOUT : 0)),
+                   {.u64 = c.slot}};
+    epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, c.fd, &ev);
+}
+
+void KernelServer::teardown(Connection& c, const char* why) {
+    if (!c.open()) return;
+    c.session().on_peer_closed();  // releases maildrop locks, drops half transactions
+    ::close(c.fd);
+    c.fd = -1;
+    log_.debug(c.peer.connection, "Connection closed");
+    c.on_event("disconnect", why);
+    c.machine.emplace<std::monostate>();
+    ++c.generation;
+    c.in.clear();
+    c.out.clear();
+    std::uint32_t last = active_.back();
+    active_[c.active_index] = last;
+    pool_[last].active_index = c.active_index;
+    active_.pop_back();
+    --listeners_[std::size_t(c.service)].active;
+    free_slots_.push_back(c.slot);
+}
+
+// ---- store replies and timers -----------------------------------------------------------------
+
+void KernelServer::submit(Connection& c, apps::StoreRequest request) {
+    backend_->submit(c.token(), std::move(request));
+}
+
+void KernelServer::on_store_reply(std::uint64_t token, apps::StoreReply reply) {
+    std::uint32_t slot = std::uint32_t(token >> 32);
+    if (slot >= capacity_) return;
+    Connection& c = pool_[slot];
+    if (!c.open() || c.generation != std::uint32_t(token)) return;  // its client is gone
+    c.session().on_store_reply(std::move(reply));
+    offer_input(c);
+    flush(c);
+}
+
+std::uint32_t KernelServer::idle_seconds(Service service) const {
+    switch (service) {
+    case Service::smtp: return options_.smtp_idle();
+    case Service::pop3: return options_.pop3_idle();
+    case Service::echo: return options_.echo_idle();
+    }
+    return 300;
+}
+
+void KernelServer::service_timers() {
+    Clock::time_point now = Clock::now();
+    if (now < next_timer_scan_) return;
+    next_timer_scan_ = now + timer_scan_interval;
+    std::vector<std::uint32_t> slots = active_;  // handlers may close connections
+    for (std::uint32_t slot : slots) {
+        Connection& c = pool_[slot];
+        if (!c.open()) continue;
+        if (c.wake_at <= now) {
+            c.wake_at = Clock::time_point::max();
+            c.session().on_wakeup();
+            offer_input(c);
+            flush(c);
+            if (!c.open()) continue;
+        }
+        if (now - c.last_activity < std::chrono::seconds(idle_seconds(c.service))) continue;
+        if (c.closing) {  // the peer does not read what we owe it
+            teardown(c, "send timeout");
+            continue;
+        }
+        c.on_event("timeout", "idle");
+        c.last_activity = now;
+        c.session().on_idle_timeout();
+        flush(c);
+    }
+}
+
+}  // namespace bm::kernel

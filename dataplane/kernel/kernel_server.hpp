@@ -1,0 +1,77 @@
+// The kernel-socket build's server: one epoll loop runs every service, the
+// same protocol machines (apps/) and store (store/, through its I/O worker)
+// as the DPDK build. Connections come from a pool allocated at start.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dataplane/common/event_log.hpp"
+#include "dataplane/common/mail_backend.hpp"
+#include "dataplane/common/options.hpp"
+#include "dataplane/kernel/connection.hpp"
+
+namespace bm::kernel {
+
+class KernelServer {
+public:
+    // Opens the listening sockets; throws std::runtime_error naming the
+    // port when one cannot be opened. `store` is null in --sink mode.
+    KernelServer(const Options& options, store::MailStore* store, EventLog& log);
+    ~KernelServer();
+    KernelServer(const KernelServer&) = delete;
+    KernelServer& operator=(const KernelServer&) = delete;
+
+    // Serves until SIGTERM/SIGINT, then shuts down as SPEC says.
+    void run();
+
+    // For Connection.
+    void submit(Connection& connection, apps::StoreRequest request);
+    EventLog& log() { return log_; }
+
+private:
+    struct Listener {
+        int fd = -1;
+        Service service;
+        std::uint32_t limit = 0;
+        std::uint32_t active = 0;
+    };
+
+    void open_listener(Service service, std::uint16_t port);
+    void handle_event(std::uint64_t key, std::uint32_t events);
+    void accept_clients(Listener& listener);
+    void start_session(int fd, Listener& listener);
+    void refuse_client(int fd, Listener& listener);
+    void on_readable(Connection& c);
+    void offer_input(Connection& c);
+    void flush(Connection& c);
+    void update_interest(Connection& c, bool want_read, bool want_write);
+    void teardown(Connection& c, const char* why);
+    void on_store_reply(std::uint64_t token, apps::StoreReply reply);
+    void service_timers();
+    void begin_shutdown();
+    void read_signals();
+    std::uint32_t idle_seconds(Service service) const;
+
+    const Options& options_;
+    store::MailStore* store_;
+    EventLog& log_;
+    apps::SmtpConfig smtp_config_;
+    apps::Pop3Config pop3_config_;
+    std::array<Listener, 3> listeners_{};
+    int epoll_fd_ = -1;
+    int signal_fd_ = -1;
+    std::unique_ptr<Connection[]> pool_;
+    std::uint32_t capacity_ = 0;
+    std::vector<std::uint32_t> free_slots_;
+    std::vector<std::uint32_t> active_;  // slots in use, for timer scans
+    std::uint64_t next_connection_ = 1;
+    MailBackend* backend_ = nullptr;
+    bool stopping_ = false;
+    Clock::time_point next_timer_scan_{};
+};
+
+}  // namespace bm::kernel

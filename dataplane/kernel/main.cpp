@@ -1,0 +1,63 @@
+// baremail-kernel: the same mail server over Linux sockets.
+#include <cstdio>
+#include <exception>
+#include <memory>
+
+#include "dataplane/common/daemon.hpp"
+#include "dataplane/common/event_log.hpp"
+#include "dataplane/common/options.hpp"
+#include "dataplane/kernel/kernel_server.hpp"
+#include "store/mail_store.hpp"
+
+namespace {
+
+constexpr const char* program = "baremail-kernel";
+
+bm::store::StoreConfig store_config(const bm::Options& o) {
+    bm::store::StoreConfig c;
+    c.mail_dir = o.mail_dir;
+    c.queue_dir = o.queue_dir;
+    c.users_file = o.users_file;
+    c.hostname = o.hostname;
+    return c;
+}
+
+int serve(const bm::Options& options) {
+    bm::store::MailStore store(store_config(options));  // validates the mail dir first
+    bm::EventLog log;
+    log.open(options.log_file, options.verbose);
+    bm::kernel::KernelServer server(options, options.sink ? nullptr : &store, log);
+    bm::PidFile pid_file;
+    if (!options.pid_file.empty()) pid_file.lock(options.pid_file);
+    int ready = -1;
+    if (options.daemon) {
+        ready = bm::daemonize();
+        log.detach_from_terminal();
+    }
+    pid_file.write_pid();
+    bm::daemon_ready(ready);
+    server.run();
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    bm::Options options;
+    try {
+        options = bm::parse_options(argc, argv, bm::Build::kernel);
+    } catch (const bm::UsageError& e) {
+        std::fprintf(stderr, "%s: %s\n", program, e.what());
+        return 2;
+    }
+    if (options.about) {
+        std::fprintf(stderr, "%s %s (baremail mail server, kernel-socket build)\n", program, BAREMAIL_VERSION);
+        return 0;
+    }
+    try {
+        return serve(options);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "%s: %s\n", program, e.what());
+        return 2;
+    }
+}

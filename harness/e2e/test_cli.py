@@ -1,0 +1,258 @@
+"""SPEC "Command line": options, start-up failures, -a, -v, --log,
+--daemon/--pid-file, signals."""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+import helpers
+
+
+def run_once(build, options, cwd, timeout=10):
+    """Run the binary expecting it to exit by itself (bounded)."""
+    return subprocess.run(build.argv(options), stdin=subprocess.DEVNULL, capture_output=True,
+                          timeout=timeout, cwd=cwd)
+
+
+def tree(path: Path):
+    return sorted(str(p.relative_to(path)) for p in path.rglob("*"))
+
+
+def assert_exit_2_one_line(r, *words):
+    err = r.stderr.decode(errors="replace").strip()
+    assert r.returncode == 2, f"exit {r.returncode}, stderr {err!r}"
+    assert len(err.splitlines()) == 1, f"expected one line on stderr, got {err!r}"
+    for w in words:
+        assert w.lower() in err.lower(), f"stderr {err!r} should name {w!r}"
+
+
+@pytest.fixture
+def mail_dir(tmp_path):
+    d = tmp_path / "mail"
+    for sub in ("cur", "new", "tmp"):
+        (d / "alice" / sub).mkdir(parents=True)
+    return d
+
+
+def test_a_prints_name_and_version_and_exits_0(build, tmp_path):
+    r = run_once(build, ["-a"], tmp_path)
+    err = r.stderr.decode(errors="replace")
+    assert r.returncode == 0, (r.returncode, err)
+    assert "baremail" in err.lower(), err
+    assert re.search(r"\d+\.\d+(\.\d+)?", err), f"no version number in {err!r}"
+
+
+def test_unknown_option_exits_2_with_one_line_and_touches_nothing(build, tmp_path, mail_dir):
+    before = tree(mail_dir)
+    r = run_once(build, ["-d", str(mail_dir), "--no-such-option"], tmp_path)
+    assert_exit_2_one_line(r, "--no-such-option")
+    assert tree(mail_dir) == before
+
+
+def test_bad_option_value_exits_2_with_one_line(build, tmp_path, mail_dir):
+    r = run_once(build, ["-d", str(mail_dir), "--smtp-port", "not-a-port"], tmp_path)
+    assert_exit_2_one_line(r)
+
+
+def test_bad_header_fill_value_exits_2_with_one_line(build, tmp_path, mail_dir):
+    r = run_once(build, ["-d", str(mail_dir), "--header-fill", "some"], tmp_path)
+    assert_exit_2_one_line(r)
+
+
+def test_missing_mail_dir_option_exits_2_with_one_line(build, tmp_path):
+    r = run_once(build, ["--smtp-port", "0", "--pop3-port", "0", "--echo-port", "0"], tmp_path)
+    assert_exit_2_one_line(r)
+
+
+def test_nonexistent_mail_dir_exits_2_naming_it_and_is_not_created(build, tmp_path):
+    missing = tmp_path / "no-such-mail-dir"
+    r = run_once(build, ["-d", str(missing)], tmp_path)
+    assert_exit_2_one_line(r, "no-such-mail-dir")
+    assert not missing.exists()
+
+
+def test_mail_dir_that_is_a_file_exits_2(build, tmp_path):
+    f = tmp_path / "plainfile"
+    f.write_text("x")
+    r = run_once(build, ["-d", str(f)], tmp_path)
+    assert_exit_2_one_line(r)
+
+
+def test_busy_port_exits_2_with_one_line_and_touches_nothing(build, tmp_path, mail_dir):
+    if not build.loopback:
+        pytest.skip("the build's ports are not in this host's stack")
+    from conftest import free_port
+
+    with socket.socket() as busy:
+        busy.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        busy.bind((build.host, 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        before = tree(mail_dir)
+        r = run_once(build, ["-d", str(mail_dir), "--smtp-port", str(port),
+                             "--pop3-port", str(free_port()), "--echo-port", str(free_port())],
+                     tmp_path)
+    assert_exit_2_one_line(r, str(port))
+    assert tree(mail_dir) == before
+
+
+def test_unreadable_users_file_exits_2(build, tmp_path, mail_dir):
+    r = run_once(build, ["-d", str(mail_dir), "--users", str(tmp_path / "no-such-users")], tmp_path)
+    assert_exit_2_one_line(r)
+
+
+def listening_ports(pid):
+    """TCP ports the process listens on (kernel build: via ss)."""
+    out = subprocess.run(["ss", "-Hltnp"], capture_output=True, text=True, timeout=10).stdout
+    ports = set()
+    for line in out.splitlines():
+        if f"pid={pid}," in line:
+            ports.add(int(line.split()[3].rsplit(":", 1)[1]))
+    return ports
+
+
+def test_port_zero_disables_the_service(server, build):
+    if not build.loopback:
+        pytest.skip("inspects the host's listening sockets")
+    s = server("--echo-port", "0")
+    assert s.echo_port == 0
+    with s.smtp() as c:
+        assert c.cmd("QUIT")[0] == 221
+    assert listening_ports(s.pid) == {s.smtp_port, s.pop3_port}
+
+
+def test_default_ports_are_2500_11000_10000(server, build):
+    if not build.loopback:
+        pytest.skip("needs the host stack")
+    for p in (2500, 11000, 10000):
+        if helpers.port_accepts("127.0.0.1", p, timeout=0.2):
+            pytest.skip(f"port {p} is in use on this host")
+    s = server("--smtp-port", "2500", "--pop3-port", "11000", "--echo-port", "10000", start=False)
+    # Start with the port options removed, i.e. the defaults.
+    s.options = [o for o in s.options]
+    for opt in ("--smtp-port", "--pop3-port", "--echo-port"):
+        i = s.options.index(opt)
+        del s.options[i : i + 2]
+    s.start()
+    with s.smtp() as c:
+        assert c.cmd("QUIT")[0] == 221
+    with s.pop3() as c:
+        assert c.cmd("QUIT").startswith("+OK")
+    with s.echo() as c:
+        assert c.read_line_str().startswith("+OK")
+
+
+# ----------------------------------------------------------------- -v / --log
+
+
+def test_v_prints_debug_lines_in_exact_format(server):
+    s = server("-v")
+    with s.smtp() as c:
+        c.cmd("EHLO verbose-client.test")
+        c.cmd("NOOP")
+        assert c.cmd("QUIT")[0] == 221
+        c.read_until_closed(timeout=5)
+    lines = helpers.wait_until(
+        lambda: (lambda t: t if "C: QUIT" in t and "Connection closed" in t else None)(s.stderr),
+        timeout=5, what="-v lines").splitlines()
+    m = [re.fullmatch(r"\[(\d+)\] C: EHLO verbose-client\.test", l) for l in lines]
+    ids = [x.group(1) for x in m if x]
+    assert len(ids) == 1, f"no exact '[N] C: EHLO verbose-client.test' line in:\n{s.stderr}"
+    n = ids[0]
+    mine = [l for l in lines if l.startswith(f"[{n}] ")]
+    assert mine[0] == f"[{n}] New connection", mine
+    assert mine[-1] == f"[{n}] Connection closed", mine
+    assert re.fullmatch(rf"\[{n}\] S: 220 .*", mine[1]), mine
+    assert f"[{n}] C: NOOP" in mine
+    assert f"[{n}] C: QUIT" in mine
+    assert any(re.fullmatch(rf"\[{n}\] S: 221( .*)?", l) for l in mine), mine
+    for l in mine[1:-1]:
+        assert re.fullmatch(rf"\[{n}\] [CS]: .*", l), f"unexpected -v line {l!r}"
+    order = [mine.index(f"[{n}] C: EHLO verbose-client.test"), mine.index(f"[{n}] C: NOOP"),
+             mine.index(f"[{n}] C: QUIT")]
+    assert order == sorted(order)
+
+
+def test_log_file_gets_a_line_per_delivery_with_service_and_peer(server, tmp_path):
+    log = tmp_path / "baremail.log"
+    s = server("--log", str(log))
+    with s.smtp() as c:
+        c.ehlo()
+        assert c.cmd("MAIL FROM:<sender@client.test>")[0] == 250
+        assert c.cmd("RCPT TO:<alice@localhost>")[0] == 250
+        assert c.data(helpers.make_message("logline"))[0] == 250
+        c.cmd("QUIT")
+    text = helpers.wait_until(lambda: log.exists() and "127.0.0.1" in log.read_text(errors="replace")
+                              and log.read_text(errors="replace"), timeout=5, what="log lines")
+    lines = [l for l in text.splitlines() if s.client_ip in l]
+    assert lines, text
+    assert any(re.search(r"smtp", l, re.I) for l in lines), f"no line names the SMTP service:\n{text}"
+    assert any(re.search(r"\d{2}:\d{2}:\d{2}", l) for l in lines), f"no time on log lines:\n{text}"
+
+
+# ------------------------------------------------------------ daemon / pid
+
+
+def test_daemon_detaches_writes_pid_file_and_serves(server, tmp_path):
+    pid_file = tmp_path / "bm.pid"
+    s = server("--daemon", "--pid-file", str(pid_file), "--log", str(tmp_path / "d.log"))
+    assert s.returncode() == 0  # the foreground process exited
+    pid = s.pid
+    assert pid != s.proc.pid and helpers.pid_alive(pid)
+    with s.smtp() as c:
+        assert c.cmd("QUIT")[0] == 221
+    s.stop()
+    assert not helpers.pid_alive(pid)
+
+
+def test_second_instance_on_same_pid_file_refuses_to_start(server, tmp_path, build):
+    pid_file = tmp_path / "bm.pid"
+    first = server("--daemon", "--pid-file", str(pid_file), "--log", str(tmp_path / "d1.log"))
+    second = server("--daemon", "--pid-file", str(pid_file), "--log", str(tmp_path / "d2.log"),
+                    start=False)
+    r = subprocess.run(second.argv, capture_output=True, timeout=10, stdin=subprocess.DEVNULL)
+    assert r.returncode != 0, "second instance on the same pid file started"
+    assert r.stderr.strip(), "second instance refused without saying why"
+    assert first.alive()
+    assert int(pid_file.read_text().strip()) == first.pid
+    for p in second.ports:
+        assert not helpers.port_accepts(second.host, p), "second instance opened its ports"
+
+
+# ------------------------------------------------------------------ signals
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_signal_sends_shutdown_lines_to_every_session_and_exits_0(server, sig):
+    s = server()
+    smtp = s.smtp()
+    smtp.helo()  # HELO session: plain reply expected
+    smtp_ehlo = s.smtp()
+    smtp_ehlo.ehlo()
+    pop = s.pop3()
+    echo = s.echo()
+    assert echo.read_line_str().startswith("+OK")
+    time.sleep(0.2)
+    s.signal(sig)
+    assert smtp.read_line_str() == f"421 {s.hostname} shutting down"
+    assert re.fullmatch(rf"421 (4\.\d{{1,3}}\.\d{{1,3}} )?{re.escape(s.hostname)} shutting down",
+                        smtp_ehlo.read_line_str())
+    assert pop.read_line_str() == "-ERR Server shutting down"
+    assert echo.read_line_str() == "-ERR Server shutting down"
+    for c in (smtp, smtp_ehlo, pop, echo):
+        assert c.is_closed_by_peer(timeout=5)
+        c.close()
+    assert s.proc.wait(timeout=10) == 0
+
+
+def test_sigterm_stops_accepting_new_connections(server):
+    s = server()
+    s.stop()
+    for p in s.ports:
+        assert not helpers.port_accepts(s.host, p)

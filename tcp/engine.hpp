@@ -1,0 +1,149 @@
+// The TCP engine of the DPDK build: a TCB table whose entries embed the
+// protocol machines (apps/), so a segment's data is handed to the machine
+// and its reply leaves on the segment that ACKs the request.
+//
+// The engine is pure: time comes in as a parameter, segments come in as
+// parsed values and leave through Output::emit, store requests leave through
+// StorePort and come back through on_store_reply. No DPDK, no sockets —
+// unit tests drive it segment by segment. dataplane/dpdk parses frames into
+// SegmentIn and turns SegmentOut into frames.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "apps/config.hpp"
+#include "apps/mail_port.hpp"
+
+namespace bm::tcp {
+
+// Host byte order throughout.
+struct FourTuple {
+    std::uint32_t local_ip = 0;
+    std::uint16_t local_port = 0;
+    std::uint32_t remote_ip = 0;
+    std::uint16_t remote_port = 0;
+    bool operator==(const FourTuple&) const = default;
+};
+
+enum Flag : std::uint8_t { FIN = 0x01, SYN = 0x02, RST = 0x04, PSH = 0x08, ACK = 0x10, URG = 0x20 };
+
+struct TcpOptions {
+    std::uint16_t mss = 0;        // 0: absent
+    std::int8_t window_scale = -1;  // -1: absent
+    bool sack_permitted = false;
+    bool has_timestamps = false;
+    std::uint32_t ts_value = 0, ts_echo = 0;
+};
+
+struct SegmentIn {
+    FourTuple tuple;  // local = our side (destination of the packet)
+    std::uint32_t seq = 0, ack = 0;
+    std::uint8_t flags = 0;
+    std::uint16_t window = 0;  // as on the wire (unscaled)
+    TcpOptions options;
+    std::span<const std::uint8_t> payload;
+};
+
+struct SegmentOut {
+    FourTuple tuple;  // local = source of the packet
+    std::uint32_t seq = 0, ack = 0;
+    std::uint8_t flags = 0;
+    std::uint16_t window = 0;  // already scaled down for the wire
+    TcpOptions options;
+};
+
+// Implemented by the dataplane: build IPv4 + TCP (checksums) around the
+// header and payload and queue the frame for the next tx burst. The payload
+// may come in two pieces (a wrapped send buffer); their bytes are only valid
+// during the call.
+class Output {
+public:
+    virtual void emit(const SegmentOut& segment, std::span<const std::uint8_t> payload_a,
+                      std::span<const std::uint8_t> payload_b) = 0;
+
+protected:
+    ~Output() = default;
+};
+
+// Disk work for the sessions: the dataplane forwards to the store's I/O
+// worker (dataplane/common/mail_backend) and calls Engine::on_store_reply.
+class StorePort {
+public:
+    virtual void submit(std::uint64_t token, apps::StoreRequest request) = 0;
+
+protected:
+    ~StorePort() = default;
+};
+
+// The log and -v debug lines, as in the kernel build.
+class EventSink {
+public:
+    virtual void event(std::string_view service, std::string_view peer, std::string_view event,
+                       std::string_view detail) = 0;
+    virtual bool verbose() const = 0;
+    virtual void debug(std::uint64_t connection, std::string_view prefix, std::string_view text) = 0;
+
+protected:
+    ~EventSink() = default;
+};
+
+enum class Service : std::uint8_t { smtp, pop3, echo };
+
+struct EngineConfig {
+    std::uint32_t tcb_capacity = 16384;     // preallocated TCBs (all services)
+    std::uint32_t max_conn_per_service = 4096;
+    std::uint16_t smtp_port = 2500, pop3_port = 11000, echo_port = 10000;  // 0: disabled
+    std::uint16_t mss = 1460;               // what we advertise and send at most
+    std::uint32_t receive_window = 65535;   // per connection, bytes
+    std::uint8_t window_scale = 7;          // offered in SYN-ACK
+    std::uint32_t syn_backlog = 1024;       // half-open TCBs before SYN cookies
+    std::uint32_t time_wait_ms = 60000;     // 2*MSL
+    std::uint32_t delayed_ack_ms = 40;      // RFC 1122: < 500 ms
+    std::uint32_t idle_timeout_s[3] = {300, 600, 300};  // by Service
+    bool fixed_isn = false;                 // ISN a pure function of the 4-tuple
+    std::uint64_t isn_secret[2] = {0, 0};   // RFC 6528 F(); random at start
+    apps::SmtpConfig smtp;
+    apps::Pop3Config pop3;
+    std::function<bool(std::uint32_t remote_ip)> may_relay;
+};
+
+struct Counters {
+    std::uint64_t segments_in = 0, segments_out = 0, pure_acks_out = 0, retransmits = 0;
+    std::uint64_t resets_out = 0, challenge_acks = 0, syn_cookies_sent = 0, syn_cookies_accepted = 0;
+    std::uint64_t dropped_bad = 0, dropped_no_tcb = 0, dropped_out_of_window = 0, dropped_no_room = 0;
+    std::uint64_t connections_opened = 0, connections_closed = 0, refused_max_conn = 0;
+};
+
+class Engine {
+public:
+    Engine(EngineConfig config, Output& output, StorePort& store, EventSink& log);
+    ~Engine();
+    Engine(const Engine&) = delete;
+    Engine& operator=(const Engine&) = delete;
+
+    // One received segment (checksums already verified by the dataplane).
+    void on_segment(const SegmentIn& segment, std::uint64_t now_us);
+    // A store reply for the token a session's request was submitted with.
+    void on_store_reply(std::uint64_t token, apps::StoreReply reply, std::uint64_t now_us);
+    // Retransmission, delayed ACK, TIME_WAIT, idle timeouts, session wake-ups.
+    void on_timers(std::uint64_t now_us);
+    // SIGTERM: every session sends its shutdown line and closes.
+    void shutdown(std::uint64_t now_us);
+    // Connections not yet fully closed (TIME_WAIT excluded).
+    std::size_t open_connections() const;
+    const Counters& counters() const;
+    // Bytes of memory held per TCB slot (for the idle-connection report).
+    static std::size_t tcb_size();
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace bm::tcp

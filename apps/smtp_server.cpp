@@ -1,1 +1,667 @@
-// placeholder
+#include "apps/smtp_server.hpp"
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+
+#include "apps/header_fill.hpp"
+
+namespace bm::apps {
+
+namespace {
+
+// RFC 5321 §4.5.3.1.4: a command line is at most 512 octets; like Postfix
+// we accept up to the 1000 octets of a text line (§4.5.3.1.6).
+constexpr std::size_t max_command_line = 1000;
+// RFC 5321 §4.5.3.1.2: a HELO argument is a domain (or literal).
+constexpr std::size_t max_helo = 255;
+// SIZE= is a client's claim (RFC 1870 §5), so it sizes the first
+// allocation only up to this bound; the body grows past it as it arrives.
+constexpr std::uint64_t max_body_reserve = 1 << 20;
+constexpr std::uint64_t default_body_reserve = 16 << 10;
+// Room for the Received/Date/Message-ID prefix, so inserting it in front of
+// the body seldom reallocates.
+constexpr std::size_t header_room = 1024;
+
+char to_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+
+bool iequals(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i)
+        if (to_lower(a[i]) != to_lower(b[i])) return false;
+    return true;
+}
+
+std::string_view trim_spaces(std::string_view s) {
+    while (s.starts_with(' ')) s.remove_prefix(1);
+    while (s.ends_with(' ')) s.remove_suffix(1);
+    return s;
+}
+
+// RFC 5321 §4.1.1: verb, then SP and the argument.
+std::pair<std::string_view, std::string_view> split_command(std::string_view line) {
+    line = trim_spaces(line);
+    std::size_t space = line.find(' ');
+    if (space == std::string_view::npos) return {line, {}};
+    return {line.substr(0, space), trim_spaces(line.substr(space + 1))};
+}
+
+bool has_control_octet(std::string_view s) {
+    return std::any_of(s.begin(), s.end(), [](char c) {
+        auto u = static_cast<unsigned char>(c);
+        return u < 32 || u == 127;
+    });
+}
+
+// A local part the store could mistake for a path is nobody's mailbox.
+bool is_unsafe_mailbox_name(std::string_view name) {
+    return name.empty() || name.front() == '.' || name.find('/') != std::string_view::npos ||
+           has_control_octet(name);
+}
+
+std::string hex(std::uint64_t n) {
+    std::array<char, 17> buf{};
+    auto result = std::to_chars(buf.data(), buf.data() + buf.size(), n, 16);
+    return std::string(buf.data(), result.ptr);
+}
+
+std::string bracketed(std::string_view address) {
+    std::string out = "<";
+    out += address;
+    out += ">";
+    return out;
+}
+
+}  // namespace
+
+SmtpServer::SmtpServer(const SmtpConfig& config, const Peer& peer, Transport& transport,
+                       MailPort& port, Observer& observer)
+    : config_(config),
+      peer_(peer),
+      transport_(transport),
+      port_(port),
+      observer_(observer),
+      reader_(max_command_line) {}
+
+// ---- the command table -------------------------------------------------
+
+const SmtpServer::Command* SmtpServer::find_command(std::string_view verb) {
+    static const std::array<Command, 20> commands = {{
+        {"HELO", &SmtpServer::check_greeting, &SmtpServer::proceed_helo},
+        {"EHLO", &SmtpServer::check_greeting, &SmtpServer::proceed_ehlo},
+        {"MAIL", &SmtpServer::check_mail_from, &SmtpServer::proceed_mail_from},
+        {"RCPT", &SmtpServer::check_rcpt_to, &SmtpServer::proceed_rcpt_to},
+        {"DATA", &SmtpServer::check_data, &SmtpServer::proceed_data},
+        {"RSET", &SmtpServer::check_rset, &SmtpServer::proceed_rset},
+        {"NOOP", &SmtpServer::check_anything, &SmtpServer::proceed_noop},
+        {"QUIT", &SmtpServer::check_anything, &SmtpServer::proceed_quit},
+        {"HELP", &SmtpServer::check_anything, &SmtpServer::proceed_help},
+        {"VRFY", &SmtpServer::check_vrfy, &SmtpServer::proceed_vrfy},
+        // RFC 5321 §4.5.1 lets a server refuse EXPN; the rest are extensions
+        // or obsolete commands (RFC 5321 §4.1.1, App. F) we do not offer.
+        {"EXPN", &SmtpServer::check_anything, &SmtpServer::proceed_not_implemented},
+        {"TURN", &SmtpServer::check_anything, &SmtpServer::proceed_not_implemented},
+        {"ETRN", &SmtpServer::check_anything, &SmtpServer::proceed_not_implemented},
+        {"ATRN", &SmtpServer::check_anything, &SmtpServer::proceed_not_implemented},
+        {"BDAT", &SmtpServer::check_anything, &SmtpServer::proceed_not_implemented},
+        {"AUTH", &SmtpServer::check_anything, &SmtpServer::proceed_not_implemented},
+        {"STARTTLS", &SmtpServer::check_anything, &SmtpServer::proceed_not_implemented},
+        {"SEND", &SmtpServer::check_anything, &SmtpServer::proceed_not_implemented},
+        {"SOML", &SmtpServer::check_anything, &SmtpServer::proceed_not_implemented},
+        {"SAML", &SmtpServer::check_anything, &SmtpServer::proceed_not_implemented},
+    }};
+    for (const Command& command : commands)
+        if (iequals(command.verb, verb)) return &command;  // RFC 5321 §2.4: verbs ignore case
+    return nullptr;
+}
+
+// ---- session events ----------------------------------------------------
+
+void SmtpServer::start() {
+    // RFC 5321 §4.3.1 / §3.1: 220 greeting; "ESMTP" invites EHLO (RFC 1869 §4.2).
+    send_line("220 " + config_.hostname + " ESMTP baremail");
+}
+
+std::size_t SmtpServer::on_bytes(std::string_view bytes) {
+    std::size_t taken = 0;
+    while (!closed_session() && !waiting()) {
+        std::size_t fed = reader_.feed(bytes.substr(taken));
+        taken += fed;
+        process_input();
+        if (taken == bytes.size() || fed == 0) break;
+    }
+    // RFC 2920 §3.1: a pipelining client may keep sending while we wait;
+    // buffer what fits, read none of it until the store has answered.
+    if (!closed_session() && waiting()) taken += reader_.feed(bytes.substr(taken));
+    return taken;
+}
+
+void SmtpServer::on_store_reply(StoreReply reply) {
+    Pending was = pending_;
+    pending_ = Pending::none;
+    if (closed_session()) return;  // the peer left; nothing to tell it
+    if (was == Pending::lookup_user) {
+        const auto* found = std::get_if<UserFound>(&reply);
+        on_user_found(found ? *found : UserFound{Outcome::temp_failure, {}});
+    } else if (was == Pending::deliver) {
+        const auto* delivered = std::get_if<Delivered>(&reply);
+        on_delivered(delivered ? *delivered : Delivered{Outcome::temp_failure, "bad reply"});
+    }
+    if (final_line_) {
+        end_session(*final_line_);
+        return;
+    }
+    process_input();
+}
+
+void SmtpServer::on_idle_timeout() {
+    // RFC 5321 §4.5.3.2: the server may close an idle session; 421 first (§3.8).
+    std::string line = "421 ";
+    if (esmtp()) line += "4.4.2 ";
+    line += config_.hostname + " Error: timeout exceeded";
+    end_session(line);
+}
+
+void SmtpServer::on_shutdown() { end_session("421 " + config_.hostname + " shutting down"); }
+
+void SmtpServer::on_peer_closed() {
+    // RFC 5321 §3.3: a transaction without its final "." is void.
+    phase_ = Phase::closed;
+    reset_transaction();
+}
+
+// ---- input ---------------------------------------------------------------
+
+void SmtpServer::process_input() {
+    while (!closed_session() && !waiting()) {
+        if (phase_ == Phase::in_data) {
+            if (!read_body()) return;
+            end_of_data();
+            continue;
+        }
+        std::optional<LineReader::Line> line = reader_.next();
+        if (!line) return;
+        if (line->kind == LineReader::Kind::too_long) {
+            reply("500", "5.5.0", "Line too long");  // RFC 5321 §4.5.3.1.6, session goes on
+        } else {
+            dispatch(line->text);
+        }
+    }
+}
+
+void SmtpServer::dispatch(std::string_view line) {
+    observer_.on_command(line);
+    auto [verb, argument] = split_command(line);
+    if (verb.empty()) {
+        reply("500", "5.5.2", "Error: bad syntax");
+        return;
+    }
+    const Command* command = find_command(verb);
+    if (command == nullptr) {
+        reply("500", "5.5.2", "Error: command not recognized");  // RFC 5321 §4.2.4
+        return;
+    }
+    if ((this->*command->check)(argument)) (this->*command->proceed)(argument);
+}
+
+// ---- checks ----------------------------------------------------------------
+
+bool SmtpServer::check_greeting(std::string_view argument) {
+    // RFC 5321 §4.1.1.1: HELO/EHLO take the client's domain or address literal.
+    if (argument.empty()) {
+        reply("501", "5.5.4", "Syntax: HELO/EHLO hostname");
+        return false;
+    }
+    // It goes into the Received: field, so it must be one short printable line.
+    if (argument.size() > max_helo || has_control_octet(argument)) {
+        reply("501", "5.5.2", "Helo command rejected: Invalid name");
+        return false;
+    }
+    return true;
+}
+
+bool SmtpServer::check_mail_from(std::string_view argument) {
+    // RFC 5321 §4.1.4: MAIL only after HELO/EHLO and outside a transaction.
+    if (phase_ == Phase::connected) {
+        reply("503", "5.5.1", "Error: send HELO/EHLO first");
+        return false;
+    }
+    if (phase_ == Phase::in_mail) {
+        reply("503", "5.5.1", "Error: nested MAIL command");
+        return false;
+    }
+    checked_ = parse_mail_from(argument);
+    if (!checked_.ok()) return reject_path(checked_, true);
+    // RFC 1870 §6.1: a declared size over our limit is refused at once.
+    if (checked_.parameters.size.value_or(0) > config_.max_message_size) {
+        reply("552", "5.3.4", "Message size exceeds fixed limit");
+        return false;
+    }
+    return true;
+}
+
+bool SmtpServer::check_rcpt_to(std::string_view argument) {
+    // RFC 5321 §4.1.4: RCPT only inside a transaction.
+    if (phase_ != Phase::in_mail) {
+        reply("503", "5.5.1", "Error: need MAIL command");
+        return false;
+    }
+    checked_ = parse_rcpt_to(argument);
+    if (!checked_.ok()) {
+        observer_.on_event("rejected", "reason=bad recipient: " + checked_.reason);
+        return reject_path(checked_, false);
+    }
+    // RFC 5321 §4.5.3.1.8: 452 for recipients beyond the limit (§4.5.3.1.10).
+    if (transaction_.recipients.size() >= config_.max_recipients) {
+        reply("452", "4.5.3", "Error: too many recipients");
+        return false;
+    }
+    return true;
+}
+
+bool SmtpServer::reject_path(const PathArgument& parsed, bool sender) {
+    switch (parsed.error) {
+        case PathError::none:
+            return true;
+        case PathError::address:
+            // RFC 3463 §3.2: X.1.7 bad sender, X.1.3 bad destination syntax.
+            if (sender) {
+                reply("501", "5.1.7", "Bad sender address syntax");
+            } else {
+                reply("501", "5.1.3", "Bad recipient address syntax");
+            }
+            return false;
+        case PathError::unknown_parameter:
+            reply("555", "5.5.4", parsed.reason);  // RFC 5321 §4.1.1.11
+            return false;
+        case PathError::keyword:
+        case PathError::bad_parameter:
+            reply("501", "5.5.4", parsed.reason);
+            return false;
+    }
+    return false;
+}
+
+bool SmtpServer::check_data(std::string_view argument) {
+    if (!argument.empty()) {
+        reply("501", "5.5.4", "Syntax: DATA");  // RFC 5321 §4.1.1.4: no argument
+        return false;
+    }
+    // RFC 5321 §4.1.1.4: 503 without at least one accepted recipient.
+    if (phase_ != Phase::in_mail || transaction_.recipients.empty()) {
+        reply("503", "5.5.1", "Error: need RCPT command");
+        return false;
+    }
+    return true;
+}
+
+bool SmtpServer::check_rset(std::string_view argument) {
+    if (!argument.empty()) {
+        reply("501", "5.5.4", "Syntax: RSET");  // RFC 5321 §4.1.1.5: no argument
+        return false;
+    }
+    return true;
+}
+
+bool SmtpServer::check_vrfy(std::string_view argument) {
+    if (argument.empty()) {
+        reply("501", "5.5.4", "Syntax: VRFY address");
+        return false;
+    }
+    return true;
+}
+
+bool SmtpServer::check_anything(std::string_view) { return true; }
+
+// ---- proceeds ----------------------------------------------------------------
+
+void SmtpServer::proceed_helo(std::string_view argument) {
+    // RFC 5321 §4.1.4: HELO/EHLO also reset any transaction (as RSET).
+    reset_transaction();
+    phase_ = Phase::greeted;
+    greeting_ = Greeting::helo;
+    helo_ = std::string(argument);
+    send_line("250 " + config_.hostname);
+}
+
+void SmtpServer::proceed_ehlo(std::string_view argument) {
+    reset_transaction();
+    phase_ = Phase::greeted;
+    greeting_ = Greeting::ehlo;
+    helo_ = std::string(argument);
+    // RFC 5321 §4.1.1.1: multi-line 250, one extension keyword per line.
+    send_line("250-" + config_.hostname);
+    send_line("250-PIPELINING");                                        // RFC 2920
+    send_line("250-SIZE " + std::to_string(config_.max_message_size));  // RFC 1870
+    send_line("250-8BITMIME");                                          // RFC 6152
+    send_line("250-ENHANCEDSTATUSCODES");                               // RFC 2034
+    send_line("250 HELP");
+}
+
+void SmtpServer::proceed_mail_from(std::string_view) {
+    transaction_ = Transaction{};
+    transaction_.sender = checked_.path.address();
+    transaction_.declared_size = checked_.parameters.size.value_or(0);
+    phase_ = Phase::in_mail;
+    reply_ok("2.1.0", "Ok");
+}
+
+void SmtpServer::proceed_rcpt_to(std::string_view) {
+    const Path& path = checked_.path;
+    if (is_local(path)) {
+        lookup_recipient(path);
+        return;
+    }
+    std::string address = path.address();
+    if (peer_.may_relay) {
+        accept_recipient(address, {});  // an empty mailbox sends it to the relay queue
+        return;
+    }
+    // RFC 5321 §3.6.2: we are no open relay; RFC 3463 X.7.1 delivery not authorized.
+    reply("554", "5.7.1", bracketed(address) + ": Relay access denied");
+    observer_.on_event("rejected", "to=" + bracketed(address) + " reason=relay access denied");
+}
+
+void SmtpServer::proceed_data(std::string_view) {
+    phase_ = Phase::in_data;
+    begin_body();
+    send_line("354 End data with <CR><LF>.<CR><LF>");  // RFC 5321 §4.1.1.4
+}
+
+void SmtpServer::proceed_rset(std::string_view) {
+    // RFC 5321 §4.1.1.5: drop the transaction, keep the greeting.
+    reset_transaction();
+    phase_ = greeting_ == Greeting::none ? Phase::connected : Phase::greeted;
+    reply_ok("2.0.0", "Ok");
+}
+
+void SmtpServer::proceed_noop(std::string_view) { reply_ok("2.0.0", "Ok"); }
+
+void SmtpServer::proceed_quit(std::string_view) {
+    // RFC 5321 §4.1.1.10: 221, then close.
+    end_session(esmtp() ? "221 2.0.0 Bye" : "221 " + config_.hostname + " closing connection");
+}
+
+void SmtpServer::proceed_help(std::string_view) {
+    reply("214", "2.0.0", "Commands: HELO EHLO MAIL RCPT DATA RSET NOOP QUIT HELP VRFY");
+}
+
+void SmtpServer::proceed_vrfy(std::string_view) {
+    // RFC 5321 §3.5.3 / §7.3: 252 neither confirms nor denies a user.
+    reply("252", "2.0.0", "Cannot VRFY user, but will accept message and attempt delivery");
+}
+
+void SmtpServer::proceed_not_implemented(std::string_view) {
+    reply("502", "5.5.1", "Command not implemented");  // RFC 5321 §4.2.4
+}
+
+// ---- recipients ----------------------------------------------------------------
+
+bool SmtpServer::is_local(const Path& path) const {
+    if (path.domain.empty()) return true;  // bare <postmaster>, RFC 5321 §4.5.1
+    if (path.domain == "[" + peer_.local_ip + "]") return true;
+    return std::any_of(config_.local_domains.begin(), config_.local_domains.end(),
+                       [&](const std::string& domain) { return iequals(domain, path.domain); });
+}
+
+void SmtpServer::lookup_recipient(const Path& path) {
+    std::string name = path.unquoted_local_part();
+    // RFC 5321 §4.5.1: "postmaster" is case-insensitive at every local domain.
+    if (iequals(name, "postmaster")) name = "postmaster";
+    pending_recipient_ = path.address();
+    if (is_unsafe_mailbox_name(name)) {
+        on_user_found(UserFound{Outcome::not_found, {}});
+        return;
+    }
+    pending_ = Pending::lookup_user;
+    port_.submit(LookupUser{std::move(name)});
+}
+
+void SmtpServer::accept_recipient(const std::string& address, const std::string& mailbox) {
+    // A recipient given twice is stored once (as Postfix's cleanup does).
+    auto same = [&](const Recipient& r) { return r.address == address; };
+    auto& recipients = transaction_.recipients;
+    if (std::none_of(recipients.begin(), recipients.end(), same))
+        recipients.push_back(Recipient{address, mailbox});
+    reply_ok("2.1.5", "Ok");
+}
+
+void SmtpServer::on_user_found(const UserFound& found) {
+    const std::string& address = pending_recipient_;
+    switch (found.outcome) {
+        case Outcome::ok:
+            accept_recipient(address, found.mailbox);
+            break;
+        case Outcome::not_found:
+            // RFC 3463 §3.2: X.1.1 bad destination mailbox address.
+            reply("550", "5.1.1",
+                  bracketed(address) + ": Recipient address rejected: User unknown");
+            observer_.on_event("rejected", "to=" + bracketed(address) + " reason=user unknown");
+            break;
+        default:
+            // RFC 3463 §3.4: X.3.0 mail system problem; the client retries.
+            reply("451", "4.3.0", bracketed(address) + ": Temporary lookup failure");
+            break;
+    }
+    pending_recipient_.clear();
+}
+
+// ---- DATA --------------------------------------------------------------------
+
+void SmtpServer::begin_body() {
+    body_scan_ = BodyScan::line_start;  // the DATA line's CRLF just passed
+    body_octets_ = 0;
+    body_too_big_ = false;
+    body_bare_newline_ = false;
+    std::uint64_t hint = transaction_.declared_size
+                             ? std::min(transaction_.declared_size, max_body_reserve)
+                             : default_body_reserve;
+    hint = std::min(hint, config_.max_message_size);
+    body_.clear();
+    body_.reserve(static_cast<std::size_t>(hint) + header_room);
+}
+
+// Scans what is buffered; true once <CRLF>.<CRLF> has been consumed.
+bool SmtpServer::read_body() {
+    std::string_view raw = reader_.raw();
+    std::size_t at = 0;
+    bool ended = false;
+    while (at < raw.size() && !ended) {
+        if (body_scan_ == BodyScan::text) {
+            // Inside a line only CR and LF matter: take the rest in one piece.
+            std::size_t stop = std::min(raw.find_first_of("\r\n", at), raw.size());
+            store_body(raw.substr(at, stop - at));
+            at = stop;
+            if (at == raw.size()) break;
+        }
+        ended = scan_body_octet(raw[at]);
+        ++at;
+    }
+    reader_.consume_raw(at);
+    return ended;
+}
+
+// One octet of the DATA stream; true at the end of the data.
+bool SmtpServer::scan_body_octet(char c) {
+    switch (body_scan_) {
+        case BodyScan::line_start:
+            if (c == '.') {
+                body_scan_ = BodyScan::dot;
+                return false;
+            }
+            break;
+        case BodyScan::dot:
+            if (c == '\r') {
+                body_scan_ = BodyScan::dot_cr;
+                return false;
+            }
+            break;  // RFC 5321 §4.5.2: the leading dot was stuffing; drop it
+        case BodyScan::dot_cr:
+            if (c == '\n') return true;  // RFC 5321 §4.1.1.4: <CRLF>.<CRLF>
+            body_bare_newline_ = true;   // RFC 5321 §2.3.8: ".<CR>" without LF
+            store_body("\r");
+            break;
+        case BodyScan::cr:
+            if (c == '\n') {
+                store_body("\r\n");
+                body_scan_ = BodyScan::line_start;
+                return false;
+            }
+            body_bare_newline_ = true;  // RFC 5321 §2.3.8: CR without LF
+            store_body("\r");
+            break;
+        case BodyScan::text:
+            break;
+    }
+    // An ordinary octet of a line.
+    if (c == '\r') {
+        body_scan_ = BodyScan::cr;
+        return false;
+    }
+    if (c == '\n') body_bare_newline_ = true;  // RFC 5321 §2.3.8: LF without CR
+    store_body(std::string_view(&c, 1));
+    body_scan_ = BodyScan::text;
+    return false;
+}
+
+void SmtpServer::store_body(std::string_view octets) {
+    body_octets_ += octets.size();
+    if (body_too_big_) return;
+    // RFC 1870 §6.3: past the limit, read on to the end but keep nothing.
+    if (body_octets_ > config_.max_message_size) {
+        body_too_big_ = true;
+        std::string().swap(body_);
+        return;
+    }
+    body_.append(octets);
+}
+
+void SmtpServer::end_of_data() {
+    phase_ = Phase::greeted;
+    if (body_bare_newline_) {
+        // RFC 5321 §2.3.8: lines end only in CRLF; a bare CR or LF could
+        // let a client smuggle a second message past another server.
+        reply("554", "5.5.2",
+              "Error: bare <CR> or <LF> in message (RFC 5321 section 2.3.8)");
+        observer_.on_event("rejected", "from=" + bracketed(transaction_.sender) +
+                                           " reason=bare CR or LF in message");
+        reset_transaction();
+        return;
+    }
+    if (body_too_big_) {
+        reply("552", "5.3.4", "Message size exceeds fixed limit");  // RFC 1870 §6.3
+        observer_.on_event("rejected", "from=" + bracketed(transaction_.sender) +
+                                           " reason=message size exceeds fixed limit");
+        reset_transaction();
+        return;
+    }
+    submit_delivery();
+}
+
+void SmtpServer::submit_delivery() {
+    Deliver deliver;
+    deliver.queue_id = next_queue_id();
+    if (config_.header_fill) {
+        Arrival arrival{helo_, peer_.ip, config_.hostname, esmtp(), deliver.queue_id,
+                        transaction_.recipients, config_.now()};
+        // In place: the body is never held twice (the reserve left room).
+        body_.insert(0, header_prefix(arrival, body_));
+    }
+    pending_queue_id_ = deliver.queue_id;
+    pending_accepted_detail_ = "id=" + deliver.queue_id + " from=" +
+                               bracketed(transaction_.sender) +
+                               " rcpts=" + std::to_string(transaction_.recipients.size()) +
+                               " size=" + std::to_string(body_.size());
+    deliver.envelope = Envelope{std::move(transaction_.sender), std::move(transaction_.recipients)};
+    deliver.message = std::move(body_);
+    reset_transaction();
+    pending_ = Pending::deliver;
+    port_.submit(std::move(deliver));
+}
+
+std::string SmtpServer::next_queue_id() {
+    // Unique per process run (instance tag), connection and message.
+    return config_.instance_tag + "." + hex(peer_.connection) + "." + std::to_string(++messages_);
+}
+
+void SmtpServer::on_delivered(const Delivered& delivered) {
+    // RFC 5321 §4.1.1.4: 250 only once the message is safe (SPEC: fsync'd).
+    switch (delivered.outcome) {
+        case Outcome::ok:
+            reply_ok("2.0.0", "Ok: queued as " + pending_queue_id_);
+            observer_.on_event("accepted", pending_accepted_detail_);
+            break;
+        case Outcome::no_space:
+            reply("452", "4.3.1", "Insufficient system storage");  // RFC 3463 §3.4
+            break;
+        case Outcome::permanent_failure:
+            reply("554", "5.3.0", "Error: message could not be stored");
+            observer_.on_event("rejected", "id=" + pending_queue_id_ + " reason=" +
+                                               (delivered.detail.empty() ? "store failure"
+                                                                         : delivered.detail));
+            break;
+        default:
+            reply("451", "4.3.0", "Error: queue file write error");
+            break;
+    }
+    pending_queue_id_.clear();
+    pending_accepted_detail_.clear();
+}
+
+// ---- replies and session end ---------------------------------------------
+
+void SmtpServer::send_line(std::string_view line) {
+    observer_.on_reply(line);
+    std::string wire(line);
+    wire += "\r\n";
+    transport_.send(wire);
+}
+
+// RFC 2034 §3: the enhanced code follows the reply code, only where EHLO
+// announced ENHANCEDSTATUSCODES; HELO sessions and greetingless ones get
+// plain RFC 5321 replies.
+void SmtpServer::reply(std::string_view code, std::string_view status, std::string_view text) {
+    std::string line(code);
+    if (esmtp() && !status.empty()) {
+        line += ' ';
+        line += status;
+    }
+    line += ' ';
+    line += text;
+    send_line(line);
+}
+
+// SPEC: outside EHLO sessions a positive completion is the classic "250 OK".
+void SmtpServer::reply_ok(std::string_view status, std::string_view text) {
+    if (esmtp()) {
+        reply("250", status, text);
+    } else {
+        send_line("250 OK");
+    }
+}
+
+// The last line of a session; if the store still owes an answer, that
+// answer's reply goes first (RFC 5321 §3.8: the 421 comes in order).
+void SmtpServer::end_session(const std::string& line) {
+    if (closed_session()) return;
+    if (waiting()) {
+        final_line_ = line;
+        return;
+    }
+    send_line(line);
+    close();
+}
+
+void SmtpServer::close() {
+    phase_ = Phase::closed;
+    reset_transaction();
+    transport_.close();
+}
+
+void SmtpServer::reset_transaction() {
+    transaction_ = Transaction{};
+    if (phase_ == Phase::in_mail || phase_ == Phase::in_data) phase_ = Phase::greeted;
+    std::string().swap(body_);
+}
+
+}  // namespace bm::apps

@@ -1,1 +1,113 @@
-// placeholder
+// Received:/Date:/Message-ID: preparation (RFC 5321 §4.4, RFC 5322 §3.6).
+#include "apps/header_fill.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+using bm::apps::Arrival;
+using bm::apps::has_header;
+using bm::apps::has_header_section;
+using bm::apps::header_prefix;
+using bm::apps::received_header;
+using bm::apps::Recipient;
+using bm::apps::rfc5322_date;
+
+namespace {
+
+constexpr std::time_t fixed_time = 1700000000;  // Tue, 14 Nov 2023 22:13:20 UTC
+const std::string fixed_date = "Tue, 14 Nov 2023 22:13:20 +0000";
+
+Arrival arrival(const std::vector<Recipient>& recipients, bool esmtp = true) {
+    return Arrival{"client.example", "10.99.0.1", "mx.example", esmtp, "0.1.1", recipients,
+                   fixed_time};
+}
+
+}  // namespace
+
+TEST(HeaderFill, DateIsRfc5322WithNumericZone) {
+    EXPECT_EQ(rfc5322_date(fixed_time), fixed_date);
+    EXPECT_EQ(rfc5322_date(0), "Thu, 1 Jan 1970 00:00:00 +0000");
+}
+
+TEST(HeaderFill, ReceivedForClauseWithExactlyOneRecipient) {
+    std::vector<Recipient> one = {{"alice@localhost", "alice"}};
+    EXPECT_EQ(received_header(arrival(one)),
+              "Received: from client.example (client.example [10.99.0.1])\r\n"
+              "\tby mx.example (baremail) with ESMTP id 0.1.1\r\n"
+              "\tfor <alice@localhost>; " + fixed_date + "\r\n");
+}
+
+TEST(HeaderFill, ReceivedHasNoForClauseWithSeveralRecipients) {
+    std::vector<Recipient> two = {{"alice@localhost", "alice"}, {"bob@localhost", "bob"}};
+    EXPECT_EQ(received_header(arrival(two)),
+              "Received: from client.example (client.example [10.99.0.1])\r\n"
+              "\tby mx.example (baremail) with ESMTP id 0.1.1; " + fixed_date + "\r\n");
+}
+
+TEST(HeaderFill, ReceivedSaysSmtpForHeloSessions) {
+    std::vector<Recipient> one = {{"alice@localhost", "alice"}};
+    EXPECT_NE(received_header(arrival(one, false)).find(" with SMTP id "), std::string::npos);
+}
+
+TEST(HeaderFill, HeaderNamesAreCaseInsensitive) {
+    std::string message = "SUBJECT: x\r\ndate: Mon, 1 Jan 2024 00:00:00 +0000\r\n\r\nbody\r\n";
+    EXPECT_TRUE(has_header(message, "Date"));
+    EXPECT_TRUE(has_header(message, "subject"));
+    EXPECT_FALSE(has_header(message, "Message-ID"));
+}
+
+TEST(HeaderFill, HeaderSearchStopsAtTheEmptyLine) {
+    std::string message = "Subject: x\r\n\r\nDate: in the body\r\nMessage-ID: <also@body>\r\n";
+    EXPECT_FALSE(has_header(message, "Date"));
+    EXPECT_FALSE(has_header(message, "Message-ID"));
+}
+
+TEST(HeaderFill, FoldedFieldsAreSkippedNotMistakenForNames) {
+    std::string message = "Subject: a\r\n Date: folded\r\nX: y\r\n\r\n";
+    EXPECT_FALSE(has_header(message, "Date"));
+    EXPECT_TRUE(has_header(message, "X"));
+}
+
+TEST(HeaderFill, WhiteSpaceBeforeColonStillNamesTheField) {
+    EXPECT_TRUE(has_header("Date : x\r\n\r\n", "Date"));
+    EXPECT_FALSE(has_header("Dates: x\r\n\r\n", "Date"));
+}
+
+TEST(HeaderFill, MissingDateAndMessageIdAreAdded) {
+    std::vector<Recipient> one = {{"alice@localhost", "alice"}};
+    std::string message = "Subject: hi\r\n\r\nbody\r\n";
+    EXPECT_EQ(header_prefix(arrival(one), message),
+              received_header(arrival(one)) + "Date: " + fixed_date +
+                  "\r\nMessage-ID: <0.1.1@mx.example>\r\n");
+}
+
+TEST(HeaderFill, PresentDateAndMessageIdAreKept) {
+    std::vector<Recipient> one = {{"alice@localhost", "alice"}};
+    std::string message = "Message-Id: <x@y>\r\nDATE: Mon, 1 Jan 2024 00:00:00 +0000\r\n\r\nb\r\n";
+    EXPECT_EQ(header_prefix(arrival(one), message), received_header(arrival(one)));
+}
+
+TEST(HeaderFill, MessageWithoutHeaderSectionGetsHeadersAndSeparator) {
+    std::vector<Recipient> one = {{"alice@localhost", "alice"}};
+    std::string expected = received_header(arrival(one)) + "Date: " + fixed_date +
+                           "\r\nMessage-ID: <0.1.1@mx.example>\r\n\r\n";
+    EXPECT_FALSE(has_header_section("just text\r\n"));
+    EXPECT_EQ(header_prefix(arrival(one), "just text\r\n"), expected);
+    EXPECT_EQ(header_prefix(arrival(one), ""), expected);
+}
+
+TEST(HeaderFill, EmptyHeaderSectionNeedsNoExtraSeparator) {
+    std::vector<Recipient> one = {{"alice@localhost", "alice"}};
+    EXPECT_EQ(header_prefix(arrival(one), "\r\nbody\r\n"),
+              received_header(arrival(one)) + "Date: " + fixed_date +
+                  "\r\nMessage-ID: <0.1.1@mx.example>\r\n");
+}
+
+TEST(HeaderFill, HeaderOnlyMessageWithoutEmptyLine) {
+    std::vector<Recipient> one = {{"alice@localhost", "alice"}};
+    EXPECT_TRUE(has_header("Subject: x\r\nDate: y", "date"));
+    EXPECT_EQ(header_prefix(arrival(one), "Subject: x\r\nDate: y\r\nMessage-ID: <a@b>\r\n"),
+              received_header(arrival(one)));
+}

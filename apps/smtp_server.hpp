@@ -1,0 +1,150 @@
+// The SMTP receiver (RFC 5321 server side) as a sans-I/O session.
+//
+// Read first: RFC 5321 §3 (the mail transaction), §4.1.1 (commands),
+// §4.1.4 (command order), §4.2 (replies), §4.5.2 (dot transparency),
+// §2.3.8 (only CRLF ends a line), RFC 2920 (PIPELINING), RFC 1870 (SIZE),
+// RFC 2034/3463 (enhanced status codes, only after EHLO).
+//
+// Like OpenSMTPD's smtp_session.c: one enum of phases, and a command table
+// that separates checking a command (sequence, syntax; replies on failure)
+// from doing it. Disk work goes out as a StoreRequest; while one is
+// pending no further command is read, so replies stay in command order.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "apps/address.hpp"
+#include "apps/config.hpp"
+#include "apps/line_reader.hpp"
+#include "apps/mail_port.hpp"
+#include "apps/session.hpp"
+
+namespace bm::apps {
+
+class SmtpServer final : public Session {
+public:
+    SmtpServer(const SmtpConfig& config, const Peer& peer, Transport& transport, MailPort& port,
+               Observer& observer);
+
+    void start() override;
+    std::size_t on_bytes(std::string_view bytes) override;
+    void on_store_reply(StoreReply reply) override;
+    void on_idle_timeout() override;
+    void on_shutdown() override;
+    void on_peer_closed() override;
+    bool waiting() const override { return pending_ != Pending::none; }
+
+private:
+    // RFC 5321 §4.1.4: where the session is in the command sequence.
+    enum class Phase {
+        connected,  // greeting sent, no HELO/EHLO yet
+        greeted,    // HELO/EHLO done, no transaction
+        in_mail,    // MAIL accepted, collecting RCPTs
+        in_data,    // after 354: reading the message
+        closed,
+    };
+    enum class Greeting { none, helo, ehlo };
+    enum class Pending { none, lookup_user, deliver };
+    // Where the DATA scanner stands inside the current line (RFC 5321 §4.5.2).
+    enum class BodyScan { line_start, dot, dot_cr, text, cr };
+
+    struct Command {
+        std::string_view verb;
+        bool (SmtpServer::*check)(std::string_view argument);
+        void (SmtpServer::*proceed)(std::string_view argument);
+    };
+    static const Command* find_command(std::string_view verb);
+
+    struct Transaction {
+        std::string sender;
+        std::vector<Recipient> recipients;
+        std::uint64_t declared_size = 0;  // RFC 1870 SIZE= hint, 0 = none
+    };
+
+    // ---- input
+    void process_input();
+    void dispatch(std::string_view line);
+
+    // ---- checks: true if the command may proceed, else the reply is sent
+    bool check_greeting(std::string_view argument);
+    bool check_mail_from(std::string_view argument);
+    bool check_rcpt_to(std::string_view argument);
+    bool check_data(std::string_view argument);
+    bool check_rset(std::string_view argument);
+    bool check_vrfy(std::string_view argument);
+    bool check_anything(std::string_view argument);
+    bool reject_path(const PathArgument& parsed, bool sender);
+
+    // ---- proceeds
+    void proceed_helo(std::string_view argument);
+    void proceed_ehlo(std::string_view argument);
+    void proceed_mail_from(std::string_view argument);
+    void proceed_rcpt_to(std::string_view argument);
+    void proceed_data(std::string_view argument);
+    void proceed_rset(std::string_view argument);
+    void proceed_noop(std::string_view argument);
+    void proceed_quit(std::string_view argument);
+    void proceed_help(std::string_view argument);
+    void proceed_vrfy(std::string_view argument);
+    void proceed_not_implemented(std::string_view argument);
+
+    // ---- recipients
+    bool is_local(const Path& path) const;
+    void lookup_recipient(const Path& path);
+    void accept_recipient(const std::string& address, const std::string& mailbox);
+    void on_user_found(const UserFound& found);
+
+    // ---- DATA
+    void begin_body();
+    bool read_body();
+    bool scan_body_octet(char c);
+    void store_body(std::string_view octets);
+    void end_of_data();
+    void submit_delivery();
+    std::string next_queue_id();
+    void on_delivered(const Delivered& delivered);
+
+    // ---- replies and session end
+    bool esmtp() const { return greeting_ == Greeting::ehlo; }
+    bool closed_session() const { return phase_ == Phase::closed; }
+    void send_line(std::string_view line);
+    void reply(std::string_view code, std::string_view status, std::string_view text);
+    void reply_ok(std::string_view status, std::string_view text);
+    void end_session(const std::string& line);
+    void close();
+    void reset_transaction();
+
+    // Copies: the driver need not keep its own alive for the session's life.
+    const SmtpConfig config_;
+    const Peer peer_;
+    Transport& transport_;
+    MailPort& port_;
+    Observer& observer_;
+
+    LineReader reader_;
+    Phase phase_ = Phase::connected;
+    Greeting greeting_ = Greeting::none;
+    std::string helo_;
+    Transaction transaction_;
+    PathArgument checked_;  // the path parsed by check_*, used by proceed_*
+
+    Pending pending_ = Pending::none;
+    std::string pending_recipient_;         // RCPT waiting for LookupUser
+    std::string pending_queue_id_;          // DATA waiting for Deliver
+    std::string pending_accepted_detail_;   // its "accepted" log line
+    std::optional<std::string> final_line_; // 421 to send once the store answers
+
+    BodyScan body_scan_ = BodyScan::line_start;
+    std::string body_;
+    std::uint64_t body_octets_ = 0;
+    bool body_too_big_ = false;
+    bool body_bare_newline_ = false;
+
+    std::uint64_t messages_ = 0;  // per-session part of the queue id
+};
+
+}  // namespace bm::apps

@@ -59,7 +59,7 @@ public:
     void complete() override {
         if (auto* delivered = std::get_if<apps::Delivered>(&reply_))
             delivered->outcome = outcome(delivery_status_);  // final only after the group commit
-        backend_.on_reply_(token_, std::move(reply_));
+        backend_.deliver_reply(token_, std::move(reply_));
     }
 
 private:
@@ -120,12 +120,20 @@ void MailBackend::submit(std::uint64_t token, apps::StoreRequest request) {
     refused_.emplace_back(token, std::move(refusal));
 }
 
+// A maildrop opened for a client that has gone would stay locked forever.
+void MailBackend::deliver_reply(std::uint64_t token, apps::StoreReply reply) {
+    if (on_reply_(token, reply)) return;
+    auto* opened = std::get_if<apps::MaildropOpened>(&reply);
+    if (opened && opened->outcome == apps::Outcome::ok)
+        submit(orphan_token, apps::CloseMaildrop{opened->maildrop, {}, false});
+}
+
 std::size_t MailBackend::poll() {
     std::size_t n = worker_.poll_completions();
     while (!refused_.empty()) {
         auto [token, reply] = std::move(refused_.front());
         refused_.pop_front();
-        on_reply_(token, std::move(reply));
+        deliver_reply(token, std::move(reply));
         ++n;
     }
     return n;

@@ -18,10 +18,16 @@ namespace bm {
 class MailBackend {
 public:
     // Called on the polling thread with the token given to submit().
-    using ReplyHandler = std::function<void(std::uint64_t token, apps::StoreReply reply)>;
+    // Returns false when the token's owner is gone (its client closed while
+    // the request was out); the backend then undoes what the reply would
+    // have given the owner, e.g. unlocks a maildrop it opened.
+    using ReplyHandler = std::function<bool(std::uint64_t token, apps::StoreReply& reply)>;
 
     // `store` may be null in --sink mode: deliveries succeed without disk
     // and every other request behaves as if no mailbox existed.
+    // A token no owner ever has: replies to it are dropped.
+    static constexpr std::uint64_t orphan_token = ~std::uint64_t(0);
+
     MailBackend(store::MailStore* store, store::IoWorker& worker, ReplyHandler on_reply);
 
     void submit(std::uint64_t token, apps::StoreRequest request);
@@ -32,6 +38,8 @@ public:
 
 private:
     friend class RequestJob;
+    void deliver_reply(std::uint64_t token, apps::StoreReply reply);
+
     store::MailStore* store_;
     store::IoWorker& worker_;
     ReplyHandler on_reply_;

@@ -144,8 +144,8 @@ void KernelServer::run() {
     epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, signal_fd_, &sev);
 
     store::IoWorker worker;
-    MailBackend backend(store_, worker, [this](std::uint64_t token, apps::StoreReply reply) {
-        on_store_reply(token, std::move(reply));
+    MailBackend backend(store_, worker, [this](std::uint64_t token, apps::StoreReply& reply) {
+        return on_store_reply(token, reply);
     });
     backend_ = &backend;
     epoll_event wev{EPOLLIN, {.u64 = key_store}};
@@ -324,7 +324,7 @@ void KernelServer::update_interest(Connection& c, bool want_read, bool want_writ
     if (want_read == c.reading && want_write == c.writing) return;
     c.reading = want_read;
     c.writing = want_write;
-    epoll_event ev{std::uint32_t((want_read ? EPOLLIN : 0) | (want_write ? EPOLLOUT : 0)),
+    epoll_event ev{(want_read ? std::uint32_t(EPOLLIN) : 0u) | (want_write ? std::uint32_t(EPOLLOUT) : 0u),
                    {.u64 = c.slot}};
     epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, c.fd, &ev);
 }
@@ -354,14 +354,15 @@ void KernelServer::submit(Connection& c, apps::StoreRequest request) {
     backend_->submit(c.token(), std::move(request));
 }
 
-void KernelServer::on_store_reply(std::uint64_t token, apps::StoreReply reply) {
+bool KernelServer::on_store_reply(std::uint64_t token, apps::StoreReply& reply) {
     std::uint32_t slot = std::uint32_t(token >> 32);
-    if (slot >= capacity_) return;
+    if (slot >= capacity_) return false;
     Connection& c = pool_[slot];
-    if (!c.open() || c.generation != std::uint32_t(token)) return;  // its client is gone
+    if (!c.open() || c.generation != std::uint32_t(token)) return false;  // its client is gone
     c.session().on_store_reply(std::move(reply));
     offer_input(c);
     flush(c);
+    return true;
 }
 
 std::uint32_t KernelServer::idle_seconds(Service service) const {

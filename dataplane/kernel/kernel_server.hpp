@@ -50,7 +50,7 @@ private:
     void flush(Connection& c);
     void update_interest(Connection& c, bool want_read, bool want_write);
     void teardown(Connection& c, const char* why);
-    void on_store_reply(std::uint64_t token, apps::StoreReply reply);
+    bool on_store_reply(std::uint64_t token, apps::StoreReply& reply);
     void service_timers();
     void begin_shutdown();
     void read_signals();

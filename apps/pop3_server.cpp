@@ -397,7 +397,7 @@ void Pop3Server::on_maildrop_opened(MaildropOpened opened) {
         case Outcome::not_found:
             return login_failed("-ERR [AUTH] Authentication failed");  // RFC 3206 §4
         case Outcome::in_use:
-            return reply("-ERR [IN-USE] Mailbox is locked by another session");  // RFC 2449 §8.1.2
+            return answer_login("-ERR [IN-USE] Mailbox is locked by another session");  // RFC 2449 §8.1.2
         default:
             return reply("-ERR [SYS/TEMP] Mailbox unavailable, try again later");  // RFC 3206 §5
     }
@@ -410,16 +410,21 @@ void Pop3Server::logged_in(MaildropOpened opened) {
     messages_ = std::move(opened.messages);
     deleted_.assign(messages_.size(), false);
     observer_.on_event("login", "user=<" + loggable(login_user_) + ">");
-    reply("+OK Logged in, " + std::to_string(messages_left()) + " messages (" +
-          std::to_string(octets_left()) + " octets)");
+    answer_login("+OK Logged in, " + std::to_string(messages_left()) + " messages (" +
+                 std::to_string(octets_left()) + " octets)");
 }
 
-// Past the free failures each answer is held back, which makes password
-// guessing slow; the event gives fail2ban something to count.
 void Pop3Server::login_failed(std::string_view line) {
-    ++failures_;
     observer_.on_event("auth-failed", "user=<" + loggable(login_user_) + ">");
-    if (failures_ <= config_.free_login_failures || last_words_) return reply(line);
+    answer_login(line);
+    ++failures_;
+}
+
+// Past the free failures every login answer is held back, the right password
+// included (else a quick +OK would tell a guesser to stop waiting), which
+// makes password guessing slow; the event gives fail2ban something to count.
+void Pop3Server::answer_login(std::string_view line) {
+    if (failures_ < config_.free_login_failures || last_words_) return reply(line);
     delayed_reply_ = std::string(line);
     delaying_ = true;
     transport_.wake_after(std::chrono::milliseconds(config_.login_delay_ms));

@@ -87,6 +87,7 @@ private:
     // ---- store replies
     void on_maildrop_opened(MaildropOpened opened);
     void logged_in(MaildropOpened opened);
+    void answer_login(std::string_view line);
     void login_failed(std::string_view line);
     void on_message_text(const MessageText& text);
     void on_maildrop_closed(const MaildropClosed& closed);

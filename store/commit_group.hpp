@@ -8,6 +8,7 @@
 // the job that registered the step through its status slot.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,11 @@ public:
     void flush();
     bool empty() const { return files_.empty() && dirs_.empty(); }
 
+    // Totals over every flush of this group (for tests and telemetry).
+    std::uint64_t files_synced() const { return files_synced_; }
+    std::uint64_t renames() const { return renames_; }
+    std::uint64_t dirs_synced() const { return dirs_synced_; }
+
 private:
     struct File {
         int fd;
@@ -41,8 +47,16 @@ private:
         std::string path;
         std::vector<Status*> statuses;
     };
+    void sync_files();
+    void rename_files(std::vector<bool>& renamed);
+    void sync_dirs();
+    void undo_failed(const std::vector<bool>& renamed);
+
     std::vector<File> files_;
     std::vector<Dir> dirs_;
+    std::uint64_t files_synced_ = 0;
+    std::uint64_t renames_ = 0;
+    std::uint64_t dirs_synced_ = 0;
 };
 
 }  // namespace bm::store

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 
@@ -25,6 +26,16 @@ public:
     virtual void execute(CommitGroup& group) = 0;
     // On the polling thread, after the batch is durable (or failed).
     virtual void complete() = 0;
+};
+
+// Totals since start, for tests and telemetry. The sync counters show the
+// group commit at work: N jobs in one batch to one directory cost one
+// directory fsync, not N.
+struct IoWorkerStats {
+    std::uint64_t jobs_executed = 0;
+    std::uint64_t batches = 0;
+    std::uint64_t files_synced = 0;
+    std::uint64_t dirs_synced = 0;
 };
 
 class IoWorker {
@@ -50,6 +61,8 @@ public:
     // Finish every submitted job, then join the thread. Completions stay
     // queued for poll_completions.
     void stop();
+    // Any thread; updated after each batch is durable.
+    IoWorkerStats stats() const;
 
 private:
     struct Impl;

@@ -74,8 +74,21 @@ public:
 
 private:
     struct Maildrop;
+    struct FileStamp {
+        std::int64_t mtime_ns = 0, size = 0, inode = 0;
+        bool operator==(const FileStamp&) const = default;
+    };
+    void reload_users_if_changed();
+    bool authenticate(std::string_view user, std::string_view password,
+                      std::string_view apop_digest, std::string_view apop_timestamp);
+    std::uint32_t new_handle();
+
     StoreConfig config_;
     Users users_;
+    FileStamp users_stamp_;
+    // The I/O worker is the only caller in the server; the lock keeps
+    // tests and tools that call from several threads correct too.
+    std::mutex mutex_;
     std::map<std::uint32_t, std::unique_ptr<Maildrop>> maildrops_;
     std::uint32_t next_handle_ = 1;
 };

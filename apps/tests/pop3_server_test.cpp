@@ -241,15 +241,16 @@ TEST(Pop3Authorization, QuitSendsNoStoreRequestAndCloses) {
 
 // ---- login slow-down (SPEC: after three failures, answer slowly) --------
 
-TEST(Pop3LoginDelay, FailuresAfterTheFreeOnesWaitForTheWakeup) {
+// SPEC: after three failed logins, further attempts are answered slowly —
+// the right password too, so a quick +OK does not end the guessing early.
+TEST(Pop3LoginDelay, EveryAttemptAfterTheFreeFailuresWaitsForTheWakeup) {
     std::string failure = "USER alice\r\nPASS guess\r\n";
     std::string input = failure + failure + failure + failure + failure + kLogin;
     std::string refused = lines({"+OK", "-ERR [AUTH] Authentication failed"});
     expect_transcript(input, kGreeting + refused + refused + refused + refused + refused + kLoggedIn);
     for_every_split(input, {}, [](Rig& rig) {
         using std::chrono::milliseconds;
-        EXPECT_EQ(rig.transport.every_wakeup, (std::vector<milliseconds>{milliseconds(2000),
-                                                                         milliseconds(2000)}));
+        EXPECT_EQ(rig.transport.every_wakeup, std::vector<milliseconds>(3, milliseconds(2000)));
         std::vector<std::string> failed(5, "auth-failed user=<alice>");
         failed.push_back("login user=<alice>");
         EXPECT_EQ(rig.observer.events, failed);

@@ -18,7 +18,6 @@ the host is 10.99.0.2 on bm0; that path is written but not yet exercised.
 
 from __future__ import annotations
 
-import crypt
 import os
 import shutil
 import signal
@@ -38,7 +37,9 @@ SELECTED = [b.strip() for b in os.environ.get("BAREMAIL_BUILDS", "kernel").split
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
 
-warnings.filterwarnings("ignore", category=DeprecationWarning, message=".*crypt.*")
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import crypt  # deprecated in 3.11, still the simplest way to make a $6$ hash
 
 
 # ----------------------------------------------------------------- builds
@@ -53,6 +54,11 @@ class Build:
 
     @property
     def binary(self) -> Path:
+        # SPEC names build/<binary>; meson puts it under the subdir that defines it.
+        for sub in ("", "dataplane", "dataplane/kernel", "dataplane/dpdk"):
+            p = BUILD_DIR / sub / self.binary_name
+            if p.is_file():
+                return p
         return BUILD_DIR / self.binary_name
 
     def argv(self, options: list[str]) -> list[str]:
@@ -138,6 +144,8 @@ class Server:
                     return self.options[i + 1]
             return None
 
+        if not (has("-d") or has("--mail-dir")):
+            self.options = ["-d", str(self.mail_dir)] + self.options
         # Ports: fresh ones unless the test named them (0 disables).
         self.smtp_port = int(value("--smtp-port")) if has("--smtp-port") else free_port()
         self.pop3_port = int(value("--pop3-port")) if has("--pop3-port") else free_port()
@@ -254,14 +262,14 @@ class Server:
     def returncode(self):
         return None if self.proc is None else self.proc.poll()
 
-    def signal(self, sig):
+    def send_signal(self, sig):
         os.kill(self.pid, sig)
 
     def stop(self, sig=signal.SIGTERM, timeout=STOP_TIMEOUT):
         """Signal and wait; returns the exit code (None for a daemon)."""
         if not self.alive():
             return self.returncode()
-        self.signal(sig)
+        self.send_signal(sig)
         if self.daemon:
             helpers.wait_until(lambda: not helpers.pid_alive(self.pid), timeout=timeout,
                                what="daemon exit")

@@ -1,0 +1,18 @@
+// Digests the store needs: hex MD5 for APOP (RFC 1939 §7) and for UIDLs,
+// and a constant-time equality for secrets. OpenSSL EVP does the hashing.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace bm::store {
+
+// Lower-case hex MD5 of the concatenation of `parts`.
+std::string hex_md5(std::initializer_list<std::string_view> parts);
+
+// Equality whose running time does not depend on where `a` and `b` differ
+// or on their lengths (both are hashed first), so a password cannot be
+// guessed octet by octet from response times.
+bool equal_constant_time(std::string_view a, std::string_view b);
+
+}  // namespace bm::store

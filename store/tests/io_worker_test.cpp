@@ -1,0 +1,184 @@
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <poll.h>
+#include <sys/resource.h>
+#include <thread>
+#include <vector>
+
+#include "store/io_worker.hpp"
+#include "store/mail_store.hpp"
+#include "test_support.hpp"
+
+using namespace bm::store;
+using namespace bm::store::test;
+
+namespace {
+
+struct Counts {
+    explicit Counts(std::size_t n) : executed(n), completed(n) {}
+    std::vector<std::atomic<int>> executed;
+    std::vector<int> completed;
+    std::atomic<bool> executed_off_test_thread{true};
+    std::thread::id test_thread = std::this_thread::get_id();
+};
+
+class CountingJob : public Job {
+public:
+    CountingJob(Counts& counts, std::size_t index) : counts_(counts), index_(index) {}
+    void execute(CommitGroup&) override {
+        if (std::this_thread::get_id() == counts_.test_thread) counts_.executed_off_test_thread = false;
+        counts_.executed[index_].fetch_add(1);
+    }
+    void complete() override { ++counts_.completed[index_]; }
+
+private:
+    Counts& counts_;
+    std::size_t index_;
+};
+
+// Holds the worker inside execute() until released, so the test decides
+// what the next batch contains.
+class GateJob : public Job {
+public:
+    explicit GateJob(std::shared_future<void> open, std::promise<void>& entered)
+        : open_(std::move(open)), entered_(entered) {}
+    void execute(CommitGroup&) override {
+        entered_.set_value();
+        open_.wait();
+    }
+    void complete() override {}
+
+private:
+    std::shared_future<void> open_;
+    std::promise<void>& entered_;
+};
+
+class DeliverJob : public Job {
+public:
+    DeliverJob(MailStore& store, Delivery d, int& ok_count)
+        : store_(store), delivery_(std::move(d)), ok_count_(ok_count) {}
+    void execute(CommitGroup& group) override { store_.deliver(delivery_, group, &status_); }
+    void complete() override { ok_count_ += status_ == Status::ok; }
+
+private:
+    MailStore& store_;
+    Delivery delivery_;
+    int& ok_count_;
+    Status status_ = Status::temp_failure;
+};
+
+// Waits on the event fd (as an epoll loop would) until `want` completions ran.
+std::size_t drain(IoWorker& worker, std::size_t want) {
+    std::size_t done = 0;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (done < want && std::chrono::steady_clock::now() < deadline) {
+        pollfd p{worker.event_fd(), POLLIN, 0};
+        ::poll(&p, 1, 100);
+        done += worker.poll_completions();
+    }
+    return done;
+}
+
+double cpu_seconds() {
+    rusage usage{};
+    ::getrusage(RUSAGE_SELF, &usage);
+    return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+           static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+}
+
+}  // namespace
+
+TEST(IoWorker, ThousandJobsEachExecuteOnWorkerAndCompleteOnPollerExactlyOnce) {
+    constexpr std::size_t n = 1000;
+    Counts counts(n);
+    IoWorker worker;
+    for (std::size_t i = 0; i < n; ++i)
+        ASSERT_TRUE(worker.submit(std::make_unique<CountingJob>(counts, i)));
+    EXPECT_EQ(drain(worker, n), n);
+    for (std::size_t i = 0; i < n; ++i) {
+        EXPECT_EQ(counts.executed[i].load(), 1) << i;
+        EXPECT_EQ(counts.completed[i], 1) << i;
+    }
+    EXPECT_TRUE(counts.executed_off_test_thread);
+    EXPECT_EQ(worker.in_flight(), 0u);
+    EXPECT_EQ(worker.stats().jobs_executed, n);
+}
+
+TEST(IoWorker, GroupCommit_DeliveriesOfOneBatchShareOneDirectoryFsync) {
+    TempDir dir;
+    make_maildir(dir / "alice");
+    MailStore store(StoreConfig{dir.path(), "", "", "mx.example"});
+    IoWorker worker;
+    std::promise<void> open, entered;
+    ASSERT_TRUE(worker.submit(std::make_unique<GateJob>(open.get_future().share(), entered)));
+    entered.get_future().wait();  // the gate is the whole first batch
+
+    constexpr int n = 50;
+    int delivered = 0;
+    for (int i = 0; i < n; ++i) {
+        Delivery d{"id" + std::to_string(i), "bob@example.org", {"alice"}, {}, "Subject: s\r\n\r\nhi\r\n"};
+        ASSERT_TRUE(worker.submit(std::make_unique<DeliverJob>(store, std::move(d), delivered)));
+    }
+    open.set_value();
+    EXPECT_EQ(drain(worker, n + 1), static_cast<std::size_t>(n + 1));
+    EXPECT_EQ(delivered, n);
+    auto stats = worker.stats();
+    EXPECT_EQ(stats.batches, 2u);
+    EXPECT_EQ(stats.files_synced, static_cast<std::uint64_t>(n));
+    EXPECT_EQ(stats.dirs_synced, 1u);
+    EXPECT_EQ(names_in(dir / "alice/new").size(), static_cast<std::size_t>(n));
+}
+
+TEST(IoWorker, StopFinishesJobsInFlightAndKeepsTheirCompletions) {
+    constexpr std::size_t n = 300;
+    Counts counts(n);
+    IoWorker worker;
+    for (std::size_t i = 0; i < n; ++i)
+        ASSERT_TRUE(worker.submit(std::make_unique<CountingJob>(counts, i)));
+    worker.stop();
+    for (std::size_t i = 0; i < n; ++i) EXPECT_EQ(counts.executed[i].load(), 1) << i;
+    EXPECT_FALSE(worker.submit(std::make_unique<CountingJob>(counts, 0)));
+    std::size_t done = 0;
+    while (std::size_t k = worker.poll_completions()) done += k;
+    EXPECT_EQ(done, n);
+    EXPECT_EQ(worker.in_flight(), 0u);
+}
+
+TEST(IoWorker, SubmitRefusesWhenRingIsFull) {
+    IoWorker worker(4);
+    std::promise<void> open, entered;
+    ASSERT_TRUE(worker.submit(std::make_unique<GateJob>(open.get_future().share(), entered)));
+    entered.get_future().wait();
+    Counts counts(8);
+    std::size_t accepted = 0;
+    for (std::size_t i = 0; i < 8; ++i)
+        accepted += worker.submit(std::make_unique<CountingJob>(counts, i));
+    EXPECT_EQ(accepted, 3u);  // four in flight, the gate included
+    open.set_value();
+    EXPECT_EQ(drain(worker, 4), 4u);
+    EXPECT_TRUE(worker.submit(std::make_unique<CountingJob>(counts, 7)));
+    EXPECT_EQ(drain(worker, 1), 1u);
+}
+
+TEST(IoWorker, EventFdReadableOnlyWhileCompletionsWait) {
+    Counts counts(1);
+    IoWorker worker;
+    ASSERT_TRUE(worker.submit(std::make_unique<CountingJob>(counts, 0)));
+    pollfd p{worker.event_fd(), POLLIN, 0};
+    ASSERT_EQ(::poll(&p, 1, 5000), 1);
+    EXPECT_EQ(worker.poll_completions(), 1u);
+    p.revents = 0;
+    EXPECT_EQ(::poll(&p, 1, 0), 0);
+    EXPECT_EQ(worker.poll_completions(), 0u);
+}
+
+TEST(IoWorker, IdleWorkerSleepsInsteadOfSpinning) {
+    IoWorker worker;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    double before = cpu_seconds();
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    EXPECT_LT(cpu_seconds() - before, 0.05);
+}

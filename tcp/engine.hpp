@@ -101,6 +101,7 @@ struct EngineConfig {
     std::uint16_t smtp_port = 2500, pop3_port = 11000, echo_port = 10000;  // 0: disabled
     std::uint16_t mss = 1460;               // what we advertise and send at most
     std::uint32_t receive_window = 65535;   // per connection, bytes
+    std::size_t buffer_bytes = 64u << 20;   // one arena for all TCBs' send/receive chunks
     std::uint8_t window_scale = 7;          // offered in SYN-ACK
     std::uint32_t syn_backlog = 1024;       // half-open TCBs before SYN cookies
     std::uint32_t time_wait_ms = 60000;     // 2*MSL
@@ -139,6 +140,7 @@ public:
     std::size_t open_connections() const;
     const Counters& counters() const;
     // Bytes of memory held per TCB slot (for the idle-connection report).
+    // An idle session's machine may hold a few heap strings on top of it.
     static std::size_t tcb_size();
 
 private:

@@ -66,10 +66,12 @@ private:
     store::MailStore* store() { return backend_.store_; }
 
     void run(apps::LookupUser& r, store::CommitGroup&) {
-        apps::UserFound found{apps::Outcome::not_found, {}};
-        if (store()) {
-            if (auto user = store()->find_user(r.local_part)) found = {apps::Outcome::ok, *user};
+        if (!store()) {  // --sink: every local recipient exists, like smtp-sink
+            reply_ = apps::UserFound{apps::Outcome::ok, r.local_part};
+            return;
         }
+        apps::UserFound found{apps::Outcome::not_found, {}};
+        if (auto user = store()->find_user(r.local_part)) found = {apps::Outcome::ok, *user};
         reply_ = std::move(found);
     }
 

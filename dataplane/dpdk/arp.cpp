@@ -45,8 +45,13 @@ void emit_arp(std::span<std::uint8_t> out, const ArpPacket& packet) {
 }
 
 ArpCache::Entry* ArpCache::find(std::uint32_t ip) {
-    for (Entry& e : entries_)
-        if (e.state != Entry::State::free && e.ip == ip) return &e;
+    if (entries_[last_].state != Entry::State::free && entries_[last_].ip == ip) return &entries_[last_];
+    for (std::size_t i = 0; i < capacity; ++i) {
+        if (entries_[i].state != Entry::State::free && entries_[i].ip == ip) {
+            last_ = i;
+            return &entries_[i];
+        }
+    }
     return nullptr;
 }
 
@@ -95,6 +100,12 @@ void ArpCache::update(std::uint32_t ip, const MacAddress& mac, std::uint64_t now
     e->mac = mac;
     e->stamp_us = now_us;
     e->state = Entry::State::resolved;
+}
+
+void ArpCache::learn(std::uint32_t ip, const MacAddress& mac, std::uint64_t now_us) {
+    Entry* e = find(ip);
+    if (e && e->state == Entry::State::resolved && e->mac != mac) return;
+    update(ip, mac, now_us, true);
 }
 
 std::size_t ArpCache::resolved_entries() const {

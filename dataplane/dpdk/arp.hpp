@@ -56,6 +56,11 @@ public:
     // RFC 826 "merge": refresh an existing entry; `create` adds one (the
     // packet was for us).
     void update(std::uint32_t ip, const MacAddress& mac, std::uint64_t now_us, bool create);
+    // Learn from an IPv4 frame of an on-link sender (not an RFC 826 rule,
+    // but what lets a replayed capture without ARP be answered): fills an
+    // absent or incomplete entry, refreshes a matching one, and never
+    // overrides a different resolved MAC (only ARP may move an address).
+    void learn(std::uint32_t ip, const MacAddress& mac, std::uint64_t now_us);
     std::size_t resolved_entries() const;
     const ArpTiming& timing() const { return timing_; }
 
@@ -71,6 +76,7 @@ private:
 
     ArpTiming timing_;
     std::array<Entry, capacity> entries_{};
+    std::size_t last_ = 0;  // most traffic goes to one peer: check it first
 };
 
 // Frames waiting for the next hop's MAC. `Frame` is whatever the

@@ -19,7 +19,9 @@ namespace bm::dpdk {
 
 class Counter {
 public:
-    void add(std::uint64_t n = 1) { value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+    void add(std::uint64_t n = 1) {
+        value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+    }
     void set(std::uint64_t n) { value_.store(n, std::memory_order_relaxed); }
     std::uint64_t get() const { return value_.load(std::memory_order_relaxed); }
 
@@ -54,7 +56,7 @@ struct Counters {
     PortCounters port;
     std::array<ProtocolCounters, protocol_count> protocol;
     std::array<Counter, drop_reason_count> drops;
-    Counter arp_requests_sent, arp_replies_sent, arp_learnt;
+    Counter arp_requests_sent, arp_replies_sent;
     std::array<Counter, engine_counter_count> engine;
     Counter open_connections, store_in_flight, arp_cache_entries;
 
@@ -87,9 +89,9 @@ void Counters::for_each(Visit&& visit) const {
     }
     visit("arp", "requests_sent", arp_requests_sent.get());
     visit("arp", "replies_sent", arp_replies_sent.get());
-    visit("arp", "learnt", arp_learnt.get());
     visit("arp", "cache_entries", arp_cache_entries.get());
-    for (std::size_t i = 1; i < drop_reason_count; ++i) visit("drop", drop_reason_name(DropReason(i)), drops[i].get());
+    for (std::size_t i = 1; i < drop_reason_count; ++i)
+        visit("drop", drop_reason_name(DropReason(i)), drops[i].get());
     for (std::size_t i = 0; i < engine_counter_count; ++i) visit("tcp", engine_counter_names[i], engine[i].get());
     visit("tcp", "open_connections", open_connections.get());
     visit("store", "in_flight", store_in_flight.get());

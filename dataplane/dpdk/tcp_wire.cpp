@@ -81,9 +81,8 @@ DropReason parse_tcp(std::span<const std::uint8_t> bytes, std::uint32_t source, 
     std::uint16_t source_port = load_be16(p);
     std::uint16_t destination_port = load_be16(p + 2);
     if (source_port == 0 || destination_port == 0) return DropReason::tcp_bad_port;
-    if (DropReason why = parse_tcp_options(bytes.subspan(tcp_header_min, header_length - tcp_header_min), out.options);
-        why != DropReason::none)
-        return why;
+    auto options = bytes.subspan(tcp_header_min, header_length - tcp_header_min);
+    if (DropReason why = parse_tcp_options(options, out.options); why != DropReason::none) return why;
     out.tuple = {destination, destination_port, source, source_port};
     out.seq = load_be32(p + 4);
     out.ack = load_be32(p + 8);

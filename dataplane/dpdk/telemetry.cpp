@@ -27,7 +27,7 @@ int stats(const char*, const char*, rte_tel_data* data) {
 void register_telemetry(const Counters& counters) {
     registered.store(&counters);
     rte_telemetry_register_cmd("/baremail/stats", stats,
-                               "Returns the baremail dataplane counters (port, protocols, drops, TCP). No parameters");
+                               "Returns the baremail counters (port, protocols, drops, TCP). No parameters");
 }
 
 }  // namespace bm::dpdk

@@ -35,6 +35,7 @@ public:
             return;
         }
         frames_[size_++] = frame;
+        counters_.tx(Protocol::ethernet);
     }
 
     void flush() {

@@ -73,8 +73,7 @@ void Connection::on_event(std::string_view event, std::string_view detail) {
 
 // ---- set-up -----------------------------------------------------------------
 
-KernelServer::KernelServer(const Options& options, store::MailStore* store, EventLog& log)
-    : options_(options), store_(store), log_(log) {
+KernelServer::KernelServer(const Options& options, EventLog& log) : options_(options), log_(log) {
     std::string tag = [] {
         char buf[32];
         std::snprintf(buf, sizeof buf, "%lX%X", static_cast<unsigned long>(time(nullptr)), unsigned(getpid()));
@@ -132,7 +131,7 @@ void KernelServer::open_listener(Service service, std::uint16_t port) {
 
 // ---- the loop -----------------------------------------------------------------
 
-void KernelServer::run() {
+void KernelServer::run(store::MailStore* store) {
     sigset_t signals;
     sigemptyset(&signals);
     sigaddset(&signals, SIGTERM);
@@ -144,7 +143,7 @@ void KernelServer::run() {
     epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, signal_fd_, &sev);
 
     store::IoWorker worker;
-    MailBackend backend(store_, worker, [this](std::uint64_t token, apps::StoreReply& reply) {
+    MailBackend backend(store, worker, [this](std::uint64_t token, apps::StoreReply& reply) {
         return on_store_reply(token, reply);
     });
     backend_ = &backend;

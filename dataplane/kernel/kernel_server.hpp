@@ -19,14 +19,15 @@ namespace bm::kernel {
 class KernelServer {
 public:
     // Opens the listening sockets; throws std::runtime_error naming the
-    // port when one cannot be opened. `store` is null in --sink mode.
-    KernelServer(const Options& options, store::MailStore* store, EventLog& log);
+    // port when one cannot be opened.
+    KernelServer(const Options& options, EventLog& log);
     ~KernelServer();
     KernelServer(const KernelServer&) = delete;
     KernelServer& operator=(const KernelServer&) = delete;
 
-    // Serves until SIGTERM/SIGINT, then shuts down as SPEC says.
-    void run();
+    // Serves until SIGTERM/SIGINT, then shuts down as SPEC says. `store` is
+    // null in --sink mode.
+    void run(store::MailStore* store);
 
     // For Connection.
     void submit(Connection& connection, apps::StoreRequest request);
@@ -57,7 +58,6 @@ private:
     std::uint32_t idle_seconds(Service service) const;
 
     const Options& options_;
-    store::MailStore* store_;
     EventLog& log_;
     apps::SmtpConfig smtp_config_;
     apps::Pop3Config pop3_config_;

@@ -23,10 +23,11 @@ bm::store::StoreConfig store_config(const bm::Options& o) {
 }
 
 int serve(const bm::Options& options) {
-    bm::store::MailStore store(store_config(options));  // validates the mail dir first
     bm::EventLog log;
     log.open(options.log_file, options.verbose);
-    bm::kernel::KernelServer server(options, options.sink ? nullptr : &store, log);
+    // Ports first: a busy port must fail before anything is created on disk.
+    bm::kernel::KernelServer server(options, log);
+    bm::store::MailStore store(store_config(options));
     bm::PidFile pid_file;
     if (!options.pid_file.empty()) pid_file.lock(options.pid_file);
     int ready = -1;
@@ -36,7 +37,7 @@ int serve(const bm::Options& options) {
     }
     pid_file.write_pid();
     bm::daemon_ready(ready);
-    server.run();
+    server.run(options.sink ? nullptr : &store);
     return 0;
 }
 

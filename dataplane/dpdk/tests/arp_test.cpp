@@ -134,3 +134,21 @@ TEST(ArpPending, ExpiresOldFrames) {
 
 }  // namespace
 }  // namespace bm::dpdk
+
+namespace bm::dpdk {
+namespace {
+
+TEST(ArpCache, LearnFromIpFillsButNeverMovesAnAddress) {
+    const MacAddress other{{0x02, 0, 0, 0, 0, 9}};
+    ArpCache cache;
+    cache.lookup(client_ip, 0);  // incomplete
+    cache.learn(client_ip, client_mac, 1);
+    EXPECT_EQ(*cache.lookup(client_ip, 2).mac, client_mac);
+    cache.learn(client_ip, other, 3);
+    EXPECT_EQ(*cache.lookup(client_ip, 4).mac, client_mac);
+    cache.update(client_ip, other, 5, false);  // ARP itself may
+    EXPECT_EQ(*cache.lookup(client_ip, 6).mac, other);
+}
+
+}  // namespace
+}  // namespace bm::dpdk

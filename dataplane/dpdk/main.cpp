@@ -1,0 +1,121 @@
+// baremail: the mail server on a DPDK port with its own TCP/IP stack.
+//
+//   baremail [EAL options] -- [options]      (SPEC "Command line")
+//
+// Like DPDK's l3fwd: split EAL options from ours, set up the port, run the
+// polling loop on the main lcore, clean up. Two things differ from l3fwd's
+// order, both on purpose: our options are parsed before rte_eal_init, so a
+// bad option touches nothing (no TAP created; SPEC: exit 2); and --daemon
+// forks before rte_eal_init, since the EAL's threads do not survive fork.
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_lcore.h>
+
+#include <csignal>
+#include <cstdio>
+#include <exception>
+#include <memory>
+#include <stdexcept>
+
+#include "dataplane/common/daemon.hpp"
+#include "dataplane/common/event_log.hpp"
+#include "dataplane/common/options.hpp"
+#include "dataplane/dpdk/counters.hpp"
+#include "dataplane/dpdk/eal_args.hpp"
+#include "dataplane/dpdk/poll_loop.hpp"
+#include "dataplane/dpdk/port.hpp"
+#include "dataplane/dpdk/telemetry.hpp"
+#include "store/io_worker.hpp"
+#include "store/mail_store.hpp"
+
+namespace {
+
+constexpr const char* program = "baremail";
+
+bm::dpdk::SignalFlags signal_flags;
+
+void on_signal(int signal) {
+    if (signal == SIGUSR1) signal_flags.report = 1;
+    else signal_flags.stop = 1;
+}
+
+bm::store::StoreConfig store_config(const bm::Options& o) {
+    bm::store::StoreConfig c;
+    c.mail_dir = o.mail_dir;
+    c.queue_dir = o.queue_dir;
+    c.users_file = o.users_file;
+    c.hostname = o.hostname;
+    return c;
+}
+
+// rte_eal_init in the constructor, rte_eal_cleanup when the scope ends.
+class Eal {
+public:
+    explicit Eal(std::vector<std::string> args) : args_(std::move(args)) {
+        bm::dpdk::Argv argv(args_);
+        opterr = 1;  // parse_options silenced getopt; the EAL reports its own errors
+        if (rte_eal_init(argv.argc(), argv.argv()) < 0)
+            throw std::runtime_error(std::string("EAL initialisation failed: ") + rte_strerror(rte_errno));
+    }
+    ~Eal() { rte_eal_cleanup(); }
+    Eal(const Eal&) = delete;
+    Eal& operator=(const Eal&) = delete;
+
+private:
+    std::vector<std::string> args_;
+};
+
+int serve(const bm::Options& options, bm::dpdk::CommandLine& line) {
+    bm::dpdk::Addressing addressing = bm::dpdk::addressing(options);
+    bm::store::MailStore store(store_config(options));  // validates the mail dir first
+    bm::EventLog log;
+    log.open(options.log_file, options.verbose);
+    bm::PidFile pid_file;
+    if (!options.pid_file.empty()) pid_file.lock(options.pid_file);
+    int ready = -1;
+    if (options.daemon) {
+        ready = bm::daemonize();
+        log.detach_from_terminal();
+    }
+    // Before the EAL pins this thread to the polling lcore, so the I/O
+    // worker's thread keeps the whole CPU set and never competes with it.
+    bm::store::IoWorker worker;
+    Eal eal(line.eal);
+    std::signal(SIGINT, on_signal);
+    std::signal(SIGTERM, on_signal);
+    std::signal(SIGUSR1, on_signal);
+    // Static: the telemetry thread may read it until the EAL is gone.
+    static bm::dpdk::Counters counters;
+    bm::dpdk::PortSettings settings;
+    if (options.tcb_capacity != 0) settings.tcb_capacity = options.tcb_capacity;
+    bm::dpdk::Port port(settings);
+    bm::dpdk::PollLoop loop(options, addressing, port, options.sink ? nullptr : &store, worker, log, counters);
+    bm::dpdk::register_telemetry(counters);
+    pid_file.write_pid();
+    bm::daemon_ready(ready);
+    return loop.run(signal_flags);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    bm::dpdk::CommandLine line = bm::dpdk::split_command_line(argc, argv);
+    bm::Options options;
+    try {
+        bm::dpdk::Argv app(line.app);
+        options = bm::parse_options(app.argc(), app.argv(), bm::Build::dpdk);
+    } catch (const bm::UsageError& e) {
+        std::fprintf(stderr, "%s: %s\n", program, e.what());
+        return 2;
+    }
+    if (options.about) {
+        std::fprintf(stderr, "%s %s (baremail mail server, DPDK build)\n", program, BAREMAIL_VERSION);
+        return 0;
+    }
+    try {
+        return serve(options, line);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "%s: %s\n", program, e.what());
+        return 2;
+    }
+}

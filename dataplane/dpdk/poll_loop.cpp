@@ -1,0 +1,409 @@
+#include "dataplane/dpdk/poll_loop.hpp"
+
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+#include <rte_prefetch.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <ctime>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+
+#include "dataplane/dpdk/icmp.hpp"
+#include "dataplane/dpdk/tcp_wire.hpp"
+#include "dataplane/dpdk/udp.hpp"
+#include "dataplane/dpdk/wire_bytes.hpp"
+
+namespace bm::dpdk {
+namespace {
+
+constexpr std::uint64_t housekeeping_interval_us = 100'000;
+constexpr std::uint64_t shutdown_grace_us = 30'000'000;  // as the kernel build
+constexpr std::uint16_t ip_tcp_headers = 40;
+
+std::span<std::uint8_t> bytes_of(rte_mbuf* m) {
+    return {rte_pktmbuf_mtod(m, std::uint8_t*), m->data_len};
+}
+
+// RX checksum flags: Some(true) verified good, Some(false) bad, nullopt: check in software.
+std::optional<bool> rx_verdict(std::uint64_t flags, std::uint64_t mask, std::uint64_t good, std::uint64_t bad) {
+    std::uint64_t v = flags & mask;
+    if (v == good) return true;
+    if (v == bad) return false;
+    return std::nullopt;
+}
+
+std::string instance_tag() {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%lX%X", static_cast<unsigned long>(std::time(nullptr)), unsigned(getpid()));
+    return buf;
+}
+
+tcp::EngineConfig engine_config(const Options& o, const Port& port) {
+    tcp::EngineConfig c;
+    if (o.tcb_capacity != 0) c.tcb_capacity = o.tcb_capacity;
+    c.max_conn_per_service = o.max_conn;
+    c.smtp_port = o.smtp_port;
+    c.pop3_port = o.pop3_port;
+    c.echo_port = o.echo_port;
+    c.mss = std::uint16_t(port.mtu() - ip_tcp_headers);
+    c.idle_timeout_s[0] = o.smtp_idle();
+    c.idle_timeout_s[1] = o.pop3_idle();
+    c.idle_timeout_s[2] = o.echo_idle();
+    c.fixed_isn = o.fixed_isn;
+    std::random_device random;  // RFC 6528: a secret key, fresh per start
+    for (std::uint64_t& word : c.isn_secret) word = (std::uint64_t(random()) << 32) | random();
+    std::string tag = instance_tag();
+    c.smtp = smtp_config(o, tag);
+    c.pop3 = pop3_config(o, tag);
+    c.may_relay = [relay_from = o.relay_from](std::uint32_t ip) {
+        for (const Cidr& cidr : relay_from)
+            if (cidr.contains(ip)) return true;
+        return false;
+    };
+    return c;
+}
+
+// MailBackend wants to know whether the token's connection still exists
+// (false: it undoes the reply, e.g. unlocks a maildrop). An engine whose
+// on_store_reply returns void can't say, so the reply counts as taken.
+template <typename Engine>
+bool hand_reply(Engine& engine, std::uint64_t token, apps::StoreReply& reply, std::uint64_t now_us) {
+    using Result = decltype(engine.on_store_reply(token, std::move(reply), now_us));
+    if constexpr (std::is_same_v<Result, bool>) {
+        return engine.on_store_reply(token, std::move(reply), now_us);
+    } else {
+        engine.on_store_reply(token, std::move(reply), now_us);
+        return true;
+    }
+}
+
+}  // namespace
+
+// ---- clock -------------------------------------------------------------------
+
+TscClock::TscClock() : start_(rte_get_tsc_cycles()), hz_(rte_get_tsc_hz()) {}
+
+std::uint64_t TscClock::now_us() const {
+    std::uint64_t cycles = rte_get_tsc_cycles() - start_;
+    return cycles / hz_ * 1'000'000 + (cycles % hz_) * 1'000'000 / hz_;
+}
+
+// ---- set-up --------------------------------------------------------------------
+
+Addressing addressing(const Options& options) {
+    Addressing a;
+    a.subnet = {*bm::parse_ipv4(options.ip), options.prefix_len};
+    if (!options.gateway.empty()) {
+        std::uint32_t gateway = *bm::parse_ipv4(options.gateway);
+        if (!a.subnet.on_link(gateway) || gateway == a.subnet.address)
+            throw std::runtime_error("--gateway " + options.gateway + " is not another address of " + options.ip +
+                                     "/" + std::to_string(options.prefix_len));
+        a.gateway = gateway;
+    }
+    return a;
+}
+
+PollLoop::PollLoop(const Options& options, const Addressing& addressing, Port& port, store::MailStore* store,
+                   store::IoWorker& worker, EventLog& log, Counters& counters)
+    : options_(options),
+      port_(port),
+      log_(log),
+      counters_(counters),
+      subnet_(addressing.subnet),
+      gateway_(addressing.gateway),
+      tx_(port.id(), counters),
+      worker_(worker),
+      backend_(store, worker,
+               [this](std::uint64_t token, apps::StoreReply& reply) { return deliver(token, reply); }) {
+    engine_.emplace(engine_config(options, port), *this, *this, *this);
+}
+
+PollLoop::~PollLoop() {
+    arp_pending_.clear([](rte_mbuf* m) { rte_pktmbuf_free(m); });
+}
+
+// ---- the loop --------------------------------------------------------------------
+
+int PollLoop::run(SignalFlags& signals) {
+    log_.event("server", "-", "start",
+               "pid=" + std::to_string(getpid()) + " ip=" + options_.ip + "/" + std::to_string(options_.prefix_len) +
+                   " port=" + port_.describe());
+    bool stopping = false;
+    std::uint64_t deadline_us = 0;
+    for (;;) {
+        iteration();
+        if (signals.report) {
+            signals.report = 0;
+            report(true);
+        }
+        if (signals.stop && !stopping) {
+            // SPEC: stop accepting, tell every session, finish durable writes.
+            stopping = true;
+            deadline_us = now_us_ + shutdown_grace_us;
+            log_.event("server", "-", "shutdown", "signal");
+            engine_->shutdown(now_us_);
+            tx_.flush();
+        }
+        if (stopping && ((engine_->open_connections() == 0 && backend_.in_flight() == 0) || now_us_ > deadline_us))
+            break;
+    }
+    worker_.stop();  // every submitted job finishes (no accepted message is lost)
+    backend_.poll();
+    for (int tries = 0; tries < 1000 && !tx_.empty(); ++tries) tx_.flush();
+    housekeeping();
+    report(true);
+    log_.event("server", "-", "stop", engine_->open_connections() == 0 ? "ok" : "grace period over");
+    return 0;
+}
+
+void PollLoop::iteration() {
+    now_us_ = clock_.now_us();
+    rte_mbuf* frames[burst_size];
+    std::uint16_t n = rte_eth_rx_burst(port_.id(), 0, frames, burst_size);
+    if (n > 0) counters_.port.rx_bursts.add();
+    for (std::uint16_t i = 0; i < n; ++i) {
+        if (i + 1 < n) rte_prefetch0(rte_pktmbuf_mtod(frames[i + 1], void*));
+        receive(frames[i]);
+    }
+    engine_->on_timers(now_us_);
+    backend_.poll();
+    if (!arp_pending_.empty())
+        arp_pending_.expire(now_us_, arp_.timing().pending_timeout_us, [this](rte_mbuf* m) {
+            rte_pktmbuf_free(m);
+            counters_.drop(DropReason::arp_unresolved);
+        });
+    tx_.flush();
+    if (now_us_ >= next_housekeeping_us_) housekeeping();
+}
+
+void PollLoop::housekeeping() {
+    next_housekeeping_us_ = now_us_ + housekeeping_interval_us;
+    counters_.snapshot_engine(engine_->counters());
+    counters_.open_connections.set(engine_->open_connections());
+    counters_.store_in_flight.set(backend_.in_flight());
+    counters_.arp_cache_entries.set(arp_.resolved_entries());
+}
+
+void PollLoop::report(bool nonzero_drops_only) {
+    housekeeping();
+    rte_eth_stats stats{};
+    rte_eth_stats_get(port_.id(), &stats);
+    std::fprintf(stderr,
+                 "baremail counters (%s)\n%sethdev.ipackets %llu\nethdev.opackets %llu\nethdev.imissed %llu\n"
+                 "ethdev.ierrors %llu\nethdev.oerrors %llu\nethdev.rx_nombuf %llu\n",
+                 port_.describe().c_str(), format_counters(counters_, nonzero_drops_only).c_str(),
+                 (unsigned long long)stats.ipackets, (unsigned long long)stats.opackets,
+                 (unsigned long long)stats.imissed, (unsigned long long)stats.ierrors,
+                 (unsigned long long)stats.oerrors, (unsigned long long)stats.rx_nombuf);
+}
+
+// ---- receive path ---------------------------------------------------------------
+
+void PollLoop::receive(rte_mbuf* frame) {
+    counters_.port.rx_packets.add();
+    counters_.port.rx_bytes.add(frame->pkt_len);
+    bool kept = false;
+    EthernetHeader ethernet;
+    DropReason why = frame->nb_segs != 1 ? DropReason::multi_segment : parse_ethernet(bytes_of(frame), ethernet);
+    if (why == DropReason::none && !addressed_to(ethernet.destination, port_.mac())) why = DropReason::eth_not_for_us;
+    if (why == DropReason::none) {
+        counters_.rx(Protocol::ethernet);
+        auto payload = bytes_of(frame).subspan(ethernet_header_size);
+        if (ethernet.ethertype == ethertype_arp) kept = on_arp(payload);
+        else if (ethernet.ethertype == ethertype_ipv4) kept = on_ipv4(frame, ethernet);
+        else why = DropReason::eth_unknown_type;
+    }
+    if (why != DropReason::none) counters_.drop(why);
+    if (!kept) rte_pktmbuf_free(frame);
+}
+
+// RFC 826 "Packet Reception": merge the sender into the cache if known; if
+// the packet is for us, add it, and answer a request.
+bool PollLoop::on_arp(std::span<const std::uint8_t> bytes) {
+    ArpPacket packet;
+    if (DropReason why = parse_arp(bytes, packet); why != DropReason::none) {
+        counters_.drop(why);
+        return false;
+    }
+    counters_.rx(Protocol::arp);
+    bool for_us = packet.target_ip == subnet_.address;
+    if (packet.sender_ip != 0 && subnet_.on_link(packet.sender_ip)) {  // 0: an RFC 5227 probe
+        arp_.update(packet.sender_ip, packet.sender_mac, now_us_, for_us);
+        if (!arp_pending_.empty()) release_pending(packet.sender_ip, packet.sender_mac);
+    }
+    if (!for_us) {
+        counters_.drop(DropReason::arp_not_for_us);
+        return false;
+    }
+    if (packet.operation == arp_request) send_arp(arp_reply, packet.sender_mac, packet.sender_ip);
+    return false;
+}
+
+bool PollLoop::on_ipv4(rte_mbuf* frame, const EthernetHeader& ethernet) {
+    auto bytes = bytes_of(frame).subspan(ethernet_header_size);
+    auto verdict = rx_verdict(frame->ol_flags, RTE_MBUF_F_RX_IP_CKSUM_MASK, RTE_MBUF_F_RX_IP_CKSUM_GOOD,
+                              RTE_MBUF_F_RX_IP_CKSUM_BAD);
+    Ipv4Packet ip;
+    DropReason why = verdict == false ? DropReason::ip_bad_checksum : parse_ipv4(bytes, !verdict, ip);
+    if (why == DropReason::none) {
+        if (ip.destination != subnet_.address) why = DropReason::ip_not_for_us;
+        else if (is_martian_source(ip.source) || ip.source == subnet_.directed_broadcast())
+            why = DropReason::ip_bad_source;
+    }
+    if (why != DropReason::none) {
+        counters_.drop(why);
+        return false;
+    }
+    counters_.rx(Protocol::ipv4);
+    if (subnet_.on_link(ip.source)) {
+        arp_.learn(ip.source, ethernet.source, now_us_);
+        if (!arp_pending_.empty()) release_pending(ip.source, ethernet.source);
+    }
+    switch (ip.protocol) {
+    case ip_protocol_icmp: return on_icmp(frame, ethernet, ip);
+    case ip_protocol_tcp: on_tcp(frame, ip); return false;
+    case ip_protocol_udp: on_udp(frame, ip); return false;
+    default: counters_.drop(DropReason::ip_unknown_protocol); return false;
+    }
+}
+
+// RFC 1122 §3.2.2.6: the reply carries the request's data back; it is
+// built in the request's own mbuf (addresses swapped, new checksums).
+bool PollLoop::on_icmp(rte_mbuf* frame, const EthernetHeader& ethernet, const Ipv4Packet& ip) {
+    std::uint8_t* start = rte_pktmbuf_mtod(frame, std::uint8_t*);
+    std::span<std::uint8_t> message(start + ethernet_header_size + ip.header_length, ip.payload.size());
+    DropReason why = answer_echo_request(message);
+    if (why == DropReason::none || why == DropReason::icmp_not_echo_request) counters_.rx(Protocol::icmp);
+    if (why != DropReason::none) {
+        counters_.drop(why);
+        return false;
+    }
+    std::span<std::uint8_t> header(start + ethernet_header_size, ipv4_header_size);
+    emit_ipv4(header, {ip.destination, ip.source, ip_protocol_icmp, std::uint16_t(message.size()),
+                       ip_identification_++, true});
+    emit_ethernet({start, ethernet_header_size}, {ethernet.source, port_.mac(), ethertype_ipv4});
+    rte_pktmbuf_trim(frame, std::uint16_t(frame->data_len - (ethernet_header_size + ip.total_length)));
+    frame->ol_flags = 0;
+    counters_.tx(Protocol::icmp);
+    counters_.tx(Protocol::ipv4);
+    tx_.stage(frame);
+    return true;
+}
+
+// No UDP service yet (the relay's DNS client will be the first).
+// RFC 1122 §4.1.3.1 would have us send port unreachable; we only count.
+void PollLoop::on_udp(rte_mbuf* frame, const Ipv4Packet& ip) {
+    auto verdict = rx_verdict(frame->ol_flags, RTE_MBUF_F_RX_L4_CKSUM_MASK, RTE_MBUF_F_RX_L4_CKSUM_GOOD,
+                              RTE_MBUF_F_RX_L4_CKSUM_BAD);
+    UdpDatagram datagram;
+    DropReason why = verdict == false ? DropReason::udp_bad_checksum
+                                      : parse_udp(ip.payload, ip.source, ip.destination, !verdict, datagram);
+    if (why == DropReason::none) {
+        counters_.rx(Protocol::udp);
+        why = DropReason::udp_no_service;
+    }
+    counters_.drop(why);
+}
+
+void PollLoop::on_tcp(rte_mbuf* frame, const Ipv4Packet& ip) {
+    auto verdict = rx_verdict(frame->ol_flags, RTE_MBUF_F_RX_L4_CKSUM_MASK, RTE_MBUF_F_RX_L4_CKSUM_GOOD,
+                              RTE_MBUF_F_RX_L4_CKSUM_BAD);
+    tcp::SegmentIn segment;
+    DropReason why = verdict == false ? DropReason::tcp_bad_checksum
+                                      : parse_tcp(ip.payload, ip.source, ip.destination, !verdict, segment);
+    if (why != DropReason::none) {
+        counters_.drop(why);
+        return;
+    }
+    counters_.rx(Protocol::tcp);
+    engine_->on_segment(segment, now_us_);
+}
+
+// ---- transmit path -----------------------------------------------------------------
+
+std::optional<std::uint32_t> PollLoop::next_hop(std::uint32_t destination) const {
+    if (subnet_.on_link(destination)) return destination;
+    return gateway_;
+}
+
+void PollLoop::emit(const tcp::SegmentOut& segment, std::span<const std::uint8_t> payload_a,
+                    std::span<const std::uint8_t> payload_b) {
+    std::optional<std::uint32_t> hop = next_hop(segment.tuple.remote_ip);
+    if (!hop) return counters_.drop(DropReason::tx_no_route);
+    rte_mbuf* frame = rte_pktmbuf_alloc(port_.pool());
+    if (!frame) return counters_.drop(DropReason::tx_no_mbuf);
+    ArpCache::Lookup mac = arp_.lookup(*hop, now_us_);
+    FrameEnds ends{port_.mac(), mac.mac.value_or(MacAddress{}), ip_identification_++};
+    std::span<std::uint8_t> room(rte_pktmbuf_mtod(frame, std::uint8_t*), rte_pktmbuf_tailroom(frame));
+    ChecksumOffload offload = port_.tx_offload();
+    std::size_t length = emit_tcp_frame(room, ends, segment, payload_a, payload_b, offload);
+    if (length == 0) {
+        rte_pktmbuf_free(frame);
+        return counters_.drop(DropReason::tx_too_big);
+    }
+    rte_pktmbuf_append(frame, std::uint16_t(length));
+    if (offload.ipv4 || offload.tcp) {
+        frame->l2_len = ethernet_header_size;
+        frame->l3_len = ipv4_header_size;
+        frame->ol_flags = RTE_MBUF_F_TX_IPV4 | (offload.ipv4 ? RTE_MBUF_F_TX_IP_CKSUM : 0) |
+                          (offload.tcp ? RTE_MBUF_F_TX_TCP_CKSUM : 0);
+    }
+    counters_.tx(Protocol::tcp);
+    counters_.tx(Protocol::ipv4);
+    if (mac.mac) return tx_.stage(frame);
+    // RFC 1122 §2.3.2.2: keep the frame until the reply comes.
+    if (!arp_pending_.push(*hop, frame, now_us_)) {
+        rte_pktmbuf_free(frame);
+        counters_.drop(DropReason::arp_pending_full);
+    }
+    if (mac.send_request) send_arp(arp_request, MacAddress{}, *hop);
+}
+
+void PollLoop::release_pending(std::uint32_t ip, const MacAddress& mac) {
+    arp_pending_.resolve(ip, [&](rte_mbuf* frame) {
+        emit_ethernet({rte_pktmbuf_mtod(frame, std::uint8_t*), ethernet_header_size},
+                      {mac, port_.mac(), ethertype_ipv4});
+        tx_.stage(frame);
+    });
+}
+
+void PollLoop::send_arp(std::uint16_t operation, const MacAddress& target_mac, std::uint32_t target_ip) {
+    rte_mbuf* frame = rte_pktmbuf_alloc(port_.pool());
+    if (!frame) return counters_.drop(DropReason::tx_no_mbuf);
+    auto* p = reinterpret_cast<std::uint8_t*>(rte_pktmbuf_append(frame, ethernet_min_frame));
+    std::span<std::uint8_t> bytes(p, ethernet_min_frame);
+    std::fill(bytes.begin(), bytes.end(), 0);  // padding to the minimum frame
+    MacAddress destination = operation == arp_request ? MacAddress::broadcast() : target_mac;
+    emit_ethernet(bytes, {destination, port_.mac(), ethertype_arp});
+    emit_arp(bytes.subspan(ethernet_header_size), {operation, port_.mac(), subnet_.address, target_mac, target_ip});
+    counters_.tx(Protocol::arp);
+    (operation == arp_request ? counters_.arp_requests_sent : counters_.arp_replies_sent).add();
+    tx_.stage(frame);
+}
+
+bool PollLoop::deliver(std::uint64_t token, apps::StoreReply& reply) {
+    return hand_reply(*engine_, token, reply, now_us_);
+}
+
+// ---- the engine's other ports ---------------------------------------------------------
+
+void PollLoop::submit(std::uint64_t token, apps::StoreRequest request) { backend_.submit(token, std::move(request)); }
+
+void PollLoop::event(std::string_view service, std::string_view peer, std::string_view event,
+                     std::string_view detail) {
+    log_.event(service, peer, event, detail);
+}
+
+bool PollLoop::verbose() const { return log_.verbose(); }
+
+void PollLoop::debug(std::uint64_t connection, std::string_view prefix, std::string_view text) {
+    if (prefix.empty()) log_.debug(connection, text);
+    else log_.debug_line(prefix, connection, text);
+}
+
+}  // namespace bm::dpdk

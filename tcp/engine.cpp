@@ -1,0 +1,132 @@
+// Construction and the public entry points of the engine. Every entry point
+// sets the engine's notion of now; nothing below reads a clock.
+#include <algorithm>
+#include <array>
+
+#include "tcp/engine_impl.hpp"
+
+namespace bm::tcp {
+namespace {
+
+// Independent keys for ISNs, cookies and the table from the one secret.
+SipKey derive_key(const EngineConfig& config, std::uint8_t label) {
+    SipKey master{config.isn_secret[0], config.isn_secret[1]};
+    std::array<std::uint8_t, 2> in0 = {label, 0}, in1 = {label, 1};
+    return {siphash24(master, in0), siphash24(master, in1)};
+}
+
+std::uint32_t chunk_size_for(const EngineConfig& config) {
+    return std::max<std::uint32_t>(2048, config.mss);
+}
+
+}  // namespace
+
+const char* service_name(Service service) {
+    switch (service) {
+    case Service::smtp: return "smtp";
+    case Service::pop3: return "pop3";
+    case Service::echo: return "echo";
+    }
+    return "?";
+}
+
+const char* state_name(State state) {
+    switch (state) {
+    case State::closed: return "CLOSED";
+    case State::syn_received: return "SYN-RECEIVED";
+    case State::established: return "ESTABLISHED";
+    case State::fin_wait_1: return "FIN-WAIT-1";
+    case State::fin_wait_2: return "FIN-WAIT-2";
+    case State::close_wait: return "CLOSE-WAIT";
+    case State::closing: return "CLOSING";
+    case State::last_ack: return "LAST-ACK";
+    case State::time_wait: return "TIME-WAIT";
+    }
+    return "?";
+}
+
+EngineCore::EngineCore(EngineConfig config_in, Output& output, StorePort& store_port, EventSink& event_log)
+    : config(std::move(config_in)),
+      out(output),
+      store(store_port),
+      log(event_log),
+      table(std::max<std::uint32_t>(config.tcb_capacity, 1), derive_key(config, 't')),
+      wheel(std::max<std::uint32_t>(config.tcb_capacity, 1)),
+      pool(config.buffer_bytes, chunk_size_for(config)),
+      isn(derive_key(config, 'i'), config.fixed_isn),
+      cookies(derive_key(config, 'c')) {
+    config.window_scale = std::min<std::uint8_t>(config.window_scale, 14);  // RFC 7323 §2.3
+    // RFC 7323 §2.3: the window field is 16 bits; without scaling at most 65535.
+    config.receive_window = std::min<std::uint32_t>(config.receive_window, 65535u << config.window_scale);
+    for (std::uint32_t i = 0; i < table.capacity(); ++i) table.at(i).engine = this;
+    time_wait_ring.resize(table.capacity());
+}
+
+std::optional<Service> EngineCore::service_for(std::uint16_t port) const {
+    if (port == 0) return std::nullopt;
+    if (port == config.smtp_port) return Service::smtp;
+    if (port == config.pop3_port) return Service::pop3;
+    if (port == config.echo_port) return Service::echo;
+    return std::nullopt;
+}
+
+// The pimpl is the core itself; the name Impl stays private to Engine.
+struct Engine::Impl : EngineCore {
+    using EngineCore::EngineCore;
+};
+
+Engine::Engine(EngineConfig config, Output& output, StorePort& store, EventSink& log)
+    : impl_(std::make_unique<Impl>(std::move(config), output, store, log)) {}
+
+Engine::~Engine() = default;
+
+void Engine::on_segment(const SegmentIn& segment, std::uint64_t now_us) {
+    impl_->now_us = now_us;
+    impl_->wheel.begin(now_us);
+    impl_->on_segment(segment);
+}
+
+void Engine::on_store_reply(std::uint64_t token, apps::StoreReply reply, std::uint64_t now_us) {
+    Impl& e = *impl_;
+    e.now_us = now_us;
+    e.wheel.begin(now_us);
+    std::uint32_t slot = std::uint32_t(token >> 32);
+    if (slot >= e.table.capacity()) return;
+    Tcb& tcb = e.table.at(slot);
+    // Late replies for a session that is gone (slot reused or released).
+    if (!tcb.session_open || tcb.generation != std::uint32_t(token)) return;
+    tcb.session().on_store_reply(std::move(reply));
+    e.offer_held(tcb);
+    e.check_peer_closed(tcb);
+    e.output(tcb);
+}
+
+void Engine::on_timers(std::uint64_t now_us) {
+    Impl& e = *impl_;
+    e.now_us = now_us;
+    e.wheel.expire(now_us, [&e](std::uint32_t slot) { e.on_tcb_timer(e.table.at(slot)); });
+}
+
+// SPEC: stop accepting (new SYNs are answered as for a closed port), every
+// session sends its shutdown line and closes; sessions waiting on the store
+// send it once the store has answered.
+void Engine::shutdown(std::uint64_t now_us) {
+    Impl& e = *impl_;
+    e.now_us = now_us;
+    e.wheel.begin(now_us);
+    e.stopping = true;
+    for (std::uint32_t i = 0; i < e.table.capacity(); ++i) {
+        Tcb& tcb = e.table.at(i);
+        if (!tcb.session_open || tcb.app_closed) continue;
+        tcb.session().on_shutdown();
+        e.output(tcb);
+    }
+}
+
+std::size_t Engine::open_connections() const { return impl_->open; }
+
+const Counters& Engine::counters() const { return impl_->counters; }
+
+std::size_t Engine::tcb_size() { return sizeof(Tcb); }
+
+}  // namespace bm::tcp

@@ -1,0 +1,229 @@
+// The TCB as its machine's Transport, MailPort and Observer, and the life of
+// a session inside a TCB: opened when the handshake completes, offered input
+// in order (held while the machine waits on the store, like the kernel
+// build's offer_input), released when either side is done.
+#include <cstdio>
+
+#include "tcp/engine_impl.hpp"
+#include "tcp/seq.hpp"
+
+namespace bm::tcp {
+namespace {
+
+std::string format_ipv4(std::uint32_t ip) {
+    char text[16];
+    std::snprintf(text, sizeof text, "%u.%u.%u.%u", ip >> 24, (ip >> 16) & 0xff, (ip >> 8) & 0xff, ip & 0xff);
+    return text;  // at most 15 characters: fits the small-string buffer, no allocation
+}
+
+std::string_view as_text(std::span<const std::uint8_t> bytes) {
+    return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
+}
+
+}  // namespace
+
+// ---- what the machine calls ------------------------------------------------
+
+apps::Session& Tcb::session() {
+    return *std::visit(
+        [](auto& m) -> apps::Session* {
+            if constexpr (std::is_same_v<std::decay_t<decltype(m)>, std::monostate>) return nullptr;
+            else return &m;
+        },
+        machine);
+}
+
+// Only queues: what is due leaves in the engine's one output pass at the end
+// of the event, so a reply and the ACK of its request share a segment.
+void Tcb::send(std::string_view bytes) { send_queue.write(engine->pool, bytes, engine->send_ring_limit); }
+
+void Tcb::close() {
+    app_closed = true;
+    fin_queued = true;
+}
+
+void Tcb::wake_after(std::chrono::milliseconds delay) {
+    wake_at = engine->now_us + std::uint64_t(delay.count()) * 1000;
+}
+
+void Tcb::submit(apps::StoreRequest request) { engine->store.submit(token(), std::move(request)); }
+
+void Tcb::on_command(std::string_view line) {
+    if (engine->log.verbose()) engine->log.debug(peer.connection, "C: ", line);
+}
+
+void Tcb::on_reply(std::string_view line) {
+    if (engine->log.verbose()) engine->log.debug(peer.connection, "S: ", line);
+}
+
+void Tcb::on_event(std::string_view event, std::string_view detail) {
+    engine->log.event(service_name(service), peer_text, event, detail);
+}
+
+// ---- session life ----------------------------------------------------------
+
+// The handshake is complete (SYN-RECEIVED -> ESTABLISHED): the machine is
+// constructed in the TCB and greets. Peer strings fit the small-string
+// buffer; the machines' own copies of their config (SmtpConfig's domain
+// list) do allocate here — once per connection, never per segment.
+void EngineCore::open_session(Tcb& tcb) {
+    tcb.opened = true;
+    ++counters.connections_opened;
+    tcb.peer.ip = format_ipv4(tcb.tuple.remote_ip);
+    tcb.peer.port = tcb.tuple.remote_port;
+    tcb.peer.local_ip = format_ipv4(tcb.tuple.local_ip);
+    std::snprintf(tcb.peer_text, sizeof tcb.peer_text, "%s:%u", tcb.peer.ip.c_str(), unsigned(tcb.peer.port));
+
+    bool smtp = tcb.service == Service::smtp;
+    if (stopping)
+        return refuse(tcb, smtp ? "421 " + config.smtp.hostname + " shutting down\r\n"
+                                : std::string("-ERR Server shutting down\r\n"));
+    if (sessions[std::size_t(tcb.service)] >= config.max_conn_per_service) {
+        // SPEC --max-conn, as the kernel build's refuse_client.
+        ++counters.refused_max_conn;
+        tcb.on_event("refused", "too many connections");
+        return refuse(tcb, smtp ? "421 4.7.0 " + config.smtp.hostname + " Error: too many connections\r\n"
+                                : std::string("-ERR [SYS/TEMP] Too many connections\r\n"));
+    }
+    ++sessions[std::size_t(tcb.service)];
+    tcb.session_open = true;
+    tcb.peer.may_relay = config.may_relay ? config.may_relay(tcb.tuple.remote_ip) : false;
+    tcb.peer.connection = next_connection++;
+    switch (tcb.service) {
+    case Service::smtp: tcb.machine.emplace<apps::SmtpServer>(config.smtp, tcb.peer, tcb, tcb, tcb); break;
+    case Service::pop3: tcb.machine.emplace<apps::Pop3Server>(config.pop3, tcb.peer, tcb, tcb, tcb); break;
+    case Service::echo: tcb.machine.emplace<apps::EchoServer>(tcb.peer, tcb, tcb); break;
+    }
+    if (log.verbose()) log.debug(tcb.peer.connection, "", "New connection");
+    tcb.on_event("connect", "");
+    tcb.session().start();
+}
+
+// No machine: the line, then FIN; input is ACKed and dropped.
+void EngineCore::refuse(Tcb& tcb, std::string_view line) {
+    tcb.refused = true;
+    tcb.send_queue.write(pool, line, send_ring_limit);
+    tcb.app_closed = true;
+    tcb.fin_queued = true;
+}
+
+// In-order bytes at RCV.NXT. Straight into the machine when nothing is held
+// before them (the intertwined path: no copy); what it does not take now is
+// held in the TCB and offered again after the store reply or wake-up.
+// Returns how many bytes the TCB accepted; RCV.NXT advances by that much.
+std::size_t EngineCore::deliver(Tcb& tcb, std::span<const std::uint8_t> bytes) {
+    if (!tcb.session_open || tcb.app_closed) return bytes.size();  // nobody reads it (input after QUIT)
+    std::size_t taken = tcb.held.empty() ? feed(tcb, bytes) : 0;
+    if (!tcb.session_open || tcb.app_closed) return bytes.size();
+    if (taken < bytes.size()) taken += tcb.held.append(pool, bytes.subspan(taken), config.receive_window);
+    if (taken < bytes.size()) ++counters.dropped_no_room;
+    return taken;
+}
+
+std::size_t EngineCore::feed(Tcb& tcb, std::span<const std::uint8_t> bytes) {
+    std::size_t fed = 0;
+    while (fed < bytes.size() && tcb.session_open && !tcb.app_closed) {
+        std::size_t n = tcb.session().on_bytes(as_text(bytes.subspan(fed)));
+        if (n == 0) break;
+        fed += n;
+    }
+    return fed;
+}
+
+// Held input, offered again (after a store reply or a wake-up). If the
+// window opened enough to matter (RFC 9293 §3.8.6.2.2: by min(RCV.BUFF/2,
+// MSS), and the peer was seeing less than half of it), say so at once.
+void EngineCore::offer_held(Tcb& tcb) {
+    if (tcb.held.empty()) return;
+    while (!tcb.held.empty() && tcb.session_open && !tcb.app_closed) {
+        std::span<const std::uint8_t> piece = tcb.held.front(pool);
+        std::size_t n = feed(tcb, piece);
+        tcb.held.consume(pool, n);
+        if (n < piece.size()) break;
+    }
+    if (!tcb.session_open || tcb.app_closed) tcb.held.clear(pool);
+    std::uint32_t right = tcb.rcv_nxt + receive_space(tcb);
+    std::uint32_t step = std::min<std::uint32_t>(config.receive_window / 2, config.mss);
+    bool small = tcb.rcv_adv - tcb.rcv_nxt < config.receive_window / 2;
+    if (small && seq_gt(right, tcb.rcv_adv) && right - tcb.rcv_adv >= step) tcb.ack_now = true;
+}
+
+// The peer's FIN arrived. Once every byte before it has been taken and the
+// machine waits on nothing (a pending Deliver is answered first, so its 250
+// still goes out), the session ends and our FIN follows what is queued.
+void EngineCore::check_peer_closed(Tcb& tcb) {
+    if (!tcb.peer_fin || !tcb.session_open || tcb.app_closed) return;
+    if (!tcb.held.empty() || tcb.session().waiting()) return;
+    release_session(tcb, "closed by peer");
+    tcb.fin_queued = true;
+}
+
+void EngineCore::release_session(Tcb& tcb, std::string_view why) {
+    if (!tcb.session_open) return;
+    tcb.session_open = false;
+    tcb.session().on_peer_closed();  // releases maildrop locks, drops half transactions
+    if (log.verbose()) log.debug(tcb.peer.connection, "", "Connection closed");
+    tcb.on_event("disconnect", why);
+    tcb.machine.emplace<std::monostate>();
+    ++tcb.generation;  // a reply to what on_peer_closed submitted is dropped
+    --sessions[std::size_t(tcb.service)];
+    tcb.held.clear(pool);
+    tcb.wake_at = 0;
+}
+
+// RFC 9293 §3.10.7.4: TIME-WAIT holds the 4-tuple for 2*MSL so old
+// duplicates die; the session is over.
+void EngineCore::to_time_wait(Tcb& tcb) {
+    release_session(tcb, "closed");
+    if (tcb.state != State::time_wait) --open;
+    tcb.state = State::time_wait;
+    tcb.retransmit_at = tcb.persist_at = 0;
+    tcb.linger_at = now_us + std::uint64_t(config.time_wait_ms) * 1000;
+    tcb.send_queue.clear(pool);
+    tcb.out_of_order.clear(pool);
+    if (time_wait_count == time_wait_ring.size()) reclaim_time_wait();  // full: the oldest goes
+    time_wait_ring[(time_wait_head + time_wait_count) % time_wait_ring.size()] = {tcb.slot, tcb.incarnation};
+    ++time_wait_count;
+}
+
+// Ends the oldest TIME-WAIT early so its slot can serve a new connection.
+// RFC 9293 §3.6.1 keeps TIME-WAIT to protect a new incarnation of the same
+// 4-tuple from old duplicates; a different 4-tuple takes the slot here, and
+// the same one re-opens only with a higher sequence number (input.cpp).
+bool EngineCore::reclaim_time_wait() {
+    while (time_wait_count > 0) {
+        TimeWaitEntry entry = time_wait_ring[time_wait_head];
+        time_wait_head = (time_wait_head + 1) % time_wait_ring.size();
+        --time_wait_count;
+        Tcb& tcb = table.at(entry.slot);
+        if (tcb.state == State::time_wait && tcb.incarnation == entry.incarnation) {
+            free_tcb(tcb);
+            return true;
+        }
+    }
+    return false;
+}
+
+// RFC 9293 §3.10.5 ABORT: <SEQ=SND.NXT><CTL=RST>, then forget the TCB.
+void EngineCore::abort(Tcb& tcb, std::string_view why) {
+    if (tcb.state != State::syn_received) transmit(tcb, tcb.snd_nxt, 0, RST);
+    release_session(tcb, why);
+    free_tcb(tcb);
+}
+
+void EngineCore::free_tcb(Tcb& tcb) {
+    if (tcb.state == State::closed) return;
+    release_session(tcb, "closed");
+    if (tcb.state == State::syn_received) --half_open;
+    if (tcb.state != State::time_wait) --open;
+    if (tcb.opened) ++counters.connections_closed;
+    tcb.send_queue.clear(pool);
+    tcb.held.clear(pool);
+    tcb.out_of_order.clear(pool);
+    wheel.cancel(tcb.slot);
+    table.erase(tcb);
+    ++tcb.incarnation;
+    static_cast<TcbVars&>(tcb) = TcbVars{};
+}
+
+}  // namespace bm::tcp

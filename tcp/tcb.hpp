@@ -1,0 +1,140 @@
+// The transmission control block: one connection's TCP state (RFC 9293
+// §3.3.1 variables), its buffers, its timers, and — as in the bare-PC
+// server's TCB table — the protocol machine itself, constructed in place.
+// The TCB is the machine's Transport, MailPort and Observer, the role
+// dataplane/kernel's Connection plays in the kernel build: what the machine
+// sends lands in `send`, and leaves on the segment that ACKs its input.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string_view>
+#include <variant>
+
+#include "apps/echo_server.hpp"
+#include "apps/pop3_server.hpp"
+#include "apps/session.hpp"
+#include "apps/smtp_server.hpp"
+#include "tcp/chunk_pool.hpp"
+#include "tcp/congestion.hpp"
+#include "tcp/engine.hpp"
+#include "tcp/reassembly.hpp"
+#include "tcp/rtt.hpp"
+#include "tcp/send_buffer.hpp"
+
+namespace bm::tcp {
+
+// RFC 9293 §3.3.2. LISTEN is not a TCB state here: a listener is a port
+// number (EngineCore::service_for); SYN-SENT waits for active open.
+enum class State : std::uint8_t {
+    closed,  // the slot is free
+    syn_received,
+    established,
+    fin_wait_1,
+    fin_wait_2,
+    close_wait,
+    closing,
+    last_ack,
+    time_wait,
+};
+const char* state_name(State state);
+
+struct EngineCore;
+
+// FIXME(allocation): the TCB and its buffers come from pools made at start,
+// but the machines still use the heap: each copies its config and reserves
+// its LineReader buffer (4 x 1000 bytes) when constructed at connection
+// open, builds every reply as a std::string before Transport::send, grows
+// SmtpServer::body_ through DATA, and POP3 keeps the maildrop listing in
+// vectors. None of it is per segment, but it is malloc on the polling core;
+// arena-backed strings per TCB would remove it.
+using Machine = std::variant<std::monostate, apps::SmtpServer, apps::Pop3Server, apps::EchoServer>;
+
+// The per-connection variables that start from their defaults each time a
+// slot is taken (TcbTable hands out a TCB, the engine assigns TcbVars{}).
+struct TcbVars {
+    State state = State::closed;
+    Service service = Service::smtp;
+
+    // ---- RFC 9293 §3.3.1 send sequence variables
+    std::uint32_t iss = 0;
+    std::uint32_t snd_una = 0;
+    std::uint32_t snd_nxt = 0;
+    std::uint32_t snd_max = 0;      // highest sequence sent + 1 (snd_nxt goes back on an RTO)
+    std::uint32_t snd_wnd = 0;      // scaled
+    std::uint32_t max_snd_wnd = 0;  // RFC 5961 §5.2 MAX.SND.WND
+    std::uint32_t snd_wl1 = 0;
+    std::uint32_t snd_wl2 = 0;
+    std::uint16_t snd_mss = 536;    // RFC 9293 §3.7.1 default without the option
+    std::uint8_t snd_shift = 0;     // RFC 7323 Snd.Wind.Shift
+    std::uint8_t rcv_shift = 0;     // RFC 7323 Rcv.Wind.Shift
+    bool window_scaling = false;    // both SYNs carried the option (RFC 7323 §2.2)
+
+    // ---- receive sequence variables
+    std::uint32_t irs = 0;
+    std::uint32_t rcv_nxt = 0;
+    std::uint32_t rcv_adv = 0;    // right edge of the last window advertised
+    std::uint32_t rcv_acked = 0;  // RCV.NXT as last sent in an ACK
+
+    // ---- retransmission and congestion
+    RetransmitTimeout rto;
+    NewReno congestion;
+    std::uint32_t timed_seq = 0;  // RFC 6298 §3: one segment timed at a time
+    std::uint64_t timed_at_us = 0;
+    bool timing = false;
+    std::uint8_t retries = 0;         // consecutive RTO expiries
+    std::uint8_t persist_backoff = 0;
+    std::uint16_t challenge_acks = 0;     // RFC 5961 §7, this second
+    std::uint32_t challenge_second = 0;
+
+    // ---- closing
+    bool fin_queued = false;   // send a FIN once `send` has drained
+    bool fin_sent = false;     // fin_seq is the FIN's sequence number
+    std::uint32_t fin_seq = 0;
+    bool app_closed = false;   // the machine called close(): no more input for it
+    bool peer_fin = false;     // the peer's FIN was received
+    bool ack_now = false;      // an ACK is owed at the end of this pass
+    bool session_open = false; // `machine` holds a live session
+    bool refused = false;      // over max_conn_per_service: refusal line, then FIN
+    bool opened = false;       // reached ESTABLISHED (for the counters)
+
+    // ---- deadlines in microseconds, 0 = off (the wheel holds the earliest)
+    std::uint64_t retransmit_at = 0;
+    std::uint64_t persist_at = 0;
+    std::uint64_t delayed_ack_at = 0;
+    std::uint64_t wake_at = 0;
+    std::uint64_t linger_at = 0;  // TIME-WAIT 2*MSL, FIN-WAIT-2 timeout
+    std::uint64_t last_activity_us = 0;
+};
+
+struct Tcb final : TcbVars, apps::Transport, apps::MailPort, apps::Observer {
+    // ---- what the machine calls (session_glue.cpp)
+    void send(std::string_view bytes) override;
+    void close() override;
+    void wake_after(std::chrono::milliseconds delay) override;
+    void submit(apps::StoreRequest request) override;
+    void on_command(std::string_view line) override;
+    void on_reply(std::string_view line) override;
+    void on_event(std::string_view event, std::string_view detail) override;
+
+    apps::Session& session();
+    std::uint64_t token() const { return (std::uint64_t(slot) << 32) | generation; }
+
+    EngineCore* engine = nullptr;
+    std::uint32_t slot = 0;
+    std::uint32_t generation = 0;  // bumped when a machine is released: late store replies are dropped
+    std::uint32_t incarnation = 0; // bumped when the slot is freed (TIME-WAIT ring entries)
+    FourTuple tuple;
+
+    // ---- buffers (chunks from the engine's pool)
+    SendBuffer send_queue;   // from SND.UNA: in flight, then unsent
+    ChunkQueue held;         // in order, received, not yet taken by the machine
+    Reassembly out_of_order; // beyond RCV.NXT
+
+    // ---- the protocol machine and who it talks to
+    Machine machine;
+    apps::Peer peer;
+    char peer_text[24] = {};  // "a.b.c.d:port" for the log, no allocation
+};
+
+}  // namespace bm::tcp

@@ -158,9 +158,13 @@ def test_v_prints_debug_lines_in_exact_format(server):
         c.cmd("NOOP")
         assert c.cmd("QUIT")[0] == 221
         c.read_until_closed(timeout=5)
-    lines = helpers.wait_until(
-        lambda: (lambda t: t if "C: QUIT" in t and "Connection closed" in t else None)(s.stderr),
-        timeout=5, what="-v lines").splitlines()
+    def session_closed(text):
+        # The close line is written after the socket closes: wait for the
+        # one of the connection that sent QUIT, not the readiness probe's.
+        quit_ids = re.findall(r"^\[(\d+)\] C: QUIT$", text, re.M)
+        return text if quit_ids and f"[{quit_ids[0]}] Connection closed" in text else None
+
+    lines = helpers.wait_until(lambda: session_closed(s.stderr), timeout=5, what="-v lines").splitlines()
     m = [re.fullmatch(r"\[(\d+)\] C: EHLO verbose-client\.test", l) for l in lines]
     ids = [x.group(1) for x in m if x]
     assert len(ids) == 1, f"no exact '[N] C: EHLO verbose-client.test' line in:\n{s.stderr}"

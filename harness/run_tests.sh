@@ -7,8 +7,11 @@ cd "$(dirname "$0")/.."
 results=build/test-results
 rm -rf "$results" && mkdir -p "$results"
 
-GTEST_OUTPUT="xml:$PWD/$results/" meson test -C build --print-errorlogs
+# meson runs each GoogleTest binary with --gtest_output=xml:build/<suite>.xml
+rm -f build/*.xml
+meson test -C build --print-errorlogs
 unit_rc=$?
+cp build/*.xml "$results/" 2>/dev/null
 
 /usr/bin/python3 -m pytest harness/e2e -q -s -p no:cacheprovider --junitxml="$results/e2e.xml"
 e2e_rc=$?

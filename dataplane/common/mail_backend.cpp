@@ -57,8 +57,11 @@ public:
     }
 
     void complete() override {
-        if (auto* delivered = std::get_if<apps::Delivered>(&reply_))
+        if (auto* delivered = std::get_if<apps::Delivered>(&reply_)) {
             delivered->outcome = outcome(delivery_status_);  // final only after the group commit
+            if (queued_remote_ && delivered->outcome == apps::Outcome::ok && backend_.on_queued_)
+                backend_.on_queued_();
+        }
         backend_.deliver_reply(token_, std::move(reply_));
     }
 
@@ -79,7 +82,9 @@ private:
         reply_ = apps::Delivered{apps::Outcome::ok, {}};
         delivery_status_ = store::Status::ok;
         if (!store()) return;  // --sink: accepted and discarded, like smtp-sink
-        store()->deliver(to_delivery(r), group, &delivery_status_);
+        store::Delivery delivery = to_delivery(r);
+        queued_remote_ = !delivery.remote_recipients.empty();
+        store()->deliver(delivery, group, &delivery_status_);
     }
 
     void run(apps::OpenMaildrop& r, store::CommitGroup&) {
@@ -111,6 +116,7 @@ private:
     apps::StoreRequest request_;
     apps::StoreReply reply_;
     store::Status delivery_status_ = store::Status::ok;
+    bool queued_remote_ = false;
 };
 
 MailBackend::MailBackend(store::MailStore* store, store::IoWorker& worker, ReplyHandler on_reply)

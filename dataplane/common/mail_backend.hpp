@@ -31,6 +31,9 @@ public:
     MailBackend(store::MailStore* store, store::IoWorker& worker, ReplyHandler on_reply);
 
     void submit(std::uint64_t token, apps::StoreRequest request);
+    // Called on the polling thread each time a delivery has durably put a
+    // message into the relay queue (the relay client then scans it).
+    void set_on_queued(std::function<void()> on_queued) { on_queued_ = std::move(on_queued); }
     // Runs the replies that are ready. Returns how many.
     std::size_t poll();
     int event_fd() const { return worker_.event_fd(); }
@@ -43,6 +46,7 @@ private:
     store::MailStore* store_;
     store::IoWorker& worker_;
     ReplyHandler on_reply_;
+    std::function<void()> on_queued_;
     // Requests the worker's ring had no room for: answered with a temporary
     // failure on the next poll (never from inside submit).
     std::deque<std::pair<std::uint64_t, apps::StoreReply>> refused_;

@@ -6,6 +6,8 @@
 #include <charconv>
 #include <limits>
 
+#include "dataplane/common/relay_route.hpp"
+
 namespace bm {
 namespace {
 
@@ -15,6 +17,7 @@ enum LongOnly : int {
     opt_retry_delay, opt_max_attempts, opt_max_conn, opt_max_msg_size,
     opt_idle_timeout, opt_log, opt_daemon, opt_pid_file, opt_header_fill,
     opt_sink, opt_fixed_isn, opt_tcb_capacity, opt_ip, opt_gateway, opt_help,
+    opt_relay_timeout,
 };
 
 const option long_options[] = {
@@ -31,6 +34,7 @@ const option long_options[] = {
     {"dns", required_argument, nullptr, opt_dns},
     {"retry-delay", required_argument, nullptr, opt_retry_delay},
     {"max-attempts", required_argument, nullptr, opt_max_attempts},
+    {"relay-timeout", required_argument, nullptr, opt_relay_timeout},
     {"max-conn", required_argument, nullptr, opt_max_conn},
     {"max-msg-size", required_argument, nullptr, opt_max_msg_size},
     {"idle-timeout", required_argument, nullptr, opt_idle_timeout},
@@ -111,13 +115,18 @@ void apply(Options& o, int id, const char* arg, Build build) {
         break;
     }
     case opt_queue_dir: o.queue_dir = arg; break;
-    case opt_relayhost: o.relayhost = arg; break;
+    case opt_relayhost:
+        if (!parse_relayhost(arg))
+            throw UsageError(std::string("--relayhost: '") + arg + "' is not HOST[:PORT]");
+        o.relayhost = arg;
+        break;
     case opt_dns:
         if (!parse_ipv4(arg)) throw UsageError(std::string("--dns: '") + arg + "' is not an IPv4 address");
         o.dns = arg;
         break;
     case opt_retry_delay: o.retry_delay = number<std::uint32_t>(arg, id, 1); break;
     case opt_max_attempts: o.max_attempts = number<std::uint32_t>(arg, id, 1); break;
+    case opt_relay_timeout: o.relay_timeout = number<std::uint32_t>(arg, id, 1); break;
     case opt_max_conn: o.max_conn = number<std::uint32_t>(arg, id, 1, 1u << 20); break;
     case opt_max_msg_size: o.max_msg_size = number<std::uint64_t>(arg, id, 1); break;
     case opt_idle_timeout: o.idle_timeout = number<std::uint32_t>(arg, id, 1); break;
@@ -186,6 +195,7 @@ std::string usage(Build build) {
            " -d DIR [--users FILE] [--smtp-port N] [--pop3-port N] [--echo-port N]"
            " [--hostname NAME] [--local-domain D]... [--relay-from CIDR]... [--queue-dir DIR]"
            " [--relayhost HOST[:PORT]] [--dns IP] [--retry-delay S] [--max-attempts N]"
+           " [--relay-timeout S]"
            " [--max-conn N] [--max-msg-size B] [--idle-timeout S] [--log FILE] [--daemon]"
            " [--pid-file F] [--header-fill all|none] [--sink] [--ip A.B.C.D] [-v] [-a]";
 }

@@ -34,6 +34,7 @@ struct Options {
     std::string dns;
     std::uint32_t retry_delay = 300;
     std::uint32_t max_attempts = 5;
+    std::uint32_t relay_timeout = 300;  // relay client: per reply and connect (RFC 5321 §4.5.3.2)
     std::uint32_t max_conn = 4096;
     std::uint64_t max_msg_size = 10485760;
     std::optional<std::uint32_t> idle_timeout;  // seconds; default per service

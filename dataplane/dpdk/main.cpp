@@ -20,6 +20,7 @@
 #include "dataplane/common/daemon.hpp"
 #include "dataplane/common/event_log.hpp"
 #include "dataplane/common/options.hpp"
+#include "dataplane/common/program.hpp"
 #include "dataplane/dpdk/counters.hpp"
 #include "dataplane/dpdk/eal_args.hpp"
 #include "dataplane/dpdk/poll_loop.hpp"
@@ -37,15 +38,6 @@ bm::dpdk::SignalFlags signal_flags;
 void on_signal(int signal) {
     if (signal == SIGUSR1) signal_flags.report = 1;
     else signal_flags.stop = 1;
-}
-
-bm::store::StoreConfig store_config(const bm::Options& o) {
-    bm::store::StoreConfig c;
-    c.mail_dir = o.mail_dir;
-    c.queue_dir = o.queue_dir;
-    c.users_file = o.users_file;
-    c.hostname = o.hostname;
-    return c;
 }
 
 // rte_eal_init in the constructor, rte_eal_cleanup when the scope ends.
@@ -100,22 +92,7 @@ int serve(const bm::Options& options, bm::dpdk::CommandLine& line) {
 
 int main(int argc, char** argv) {
     bm::dpdk::CommandLine line = bm::dpdk::split_command_line(argc, argv);
-    bm::Options options;
-    try {
-        bm::dpdk::Argv app(line.app);
-        options = bm::parse_options(app.argc(), app.argv(), bm::Build::dpdk);
-    } catch (const bm::UsageError& e) {
-        std::fprintf(stderr, "%s: %s\n", program, e.what());
-        return 2;
-    }
-    if (options.about) {
-        std::fprintf(stderr, "%s %s (baremail mail server, DPDK build)\n", program, BAREMAIL_VERSION);
-        return 0;
-    }
-    try {
-        return serve(options, line);
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "%s: %s\n", program, e.what());
-        return 2;
-    }
+    bm::dpdk::Argv app(line.app);
+    return bm::run_program({program, "baremail mail server, DPDK build", bm::Build::dpdk}, app.argc(),
+                           app.argv(), [&](const bm::Options& options) { return serve(options, line); });
 }

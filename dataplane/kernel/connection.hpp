@@ -1,27 +1,34 @@
-// One client connection of the kernel build: a slot of the preallocated
-// pool. It is the Transport, MailPort and Observer of the protocol machine
-// it holds, so the machine needs nothing else from the driver.
+// One connection of the kernel build: a slot of the preallocated pool,
+// accepted from a listener or opened by the relay client. It is the
+// Transport, MailPort and Observer of the protocol machine it holds (and
+// the RelayReport of an SmtpClient), so the machine needs nothing else.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <string>
 #include <variant>
+#include <vector>
 
 #include "apps/echo_server.hpp"
 #include "apps/pop3_server.hpp"
 #include "apps/session.hpp"
+#include "apps/smtp_client.hpp"
 #include "apps/smtp_server.hpp"
 
 namespace bm::kernel {
 
-enum class Service : std::uint8_t { smtp, pop3, echo };
+// relay: an outbound connection of the relay client (not a listener).
+enum class Service : std::uint8_t { smtp, pop3, echo, relay };
 const char* service_name(Service service);
 
 class KernelServer;
 using Clock = std::chrono::steady_clock;
 
-class Connection final : public apps::Transport, public apps::MailPort, public apps::Observer {
+class Connection final : public apps::Transport,
+                         public apps::MailPort,
+                         public apps::Observer,
+                         public apps::RelayReport {
 public:
     // Transport
     void send(std::string_view bytes) override { out.append(bytes); }
@@ -33,6 +40,10 @@ public:
     void on_command(std::string_view line) override;
     void on_reply(std::string_view line) override;
     void on_event(std::string_view event, std::string_view detail) override;
+    // RelayReport: kept until the connection is torn down.
+    void on_relay_result(const std::vector<apps::RecipientResult>& results) override {
+        relay_results = results;
+    }
 
     apps::Session& session();
     bool open() const { return fd >= 0; }
@@ -45,7 +56,9 @@ public:
     Service service = Service::smtp;
     apps::Peer peer;
     std::string peer_text;  // "ip:port" for the log
-    std::variant<std::monostate, apps::SmtpServer, apps::Pop3Server, apps::EchoServer> machine;
+    std::variant<std::monostate, apps::SmtpServer, apps::Pop3Server, apps::EchoServer,
+                 apps::SmtpClient>
+        machine;
     std::string in;   // offered to the machine and not yet taken
     std::string out;  // queued for the peer
     bool closing = false;       // the machine asked to close once `out` is sent
@@ -54,6 +67,10 @@ public:
     Clock::time_point last_activity{};
     Clock::time_point wake_at = Clock::time_point::max();
     std::uint32_t active_index = 0;  // position in KernelServer::active_
+    // Relay connections only.
+    bool connecting = false;         // non-blocking connect() not finished
+    std::uint64_t relay_delivery = 0;
+    std::vector<apps::RecipientResult> relay_results;
 };
 
 }  // namespace bm::kernel

@@ -12,6 +12,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <stdexcept>
 
 namespace bm::kernel {
@@ -21,6 +22,7 @@ namespace {
 constexpr std::uint64_t key_listener = 1ull << 40;  // + service index
 constexpr std::uint64_t key_store = 2ull << 40;
 constexpr std::uint64_t key_signal = 3ull << 40;
+constexpr std::uint64_t key_dns = 4ull << 40;
 
 constexpr std::size_t read_chunk = 64 * 1024;
 // While a machine waits on the store, at most this much input is held; then
@@ -28,6 +30,8 @@ constexpr std::size_t read_chunk = 64 * 1024;
 constexpr std::size_t max_held_input = 256 * 1024;
 constexpr auto timer_scan_interval = std::chrono::milliseconds(100);
 constexpr auto shutdown_grace = std::chrono::seconds(30);
+// Concurrent relay deliveries, each holding at most one connection.
+constexpr std::uint32_t relay_connections = 64;
 
 std::string errno_text() { return std::strerror(errno); }
 
@@ -46,6 +50,7 @@ const char* service_name(Service service) {
     case Service::smtp: return "smtp";
     case Service::pop3: return "pop3";
     case Service::echo: return "echo";
+    case Service::relay: return "relay";
     }
     return "?";
 }
@@ -88,6 +93,10 @@ KernelServer::KernelServer(const Options& options, EventLog& log) : options_(opt
     open_listener(Service::pop3, options.pop3_port);
     open_listener(Service::echo, options.echo_port);
     for (const Listener& l : listeners_) capacity_ += l.limit;
+    relay_capacity_ = options.sink ? 0 : relay_connections;
+    capacity_ += relay_capacity_;
+    client_config_.hostname = options.hostname;
+    client_config_.reply_timeout = std::chrono::seconds(options.relay_timeout);
     pool_ = std::make_unique<Connection[]>(capacity_);
     free_slots_.reserve(capacity_);
     active_.reserve(capacity_);
@@ -150,6 +159,10 @@ void KernelServer::run(store::MailStore* store) {
     epoll_event wev{EPOLLIN, {.u64 = key_store}};
     epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, backend.event_fd(), &wev);
     log_.event("server", "-", "start", "pid=" + std::to_string(getpid()));
+    if (store && relay_capacity_ > 0) {
+        start_relay(*store, worker);
+        backend.set_on_queued([this] { relay_->queue_changed(); });
+    }
 
     Clock::time_point deadline = Clock::time_point::max();
     std::array<epoll_event, 256> events;
@@ -158,6 +171,8 @@ void KernelServer::run(store::MailStore* store) {
         if (n < 0 && errno != EINTR) throw std::runtime_error("epoll_wait: " + errno_text());
         for (int i = 0; i < n; ++i) handle_event(events[i].data.u64, events[i].events);
         backend.poll();
+        if (dns_) dns_->tick();
+        if (relay_) relay_->tick(std::time(nullptr));
         service_timers();
         if (stopping_ && deadline == Clock::time_point::max()) deadline = Clock::now() + shutdown_grace;
         if (stopping_ && ((active_.empty() && backend.in_flight() == 0) || Clock::now() > deadline)) break;
@@ -165,6 +180,8 @@ void KernelServer::run(store::MailStore* store) {
     while (!active_.empty()) teardown(pool_[active_.back()], "shutdown");
     worker.stop();
     backend.poll();
+    relay_.reset();
+    dns_.reset();
     backend_ = nullptr;
     log_.event("server", "-", "stop", "ok");
 }
@@ -172,6 +189,10 @@ void KernelServer::run(store::MailStore* store) {
 void KernelServer::handle_event(std::uint64_t key, std::uint32_t events) {
     if (key == key_signal) return read_signals();
     if (key == key_store) return;  // drained by backend.poll() after the batch
+    if (key == key_dns) {
+        if (dns_) dns_->on_readable();
+        return;
+    }
     if (key >= key_listener) {
         Listener& l = listeners_[key - key_listener];
         if (l.fd >= 0) accept_clients(l);
@@ -179,6 +200,10 @@ void KernelServer::handle_event(std::uint64_t key, std::uint32_t events) {
     }
     Connection& c = pool_[key];
     if (!c.open()) return;
+    if (c.connecting) {
+        if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) finish_connect(c);
+        return;
+    }
     if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) on_readable(c);
     if (c.open() && (events & EPOLLOUT)) flush(c);
 }
@@ -194,6 +219,10 @@ void KernelServer::read_signals() {
 void KernelServer::begin_shutdown() {
     stopping_ = true;
     log_.event("server", "-", "shutdown", "signal");
+    // The relay client starts nothing new; its sessions are cut below and
+    // their recipients stay pending in the queue.
+    if (relay_) relay_->stop();
+    if (dns_) dns_->cancel_all();
     for (Listener& l : listeners_) {
         if (l.fd < 0) continue;
         ::close(l.fd);
@@ -234,21 +263,30 @@ void KernelServer::refuse_client(int fd, Listener& listener) {
     ::close(fd);
 }
 
-void KernelServer::start_session(int fd, Listener& listener) {
+Connection& KernelServer::take_slot(int fd, Service service) {
     std::uint32_t slot = free_slots_.back();
     free_slots_.pop_back();
     Connection& c = pool_[slot];
     c.fd = fd;
-    c.service = listener.service;
+    c.service = service;
     c.in.clear();
     c.out.clear();
     c.closing = false;
     c.reading = true;
     c.writing = false;
+    c.connecting = false;
+    c.relay_delivery = 0;
+    c.relay_results.clear();
     c.last_activity = Clock::now();
     c.wake_at = Clock::time_point::max();
     c.active_index = std::uint32_t(active_.size());
     active_.push_back(slot);
+    return c;
+}
+
+void KernelServer::start_session(int fd, Listener& listener) {
+    Connection& c = take_slot(fd, listener.service);
+    std::uint32_t slot = c.slot;
     ++listener.active;
 
     sockaddr_in remote{}, local{};
@@ -271,6 +309,7 @@ void KernelServer::start_session(int fd, Listener& listener) {
     case Service::smtp: c.machine.emplace<apps::SmtpServer>(smtp_config_, c.peer, c, c, c); break;
     case Service::pop3: c.machine.emplace<apps::Pop3Server>(pop3_config_, c.peer, c, c, c); break;
     case Service::echo: c.machine.emplace<apps::EchoServer>(c.peer, c, c); break;
+    case Service::relay: break;  // opened by connect(), never accepted
     }
     epoll_event ev{EPOLLIN, {.u64 = slot}};
     epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
@@ -331,6 +370,10 @@ void KernelServer::update_interest(Connection& c, bool want_read, bool want_writ
 void KernelServer::teardown(Connection& c, const char* why) {
     if (!c.open()) return;
     c.session().on_peer_closed();  // releases maildrop locks, drops half transactions
+    bool relay = c.service == Service::relay;
+    std::uint64_t delivery = c.relay_delivery;
+    std::vector<apps::RecipientResult> results = std::move(c.relay_results);
+    std::string peer = c.peer_text;
     ::close(c.fd);
     c.fd = -1;
     log_.debug(c.peer.connection, "Connection closed");
@@ -343,8 +386,11 @@ void KernelServer::teardown(Connection& c, const char* why) {
     active_[c.active_index] = last;
     pool_[last].active_index = c.active_index;
     active_.pop_back();
-    --listeners_[std::size_t(c.service)].active;
+    if (relay) --relay_active_;
+    else --listeners_[std::size_t(c.service)].active;
     free_slots_.push_back(c.slot);
+    // Last: the agent may open the next connection from the freed slot.
+    if (relay && relay_) relay_->on_session_end(delivery, peer, results);
 }
 
 // ---- store replies and timers -----------------------------------------------------------------
@@ -369,6 +415,7 @@ std::uint32_t KernelServer::idle_seconds(Service service) const {
     case Service::smtp: return options_.smtp_idle();
     case Service::pop3: return options_.pop3_idle();
     case Service::echo: return options_.echo_idle();
+    case Service::relay: return options_.relay_timeout;
     }
     return 300;
 }
@@ -398,6 +445,106 @@ void KernelServer::service_timers() {
         c.session().on_idle_timeout();
         flush(c);
     }
+}
+
+}  // namespace bm::kernel
+
+// ---- the relay client ------------------------------------------------------------
+
+namespace bm::kernel {
+
+void KernelServer::start_relay(store::MailStore& store, store::IoWorker& worker) {
+    RelaySettings settings;
+    settings.queue_dir = store.config().queue_dir;
+    settings.hostname = options_.hostname;
+    settings.local_domains = options_.local_domains;
+    if (!options_.relayhost.empty()) settings.relayhost = parse_relayhost(options_.relayhost);
+    settings.retry_delay = options_.retry_delay;
+    settings.max_attempts = options_.max_attempts;
+    settings.max_deliveries = relay_capacity_;
+    settings.instance_tag = smtp_config_.instance_tag;
+    // SPEC --dns: lookups are needed unless the relayhost is an address.
+    if (!settings.relayhost || !settings.relayhost->ip) {
+        std::string server = options_.dns.empty() ? DnsResolver::system_nameserver() : options_.dns;
+        if (server.empty()) {
+            log_.event("relay", "-", "no-dns-server", "none in /etc/resolv.conf; using 127.0.0.1");
+            server = "127.0.0.1";
+        }
+        dns_ = std::make_unique<DnsResolver>(
+            server, [this](std::uint64_t owner, const apps::dns::Response& response) {
+                if (relay_) relay_->on_resolved(owner, response);
+            });
+        epoll_event ev{EPOLLIN, {.u64 = key_dns}};
+        epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, dns_->fd(), &ev);
+    }
+    relay_ = std::make_unique<RelayAgent>(std::move(settings), store, worker, *this, log_);
+    relay_->start(std::time(nullptr));
+}
+
+void KernelServer::resolve(std::uint64_t delivery, const std::string& name,
+                           apps::dns::RecordType type) {
+    if (dns_) dns_->query(delivery, name, type);
+}
+
+bool KernelServer::connect(std::uint64_t delivery, std::uint32_t ip, std::uint16_t port,
+                           apps::OutboundMessage message) {
+    std::string peer = format_ipv4(ip) + ":" + std::to_string(port);
+    if (stopping_ || relay_active_ >= relay_capacity_ || free_slots_.empty()) {
+        log_.event("relay", peer, "connect-failed", "no free relay connection");
+        return false;
+    }
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        log_.event("relay", peer, "connect-failed", errno_text());
+        return false;
+    }
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(ip);
+    int rc = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    if (rc != 0 && errno != EINPROGRESS) {
+        log_.event("relay", peer, "connect-failed", errno_text());
+        ::close(fd);
+        return false;
+    }
+    Connection& c = take_slot(fd, Service::relay);
+    ++relay_active_;
+    c.connecting = rc != 0;
+    c.relay_delivery = delivery;
+    c.peer = apps::Peer{};
+    c.peer.ip = format_ipv4(ip);
+    c.peer.port = port;
+    c.peer.connection = next_connection_++;
+    c.peer_text = peer;
+    c.machine.emplace<apps::SmtpClient>(client_config_, std::move(message), c, c, c);
+    // EPOLLOUT reports the end of the non-blocking connect (connect(2)).
+    c.writing = true;
+    epoll_event ev{EPOLLIN | EPOLLOUT, {.u64 = c.slot}};
+    epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
+    log_.debug(c.peer.connection, "New relay connection to " + peer);
+    if (!c.connecting) finish_connect(c);
+    return true;
+}
+
+void KernelServer::finish_connect(Connection& c) {
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+    auto& client = std::get<apps::SmtpClient>(c.machine);
+    if (err != 0) {
+        c.on_event("connect-failed", std::strerror(err));
+        client.on_connect_failed(std::strerror(err));
+        teardown(c, "connect failed");
+        return;
+    }
+    c.connecting = false;
+    c.last_activity = Clock::now();
+    int one = 1;
+    setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    c.on_event("connect", "");
+    client.start();
+    flush(c);
 }
 
 }  // namespace bm::kernel

@@ -1,6 +1,10 @@
 // The kernel-socket build's server: one epoll loop runs every service, the
 // same protocol machines (apps/) and store (store/, through its I/O worker)
 // as the DPDK build. Connections come from a pool allocated at start.
+// The relay client runs in the same loop (SPEC: one process serves
+// everything): its outbound connections come from their own share of the
+// pool (they never count against --max-conn), its DNS lookups use one UDP
+// socket, its schedule is ticked every turn.
 #pragma once
 
 #include <array>
@@ -12,11 +16,13 @@
 #include "dataplane/common/event_log.hpp"
 #include "dataplane/common/mail_backend.hpp"
 #include "dataplane/common/options.hpp"
+#include "dataplane/common/relay_agent.hpp"
 #include "dataplane/kernel/connection.hpp"
+#include "dataplane/kernel/dns_resolver.hpp"
 
 namespace bm::kernel {
 
-class KernelServer {
+class KernelServer final : public RelayNetwork {
 public:
     // Opens the listening sockets; throws std::runtime_error naming the
     // port when one cannot be opened.
@@ -33,6 +39,12 @@ public:
     void submit(Connection& connection, apps::StoreRequest request);
     EventLog& log() { return log_; }
 
+    // RelayNetwork, for the relay agent.
+    void resolve(std::uint64_t delivery, const std::string& name,
+                 apps::dns::RecordType type) override;
+    bool connect(std::uint64_t delivery, std::uint32_t ip, std::uint16_t port,
+                 apps::OutboundMessage message) override;
+
 private:
     struct Listener {
         int fd = -1;
@@ -45,6 +57,9 @@ private:
     void handle_event(std::uint64_t key, std::uint32_t events);
     void accept_clients(Listener& listener);
     void start_session(int fd, Listener& listener);
+    Connection& take_slot(int fd, Service service);
+    void finish_connect(Connection& c);
+    void start_relay(store::MailStore& store, store::IoWorker& worker);
     void refuse_client(int fd, Listener& listener);
     void on_readable(Connection& c);
     void offer_input(Connection& c);
@@ -70,6 +85,12 @@ private:
     std::vector<std::uint32_t> active_;  // slots in use, for timer scans
     std::uint64_t next_connection_ = 1;
     MailBackend* backend_ = nullptr;
+    // The relay client (null in --sink mode: nothing is ever queued).
+    std::uint32_t relay_capacity_ = 0;
+    std::uint32_t relay_active_ = 0;
+    apps::SmtpClientConfig client_config_;
+    std::unique_ptr<DnsResolver> dns_;
+    std::unique_ptr<RelayAgent> relay_;
     bool stopping_ = false;
     Clock::time_point next_timer_scan_{};
 };

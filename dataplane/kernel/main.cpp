@@ -6,21 +6,13 @@
 #include "dataplane/common/daemon.hpp"
 #include "dataplane/common/event_log.hpp"
 #include "dataplane/common/options.hpp"
+#include "dataplane/common/program.hpp"
 #include "dataplane/kernel/kernel_server.hpp"
 #include "store/mail_store.hpp"
 
 namespace {
 
 constexpr const char* program = "baremail-kernel";
-
-bm::store::StoreConfig store_config(const bm::Options& o) {
-    bm::store::StoreConfig c;
-    c.mail_dir = o.mail_dir;
-    c.queue_dir = o.queue_dir;
-    c.users_file = o.users_file;
-    c.hostname = o.hostname;
-    return c;
-}
 
 int serve(const bm::Options& options) {
     bm::EventLog log;
@@ -44,21 +36,6 @@ int serve(const bm::Options& options) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    bm::Options options;
-    try {
-        options = bm::parse_options(argc, argv, bm::Build::kernel);
-    } catch (const bm::UsageError& e) {
-        std::fprintf(stderr, "%s: %s\n", program, e.what());
-        return 2;
-    }
-    if (options.about) {
-        std::fprintf(stderr, "%s %s (baremail mail server, kernel-socket build)\n", program, BAREMAIL_VERSION);
-        return 0;
-    }
-    try {
-        return serve(options);
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "%s: %s\n", program, e.what());
-        return 2;
-    }
+    return bm::run_program({program, "baremail mail server, kernel-socket build", bm::Build::kernel}, argc,
+                           argv, serve);
 }

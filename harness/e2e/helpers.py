@@ -338,10 +338,13 @@ def mbox_messages(path) -> list[bytes]:
 
 
 def queue_files(queue_dir) -> list[Path]:
+    """The queued messages: QUEUE/<name> files (store/queue.hpp). QUEUE/tmp
+    holds files being written (a new message, or the relay client rewriting
+    one's state) that are not queue entries until renamed into place."""
     d = Path(queue_dir)
     if not d.is_dir():
         return []
-    return sorted(p for p in d.rglob("*") if p.is_file() and not p.name.startswith("."))
+    return sorted(p for p in d.iterdir() if p.is_file() and not p.name.startswith("."))
 
 
 # ------------------------------------------------------------- processes

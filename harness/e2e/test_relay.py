@@ -13,10 +13,6 @@ import pytest
 
 import helpers
 
-# The relay client (SPEC "Relay client") is not built yet: the receiver only
-# queues non-local mail durably (tested in test_smtp.py). These tests state
-# what the relay client must do and run once it exists.
-pytestmark = pytest.mark.skip(reason="relay client not built yet (SPEC 'Relay client')")
 from conftest import free_port
 
 

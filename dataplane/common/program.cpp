@@ -1,0 +1,38 @@
+#include "dataplane/common/program.hpp"
+
+#include <cstdio>
+#include <exception>
+
+namespace bm {
+
+int run_program(const Program& program, int argc, char** argv,
+                const std::function<int(const Options&)>& serve) {
+    Options options;
+    try {
+        options = parse_options(argc, argv, program.build);
+    } catch (const UsageError& e) {
+        std::fprintf(stderr, "%s: %s\n", program.name, e.what());
+        return 2;
+    }
+    if (options.about) {
+        std::fprintf(stderr, "%s %s (%s)\n", program.name, BAREMAIL_VERSION, program.description);
+        return 0;
+    }
+    try {
+        return serve(options);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "%s: %s\n", program.name, e.what());
+        return 2;
+    }
+}
+
+store::StoreConfig store_config(const Options& o) {
+    store::StoreConfig c;
+    c.mail_dir = o.mail_dir;
+    c.queue_dir = o.queue_dir;
+    c.users_file = o.users_file;
+    c.hostname = o.hostname;
+    return c;
+}
+
+}  // namespace bm

@@ -1,0 +1,23 @@
+// What both mains share: parse the options, answer -a, run the server, and
+// turn any failure into one line on stderr and exit code 2 (SPEC).
+#pragma once
+
+#include <functional>
+
+#include "dataplane/common/options.hpp"
+#include "store/mail_store.hpp"
+
+namespace bm {
+
+struct Program {
+    const char* name;         // "baremail", "baremail-kernel"
+    const char* description;  // for -a
+    Build build;
+};
+
+int run_program(const Program& program, int argc, char** argv,
+                const std::function<int(const Options&)>& serve);
+
+store::StoreConfig store_config(const Options& options);
+
+}  // namespace bm

@@ -1,0 +1,131 @@
+// The relay client's coordinator, independent of how bytes travel: it
+// runs the schedule (relay_scheduler), walks each delivery through the
+// route of RFC 5321 §5.1 (MX, then each exchange's A record, or the
+// relayhost), asks the network for lookups and connections, submits the
+// queue work to the I/O worker (relay_jobs) and writes the relay log lines.
+//
+// The driver (the kernel epoll loop; later the DPDK engine) implements
+// RelayNetwork and calls back on_resolved / on_session_end, always from
+// its loop, never from inside a RelayNetwork call. Everything here runs on
+// the polling thread and never blocks.
+#pragma once
+
+#include <cstdint>
+#include <ctime>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "apps/dns.hpp"
+#include "apps/smtp_client.hpp"
+#include "dataplane/common/event_log.hpp"
+#include "dataplane/common/relay_route.hpp"
+#include "dataplane/common/relay_scheduler.hpp"
+#include "store/io_worker.hpp"
+#include "store/mail_store.hpp"
+
+namespace bm {
+
+class RelayNetwork {
+public:
+    // Look `name` up; answer later with RelayAgent::on_resolved(delivery, ...)
+    // (a timeout is a server_failure response).
+    virtual void resolve(std::uint64_t delivery, const std::string& name,
+                         apps::dns::RecordType type) = 0;
+    // Open an SMTP connection to ip:port running an apps::SmtpClient for
+    // `message`; when it is over, call RelayAgent::on_session_end. False if
+    // it cannot even be tried (no socket); the agent moves on.
+    virtual bool connect(std::uint64_t delivery, std::uint32_t ip, std::uint16_t port,
+                         apps::OutboundMessage message) = 0;
+
+protected:
+    ~RelayNetwork() = default;
+};
+
+struct RelaySettings {
+    std::string queue_dir;
+    std::string hostname;
+    std::vector<std::string> local_domains;  // lower-case; a local sender gets the bounce
+    std::optional<Relayhost> relayhost;
+    std::int64_t retry_delay = 300;
+    std::uint32_t max_attempts = 5;
+    std::size_t max_deliveries = 64;         // concurrent (message, domain) deliveries
+    std::int64_t rescan_interval = 60;       // seconds between queue scans
+    std::string instance_tag = "0";          // unique bounce ids across restarts
+};
+
+class RelayAgent {
+public:
+    RelayAgent(RelaySettings settings, store::MailStore& store, store::IoWorker& worker,
+               RelayNetwork& network, EventLog& log);
+
+    // Loop hooks: call start() once, tick() every loop turn (cheap when
+    // nothing is due), queue_changed() when the receiver queued a message.
+    void start(std::time_t now);
+    void tick(std::time_t now);
+    void queue_changed() { scan_wanted_ = true; }
+    // SIGTERM: start nothing new; lookups in progress are dropped, their
+    // recipients stay pending. Sessions are cut by the driver.
+    void stop();
+    bool stopping() const { return stopping_; }
+
+    // From the driver.
+    void on_resolved(std::uint64_t delivery, const apps::dns::Response& response);
+    void on_session_end(std::uint64_t delivery, const std::string& peer,
+                        const std::vector<apps::RecipientResult>& results);
+
+    std::size_t deliveries() const { return attempts_.size(); }
+
+private:
+    // One delivery attempt of one (message, domain): RFC 5321 §5.1 route.
+    struct Attempt {
+        DueDelivery due;
+        std::shared_ptr<const std::string> content;
+        bool content_failed = false;
+        std::vector<std::string> exchanges;  // host names, in order
+        std::size_t exchange = 0;            // the one being tried
+        std::vector<std::uint32_t> addresses;
+        std::size_t address = 0;
+        std::uint16_t port = smtp_port;
+        bool resolving = false;
+        apps::dns::RecordType asking = apps::dns::RecordType::mx;
+        std::string peer = "-";              // the last host talked to, for the log
+        bool connected = false;              // a session is running
+        std::vector<std::string> open;       // recipients without a final outcome
+        std::map<std::string, apps::RecipientResult> results;
+    };
+
+    void scan(std::time_t now);
+    void on_scanned(std::vector<QueuedMessage> found);
+    void start_due(std::time_t now);
+    void begin(DueDelivery due);
+    void next_exchange(Attempt& a);
+    void try_next_address(Attempt& a);
+    void settle_open(Attempt& a, apps::RelayOutcome outcome, const std::string& reason);
+    void end_attempt(std::uint64_t delivery);
+    void persist(const QueueUpdate& update);
+    void finish_message(const QueuedMessage& message);
+    void removed(const std::string& name, const std::string& why);
+    bool local_sender(const std::string& sender, std::string& local_part) const;
+    void log(const std::string& peer, const std::string& event, const std::string& detail);
+
+    RelaySettings settings_;
+    store::MailStore& store_;
+    store::IoWorker& worker_;
+    RelayNetwork& network_;
+    EventLog& log_;
+    RelayScheduler scheduler_;
+    std::map<std::uint64_t, Attempt> attempts_;
+    std::set<std::string> finishing_;  // messages whose finish jobs are out
+    bool stopping_ = false;
+    bool scan_wanted_ = false;
+    bool scan_in_flight_ = false;
+    std::time_t next_scan_ = 0;
+    std::time_t started_ = 0;
+    std::uint64_t bounces_ = 0;
+};
+
+}  // namespace bm

@@ -1,0 +1,177 @@
+#include "dataplane/common/relay_jobs.hpp"
+
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "apps/dsn.hpp"
+
+namespace bm {
+
+namespace q = store::queue;
+
+namespace {
+
+RcptState to_state(q::RecipientState s) {
+    switch (s) {
+        case q::RecipientState::pending: return RcptState::pending;
+        case q::RecipientState::sent: return RcptState::sent;
+        case q::RecipientState::failed: return RcptState::failed;
+    }
+    return RcptState::pending;
+}
+
+q::RecipientState to_queue_state(RcptState s) {
+    switch (s) {
+        case RcptState::pending: return q::RecipientState::pending;
+        case RcptState::sent: return q::RecipientState::sent;
+        case RcptState::failed: return q::RecipientState::failed;
+    }
+    return q::RecipientState::pending;
+}
+
+// QUEUE/tmp files are renamed into place in the commit round that wrote
+// them; one older than this process was left by a crash.
+void remove_stale_tmp(const std::string& queue_dir, std::time_t stale_before) {
+    std::string dir = queue_dir + "/tmp";
+    DIR* d = ::opendir(dir.c_str());
+    if (d == nullptr) return;
+    while (const dirent* e = ::readdir(d)) {
+        if (e->d_name[0] == '.') continue;
+        std::string path = dir + "/" + e->d_name;
+        struct stat st {};
+        if (::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && st.st_mtime < stale_before)
+            ::unlink(path.c_str());
+    }
+    ::closedir(d);
+}
+
+}  // namespace
+
+QueuedMessage envelope_of(const q::Entry& entry) {
+    QueuedMessage m;
+    m.name = entry.name;
+    m.id = entry.id;
+    m.sender = entry.sender;
+    m.created = entry.created;
+    m.attempts = entry.attempts;
+    m.next_try = entry.next_try;
+    for (const auto& r : entry.recipients)
+        m.recipients.push_back({r.address, to_state(r.state), r.diagnostic});
+    return m;
+}
+
+void apply_state(const QueuedMessage& message, q::Entry& entry) {
+    entry.attempts = message.attempts;
+    entry.next_try = message.next_try;
+    entry.recipients.clear();
+    for (const auto& r : message.recipients)
+        entry.recipients.push_back({to_queue_state(r.state), r.address, r.diagnostic});
+}
+
+// ---- scan ------------------------------------------------------------------
+
+ScanQueueJob::ScanQueueJob(std::string queue_dir, std::set<std::string> known,
+                           std::time_t stale_before, Done done)
+    : queue_dir_(std::move(queue_dir)),
+      known_(std::move(known)),
+      stale_before_(stale_before),
+      done_(std::move(done)) {}
+
+void ScanQueueJob::execute(store::CommitGroup&) {
+    if (stale_before_ != 0) remove_stale_tmp(queue_dir_, stale_before_);
+    for (const std::string& name : q::list(queue_dir_)) {
+        if (known_.count(name)) continue;
+        q::Entry entry;
+        if (q::read(queue_dir_, name, entry) != store::Status::ok) continue;  // read() logs why
+        found_.push_back(envelope_of(entry));
+    }
+}
+
+// ---- read ------------------------------------------------------------------
+
+ReadContentJob::ReadContentJob(std::string queue_dir, std::string name, Done done)
+    : queue_dir_(std::move(queue_dir)), name_(std::move(name)), done_(std::move(done)) {}
+
+void ReadContentJob::execute(store::CommitGroup&) {
+    q::Entry entry;
+    status_ = q::read(queue_dir_, name_, entry);
+    if (status_ == store::Status::ok)
+        content_ = std::make_shared<const std::string>(std::move(entry.content));
+}
+
+// ---- rewrite ----------------------------------------------------------------
+
+RewriteQueueJob::RewriteQueueJob(std::string queue_dir, QueuedMessage message, Done done)
+    : queue_dir_(std::move(queue_dir)), message_(std::move(message)), done_(std::move(done)) {}
+
+void RewriteQueueJob::execute(store::CommitGroup& group) {
+    q::Entry entry;
+    status_ = q::read(queue_dir_, message_.name, entry);
+    if (status_ != store::Status::ok) return;
+    apply_state(message_, entry);
+    q::rewrite(queue_dir_, entry, group, &status_);
+}
+
+// ---- bounce ------------------------------------------------------------------
+
+BounceJob::BounceJob(store::MailStore& store, std::string queue_dir, QueuedMessage message,
+                     std::string sender_local_part, Settings settings, Done done)
+    : store_(store),
+      queue_dir_(std::move(queue_dir)),
+      message_(std::move(message)),
+      local_part_(std::move(sender_local_part)),
+      settings_(std::move(settings)),
+      done_(std::move(done)) {}
+
+void BounceJob::execute(store::CommitGroup& group) {
+    auto user = store_.find_user(local_part_);
+    if (!user) {
+        lookup_ = store::Status::not_found;
+        return;
+    }
+    q::Entry entry;
+    lookup_ = q::read(queue_dir_, message_.name, entry);
+    if (lookup_ != store::Status::ok) return;
+
+    apps::BounceInput input;
+    input.hostname = settings_.hostname;
+    input.sender = message_.sender;
+    input.queue_id = message_.id;
+    input.arrival = static_cast<std::time_t>(message_.created);
+    input.now = std::time(nullptr);
+    input.unique = settings_.unique;
+    for (const auto& r : message_.recipients)
+        if (r.state == RcptState::failed) input.failed.push_back({r.address, r.diagnostic});
+    input.original = entry.content;
+
+    // RFC 5321 §6.1: the notification goes from the null sender.
+    store::Delivery bounce;
+    bounce.id = settings_.unique;
+    bounce.sender = "";
+    bounce.local_users = {*user};
+    bounce.message = apps::build_dsn(input);
+
+    // The final state and the bounce become durable in the same round; the
+    // file is removed only after both (a crash in between bounces twice,
+    // never zero times).
+    apply_state(message_, entry);
+    q::rewrite(queue_dir_, entry, group, &rewrite_);
+    store_.deliver(bounce, group, &delivery_);
+}
+
+void BounceJob::complete() {
+    store::Status s = lookup_;
+    if (s == store::Status::ok) s = delivery_;
+    if (s == store::Status::ok) s = rewrite_;
+    done_(s);
+}
+
+// ---- remove -------------------------------------------------------------------
+
+RemoveQueueJob::RemoveQueueJob(std::string queue_dir, std::string name, Done done)
+    : queue_dir_(std::move(queue_dir)), name_(std::move(name)), done_(std::move(done)) {}
+
+void RemoveQueueJob::execute(store::CommitGroup&) { status_ = q::remove(queue_dir_, name_); }
+
+}  // namespace bm

@@ -1,0 +1,116 @@
+// The relay client's disk work, as jobs for the I/O worker (never on the
+// polling thread; SPEC "Storage"): scan the queue, read a message's text,
+// rewrite its per-recipient state, finish it (final state + bounce in one
+// commit round), remove it. Each job's callback runs on the polling thread
+// in complete(), after the batch is durable.
+#pragma once
+
+#include <ctime>
+#include <functional>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "dataplane/common/relay_scheduler.hpp"
+#include "store/io_worker.hpp"
+#include "store/mail_store.hpp"
+#include "store/queue.hpp"
+
+namespace bm {
+
+// Conversions between the queue file and the scheduler's envelope.
+QueuedMessage envelope_of(const store::queue::Entry& entry);
+void apply_state(const QueuedMessage& message, store::queue::Entry& entry);
+
+// Lists the queue dir and reads every file not in `known` (envelope only).
+// First run: temporary files older than `stale_before` are crash leftovers
+// (never renamed into place) and are removed.
+class ScanQueueJob final : public store::Job {
+public:
+    using Done = std::function<void(std::vector<QueuedMessage> found)>;
+    ScanQueueJob(std::string queue_dir, std::set<std::string> known, std::time_t stale_before,
+                 Done done);
+    void execute(store::CommitGroup& group) override;
+    void complete() override { done_(std::move(found_)); }
+
+private:
+    std::string queue_dir_;
+    std::set<std::string> known_;
+    std::time_t stale_before_;
+    Done done_;
+    std::vector<QueuedMessage> found_;
+};
+
+// The message text of one queue file.
+class ReadContentJob final : public store::Job {
+public:
+    using Done = std::function<void(store::Status status, std::shared_ptr<const std::string> content)>;
+    ReadContentJob(std::string queue_dir, std::string name, Done done);
+    void execute(store::CommitGroup& group) override;
+    void complete() override { done_(status_, std::move(content_)); }
+
+private:
+    std::string queue_dir_, name_;
+    Done done_;
+    store::Status status_ = store::Status::temp_failure;
+    std::shared_ptr<const std::string> content_;
+};
+
+// Rewrites a queue file atomically with the scheduler's state of it.
+class RewriteQueueJob final : public store::Job {
+public:
+    using Done = std::function<void(store::Status status)>;
+    RewriteQueueJob(std::string queue_dir, QueuedMessage message, Done done);
+    void execute(store::CommitGroup& group) override;
+    void complete() override { done_(status_); }
+
+private:
+    std::string queue_dir_;
+    QueuedMessage message_;
+    Done done_;
+    store::Status status_ = store::Status::temp_failure;
+};
+
+// A finished message with failed recipients and a local sender: records
+// the final state and delivers the RFC 3464 bounce to `sender_local_part`'s
+// mailbox in one commit round. not_found: no such mailbox (nothing written).
+class BounceJob final : public store::Job {
+public:
+    struct Settings {
+        std::string hostname;
+        std::string unique;  // for the bounce's Message-ID and boundary
+    };
+    using Done = std::function<void(store::Status status)>;
+    BounceJob(store::MailStore& store, std::string queue_dir, QueuedMessage message,
+              std::string sender_local_part, Settings settings, Done done);
+    void execute(store::CommitGroup& group) override;
+    void complete() override;
+
+private:
+    store::MailStore& store_;
+    std::string queue_dir_;
+    QueuedMessage message_;
+    std::string local_part_;
+    Settings settings_;
+    Done done_;
+    store::Status lookup_ = store::Status::ok;
+    store::Status rewrite_ = store::Status::ok;
+    store::Status delivery_ = store::Status::ok;
+};
+
+// Removes a finished queue file durably.
+class RemoveQueueJob final : public store::Job {
+public:
+    using Done = std::function<void(store::Status status)>;
+    RemoveQueueJob(std::string queue_dir, std::string name, Done done);
+    void execute(store::CommitGroup&) override;
+    void complete() override { done_(status_); }
+
+private:
+    std::string queue_dir_, name_;
+    Done done_;
+    store::Status status_ = store::Status::temp_failure;
+};
+
+}  // namespace bm

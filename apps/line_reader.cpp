@@ -6,7 +6,8 @@ namespace bm::apps {
 
 LineReader::LineReader(std::size_t max_line, std::size_t capacity)
     : max_line_(max_line), capacity_(capacity ? capacity : 4 * max_line) {
-    buf_.reserve(capacity_);
+    // No reserve: an idle connection holds no buffer until bytes arrive
+    // (the buffer then keeps its capacity, so steady traffic does not malloc).
 }
 
 std::size_t LineReader::feed(std::string_view bytes) {

@@ -102,7 +102,7 @@ private:
     std::uint32_t messages_left() const;
     std::uint64_t octets_left() const;
 
-    Pop3Config config_;
+    const Pop3Config& config_;  // the driver's, shared by every session
     Transport& transport_;
     MailPort& port_;
     Observer& observer_;

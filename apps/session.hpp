@@ -53,6 +53,8 @@ struct Peer {
     std::uint64_t connection = 0;  // the [N] of -v lines, unique per process run
 };
 
+// Machines keep references to the config, Transport, MailPort and Observer
+// they are built with: the driver keeps those alive for the session's life.
 class Session {
 public:
     virtual ~Session() = default;

@@ -119,7 +119,7 @@ private:
     void reset_transaction();
 
     // Copies: the driver need not keep its own alive for the session's life.
-    const SmtpConfig config_;
+    const SmtpConfig& config_;  // the driver's, shared by every session
     const Peer peer_;
     Transport& transport_;
     MailPort& port_;

@@ -121,7 +121,8 @@ struct Rig {
     CountingTransport transport;
     harness::QueuedMailPort port;
     harness::RecordingObserver observer;
-    Pop3Server session{test_config(), test_peer(), transport, port, observer};
+    Pop3Config config = test_config();  // the session keeps a reference
+    Pop3Server session{config, test_peer(), transport, port, observer};
 };
 
 // Replays `input` split every 1, 2, ... bytes; `check` looks at each run.

@@ -37,15 +37,14 @@ DnsResolver::DnsResolver(const std::string& server, Answer answer)
     : answer_(std::move(answer)), random_(random_seed()) {
     fd_ = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd_ < 0) throw std::runtime_error(std::string("DNS socket: ") + std::strerror(errno));
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(53);  // RFC 1035 §4.2.1
-    if (inet_pton(AF_INET, server.c_str(), &addr.sin_addr) != 1 ||
-        ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-        std::string why = std::strerror(errno);
+    server_.sin_family = AF_INET;
+    server_.sin_port = htons(53);  // RFC 1035 §4.2.1
+    if (inet_pton(AF_INET, server.c_str(), &server_.sin_addr) != 1) {
         ::close(fd_);
-        throw std::runtime_error("DNS server " + server + ": " + why);
+        throw std::runtime_error("DNS server '" + server + "' is not an IPv4 address");
     }
+    // No connect(): a server that is unreachable now (no route yet) must not
+    // stop the mail server from starting; each send may fail and be retried.
 }
 
 DnsResolver::~DnsResolver() {
@@ -96,15 +95,20 @@ void DnsResolver::query(std::uint64_t owner, const std::string& name, apps::dns:
 void DnsResolver::transmit(Pending& p) {
     ++p.sends;
     p.deadline = Clock::now() + query_timeout;
-    ssize_t n = ::send(fd_, p.packet.data(), p.packet.size(), MSG_NOSIGNAL);
+    ssize_t n = ::sendto(fd_, p.packet.data(), p.packet.size(), MSG_NOSIGNAL,
+                         reinterpret_cast<const sockaddr*>(&server_), sizeof server_);
     if (n < 0) p.deadline = Clock::now();  // try again (or give up) at the next tick
 }
 
 void DnsResolver::on_readable() {
     std::vector<char> buf(max_answer);
     for (int i = 0; i < 256; ++i) {
-        ssize_t n = recv(fd_, buf.data(), buf.size(), 0);
+        sockaddr_in from{};
+        socklen_t from_len = sizeof from;
+        ssize_t n = recvfrom(fd_, buf.data(), buf.size(), 0, reinterpret_cast<sockaddr*>(&from), &from_len);
         if (n < 0) return;  // EAGAIN, or ICMP unreachable reported: the timeout handles it
+        // RFC 5452 §9.1: only the server we asked may answer.
+        if (from.sin_addr.s_addr != server_.sin_addr.s_addr || from.sin_port != server_.sin_port) continue;
         std::string_view packet(buf.data(), std::size_t(n));
         if (packet.size() < 2) continue;
         auto id = static_cast<std::uint16_t>((std::uint8_t(packet[0]) << 8) | std::uint8_t(packet[1]));

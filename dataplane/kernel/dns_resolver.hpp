@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <netinet/in.h>
 #include <random>
 #include <string>
 #include <utility>
@@ -54,6 +55,7 @@ private:
     std::uint16_t fresh_id();
 
     int fd_ = -1;
+    sockaddr_in server_{};
     Answer answer_;
     std::map<std::uint16_t, Pending> pending_;
     std::vector<std::pair<std::uint64_t, std::string>> refused_;  // answered at the next tick

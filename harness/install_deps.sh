@@ -9,4 +9,4 @@ $sudo apt-get install -y -qq --no-install-recommends \
     build-essential g++ meson ninja-build pkg-config \
     libdpdk-dev dpdk libssl-dev libcrypt-dev libgtest-dev libbenchmark-dev \
     python3 python3-pytest python3-scapy \
-    swaks fetchmail getmail6 iproute2 procps psmisc ca-certificates >/dev/null
+    swaks fetchmail getmail6 iproute2 procps psmisc ca-certificates tshark >/dev/null

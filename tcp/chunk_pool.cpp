@@ -78,21 +78,38 @@ std::span<const std::uint8_t> ChunkQueue::front(const ChunkPool& pool) const {
     return {pool.data(head_) + head_offset_, end - head_offset_};
 }
 
-void ChunkQueue::peek(const ChunkPool& pool, std::size_t offset, std::size_t len,
+void ChunkQueue::consume(ChunkPool& pool, std::size_t n, Cursor& cursor) {
+    n = std::min<std::size_t>(n, size_);
+    if (cursor.chunk != ChunkPool::none) {
+        // The cursor's chunk stays if a live byte of it is left after n.
+        std::size_t begin = cursor.chunk == head_ ? head_offset_ : 0;
+        bool stays = n < size_ && cursor.start + (pool.chunk_size() - begin) > n;
+        if (stays)
+            cursor.start = cursor.start > n ? std::uint32_t(cursor.start - n) : 0;
+        else
+            cursor = {};
+    }
+    consume(pool, n);
+}
+
+void ChunkQueue::peek(const ChunkPool& pool, Cursor& cursor, std::size_t offset, std::size_t len,
                       std::span<const std::uint8_t>& a, std::span<const std::uint8_t>& b) const {
     a = b = {};
     len = std::min<std::size_t>(len, offset < size_ ? size_ - offset : 0);
     if (len == 0) return;
-    // Walk to the chunk holding `offset`.
-    std::uint32_t chunk = head_;
-    std::size_t at = offset + head_offset_;
-    while (at >= pool.chunk_size()) {
-        at -= pool.chunk_size();
-        chunk = pool.next(chunk);
+    Cursor from_head{head_, 0};
+    Cursor& at_chunk = offset < pool.chunk_size() - head_offset_ ? from_head : cursor;
+    if (at_chunk.chunk == ChunkPool::none || offset < at_chunk.start) at_chunk = from_head;
+    std::size_t begin = at_chunk.chunk == head_ ? head_offset_ : 0;
+    while (offset >= at_chunk.start + (pool.chunk_size() - begin)) {
+        at_chunk.start += std::uint32_t(pool.chunk_size() - begin);
+        at_chunk.chunk = pool.next(at_chunk.chunk);
+        begin = 0;
     }
+    std::size_t at = begin + (offset - at_chunk.start);
     std::size_t first = std::min<std::size_t>(len, pool.chunk_size() - at);
-    a = {pool.data(chunk) + at, first};
-    if (first < len) b = {pool.data(pool.next(chunk)), len - first};
+    a = {pool.data(at_chunk.chunk) + at, first};
+    if (first < len) b = {pool.data(pool.next(at_chunk.chunk)), len - first};
 }
 
 }  // namespace bm::tcp

@@ -41,6 +41,15 @@ private:
 // The queue does not own the pool: every call that may move chunks takes it.
 class ChunkQueue {
 public:
+    // A position kept by the caller between peeks (the send buffer keeps
+    // one at SND.NXT), so cutting the next segment does not walk the chain
+    // from the head: the chunk last peeked into, and the queue offset of
+    // its first live byte. consume(pool, n, cursor) keeps it valid.
+    struct Cursor {
+        std::uint32_t chunk = ChunkPool::none;
+        std::uint32_t start = 0;
+    };
+
     std::size_t size() const { return size_; }
     bool empty() const { return size_ == 0; }
 
@@ -49,16 +58,21 @@ public:
     std::size_t append(ChunkPool& pool, std::span<const std::uint8_t> bytes, std::size_t limit);
     // Drops the first n bytes, returning emptied chunks to the pool.
     void consume(ChunkPool& pool, std::size_t n);
+    // The same, moving `cursor` along (or resetting it if its chunk went).
+    void consume(ChunkPool& pool, std::size_t n, Cursor& cursor);
     void clear(ChunkPool& pool) { consume(pool, size_); }
     // The first contiguous run of bytes.
     std::span<const std::uint8_t> front(const ChunkPool& pool) const;
     // Bytes [offset, offset + len) as at most two contiguous pieces; len
-    // must not exceed the chunk size.
-    // FIXME(perf): walks the chain from the head, O(offset / chunk size) per
-    // segment (32 links at most for a 64 KB ring); a cursor kept at SND.NXT
-    // would make it O(1).
-    void peek(const ChunkPool& pool, std::size_t offset, std::size_t len, std::span<const std::uint8_t>& a,
-              std::span<const std::uint8_t>& b) const;
+    // must not exceed the chunk size. Walks from `cursor` (from the head if
+    // offset is before it), so consecutive segments cost O(1); offsets in
+    // the head chunk (retransmissions) are served without moving it.
+    void peek(const ChunkPool& pool, Cursor& cursor, std::size_t offset, std::size_t len,
+              std::span<const std::uint8_t>& a, std::span<const std::uint8_t>& b) const;
+    // Bytes the last chunk can still take without taking another.
+    std::size_t tail_room(const ChunkPool& pool) const {
+        return tail_ == ChunkPool::none ? 0 : pool.chunk_size() - tail_length_;
+    }
 
 private:
     std::uint32_t head_ = ChunkPool::none;

@@ -60,6 +60,8 @@ EngineCore::EngineCore(EngineConfig config_in, Output& output, StorePort& store_
     config.receive_window = std::min<std::uint32_t>(config.receive_window, 65535u << config.window_scale);
     for (std::uint32_t i = 0; i < table.capacity(); ++i) table.at(i).engine = this;
     time_wait_ring.resize(table.capacity());
+    smtp_shutdown_line = "421 " + config.smtp.hostname + " shutting down\r\n";
+    smtp_busy_line = "421 4.7.0 " + config.smtp.hostname + " Error: too many connections\r\n";
 }
 
 std::optional<Service> EngineCore::service_for(std::uint16_t port) const {
@@ -86,19 +88,20 @@ void Engine::on_segment(const SegmentIn& segment, std::uint64_t now_us) {
     impl_->on_segment(segment);
 }
 
-void Engine::on_store_reply(std::uint64_t token, apps::StoreReply reply, std::uint64_t now_us) {
+bool Engine::on_store_reply(std::uint64_t token, apps::StoreReply&& reply, std::uint64_t now_us) {
     Impl& e = *impl_;
     e.now_us = now_us;
     e.wheel.begin(now_us);
     std::uint32_t slot = std::uint32_t(token >> 32);
-    if (slot >= e.table.capacity()) return;
+    if (slot >= e.table.capacity()) return false;
     Tcb& tcb = e.table.at(slot);
     // Late replies for a session that is gone (slot reused or released).
-    if (!tcb.session_open || tcb.generation != std::uint32_t(token)) return;
+    if (!tcb.session_open || tcb.generation != std::uint32_t(token)) return false;
     tcb.session().on_store_reply(std::move(reply));
     e.offer_held(tcb);
     e.check_peer_closed(tcb);
     e.output(tcb);
+    return true;
 }
 
 void Engine::on_timers(std::uint64_t now_us) {
@@ -107,9 +110,13 @@ void Engine::on_timers(std::uint64_t now_us) {
     e.wheel.expire(now_us, [&e](std::uint32_t slot) { e.on_tcb_timer(e.table.at(slot)); });
 }
 
-// SPEC: stop accepting (new SYNs are answered as for a closed port), every
-// session sends its shutdown line and closes; sessions waiting on the store
-// send it once the store has answered.
+// SPEC: stop accepting (new SYNs are answered as for a closed port, RFC
+// 9293 §3.10.7.1), every session sends its shutdown line and closes;
+// sessions waiting on the store send it once the store has answered.
+// Nothing waits on a connection that never had a session: half-open TCBs
+// and refused ones (their refusal line may sit behind a closed window) are
+// aborted at once (§3.10.5 ABORT), so open_connections() falls to zero as
+// soon as the sessions' own closes finish.
 void Engine::shutdown(std::uint64_t now_us) {
     Impl& e = *impl_;
     e.now_us = now_us;
@@ -117,6 +124,11 @@ void Engine::shutdown(std::uint64_t now_us) {
     e.stopping = true;
     for (std::uint32_t i = 0; i < e.table.capacity(); ++i) {
         Tcb& tcb = e.table.at(i);
+        if (tcb.state == State::closed || tcb.state == State::time_wait) continue;
+        if (tcb.state == State::syn_received || tcb.refused) {
+            e.abort(tcb, "shutdown");
+            continue;
+        }
         if (!tcb.session_open || tcb.app_closed) continue;
         tcb.session().on_shutdown();
         e.output(tcb);

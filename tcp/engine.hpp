@@ -131,7 +131,11 @@ public:
     // One received segment (checksums already verified by the dataplane).
     void on_segment(const SegmentIn& segment, std::uint64_t now_us);
     // A store reply for the token a session's request was submitted with.
-    void on_store_reply(std::uint64_t token, apps::StoreReply reply, std::uint64_t now_us);
+    // True if the token's session took it. False if that session is gone
+    // (the TCB was released or reused): `reply` is then left untouched, for
+    // the caller to undo what it grants (MailBackend unlocks an opened
+    // maildrop). Taken by rvalue reference so that stays possible.
+    bool on_store_reply(std::uint64_t token, apps::StoreReply&& reply, std::uint64_t now_us);
     // Retransmission, delayed ACK, TIME_WAIT, idle timeouts, session wake-ups.
     void on_timers(std::uint64_t now_us);
     // SIGTERM: every session sends its shutdown line and closes.

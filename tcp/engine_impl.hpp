@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "tcp/chunk_pool.hpp"
@@ -106,6 +107,8 @@ struct EngineCore {
     std::vector<TimeWaitEntry> time_wait_ring;
     std::size_t time_wait_head = 0, time_wait_count = 0;
     std::size_t send_ring_limit = 64 * 1024;  // per TCB, bytes in chunks
+    // Refusal lines, built once so refusing a connection does not allocate.
+    std::string smtp_shutdown_line, smtp_busy_line;
 
     // RFC 5961 §7: at most challenge_ack_limit challenge ACKs per second —
     // per TCB, not engine-wide: a shared counter is the side channel of

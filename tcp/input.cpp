@@ -378,7 +378,7 @@ bool EngineCore::acknowledgment_arrives(Tcb& tcb, const SegmentIn& segment, std:
 void EngineCore::new_acknowledgment(Tcb& tcb, std::uint32_t ack) {
     std::uint32_t acked = ack - tcb.snd_una;
     std::size_t data = std::min<std::size_t>(acked, tcb.send_queue.size());
-    tcb.send_queue.acknowledge(pool, data, send_ring_limit);
+    tcb.send_queue.acknowledge(pool, data);
     tcb.snd_una = ack;
     if (seq_lt(tcb.snd_nxt, tcb.snd_una)) tcb.snd_nxt = tcb.snd_una;
     tcb.retries = 0;

@@ -87,12 +87,11 @@ void EngineCore::output(Tcb& tcb) {
     case State::time_wait: break;
     default: arm(tcb); return;
     }
-    tcb.send_queue.refill(pool, send_ring_limit);
     bool sent = false;
     for (;;) {
         std::uint32_t offset = tcb.snd_nxt - tcb.snd_una;  // where unsent data starts in the queue
         std::size_t queued = tcb.send_queue.size();
-        std::size_t unsent = offset < tcb.send_queue.sendable() ? tcb.send_queue.sendable() - offset : 0;
+        std::size_t unsent = offset < queued ? queued - offset : 0;
         std::uint32_t window = std::min(tcb.congestion.cwnd(), tcb.snd_wnd);
         std::uint32_t in_flight = offset;
         std::size_t usable = window > in_flight ? window - in_flight : 0;
@@ -157,7 +156,7 @@ void EngineCore::output(Tcb& tcb) {
 // the first unacknowledged segment, without moving SND.NXT.
 void EngineCore::retransmit_first(Tcb& tcb) {
     std::uint32_t outstanding = tcb.snd_max - tcb.snd_una;
-    std::size_t len = std::min({std::size_t(outstanding), tcb.send_queue.sendable(), std::size_t(tcb.snd_mss)});
+    std::size_t len = std::min({std::size_t(outstanding), tcb.send_queue.size(), std::size_t(tcb.snd_mss)});
     std::uint8_t flags = ACK;
     if (len == 0 && tcb.fin_sent && tcb.snd_una == tcb.fin_seq) flags |= FIN;
     if (len == 0 && !(flags & FIN)) return;

@@ -1,21 +1,27 @@
 // What a TCB owes its peer: the bytes from SND.UNA on, both those in flight
-// and those not yet sent. The first `ring_limit` bytes live in pool chunks
-// (where segments are cut from); anything a machine queues beyond that waits
-// in an overflow string and moves into the chunks as ACKs free room, so a
-// large reply is never cut short.
+// and those not yet sent. The first `ring_limit` bytes live in pool chunks;
+// what a machine queues beyond that goes, in order, into heap blocks of
+// 64 KB. Segments are cut from either, where the bytes were first copied:
+// each byte the machine hands to Transport::send is copied exactly once
+// (into a chunk or a block), blocks are freed one by one as the peer
+// acknowledges them, and a large reply is never cut short.
 //
-// FIXME(streaming): a POP3 RETR of a 10 MB message still holds the whole
-// message once per connection — in the MessageText the store returned, then
-// in `overflow_`. Streaming would remove it: the store would hand out the
-// message as a file (or mmap) plus an offset, the TCB would keep only that
-// cursor, and output would read the next window's worth straight into the
-// chunks (dot-stuffing on the fly) as ACKs free them — memory per RETR
-// bounded by the ring, whatever the message size.
+// FIXME(streaming): a POP3 RETR of a 10 MB message is still held whole
+// once per connection: Transport::send hands over the whole dot-stuffed
+// reply at once as a string_view, so the engine must copy it (10 MB of
+// blocks, released block by block as ACKs arrive), and during that call
+// the machine also holds the MessageText and its dot-stuffed copy. True
+// streaming needs apps/ and store/ to hand the engine a source to pull from
+// (the store: an open file or mmap plus length; the machine: a
+// Transport::send_stream(source) after the +OK line), the TCB keeping only
+// that cursor and filling the next window's worth into chunks, dot-stuffing
+// on the fly, as ACKs free them: memory per RETR bounded by the ring,
+// whatever the message size.
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <span>
-#include <string>
 #include <string_view>
 
 #include "tcp/chunk_pool.hpp"
@@ -24,27 +30,48 @@ namespace bm::tcp {
 
 class SendBuffer {
 public:
+    SendBuffer() = default;
+    SendBuffer(const SendBuffer&) = delete;
+    SendBuffer& operator=(const SendBuffer&) = delete;
+    ~SendBuffer();  // frees heap blocks; pool chunks must be cleared first
+
     // Queues bytes; never refuses (see the FIXME above).
     void write(ChunkPool& pool, std::string_view bytes, std::size_t ring_limit);
-    // SND.UNA advanced by n: frees those bytes and refills from the overflow.
-    void acknowledge(ChunkPool& pool, std::size_t n, std::size_t ring_limit);
-    // Moves overflow bytes into chunks if the pool has room again.
-    void refill(ChunkPool& pool, std::size_t ring_limit);
+    // SND.UNA advanced by n: frees those bytes.
+    void acknowledge(ChunkPool& pool, std::size_t n);
     void clear(ChunkPool& pool);
 
-    std::size_t size() const { return ring_.size() + (overflow_.size() - overflow_head_); }
-    // Bytes that segments can be cut from now.
-    std::size_t sendable() const { return ring_.size(); }
+    std::size_t size() const { return ring_.size() + overflow_size_; }
     bool empty() const { return size() == 0; }
+    // Bytes [offset, offset + len) from SND.UNA as at most two contiguous
+    // pieces; len must not exceed the pool's chunk size. O(1) for the next
+    // segment after the last one peeked (a cursor is kept there).
     void peek(const ChunkPool& pool, std::size_t offset, std::size_t len, std::span<const std::uint8_t>& a,
-              std::span<const std::uint8_t>& b) const {
-        ring_.peek(pool, offset, len, a, b);
-    }
+              std::span<const std::uint8_t>& b);
 
 private:
+    struct Block {
+        Block* next;
+        std::uint32_t size;      // bytes written
+        std::uint32_t capacity;  // bytes after the header
+        std::uint8_t* bytes() { return reinterpret_cast<std::uint8_t*>(this + 1); }
+    };
+    struct BlockCursor {
+        Block* block = nullptr;
+        std::size_t start = 0;  // overflow offset of the block's first live byte
+    };
+    void append_overflow(const ChunkPool& pool, std::string_view bytes);
+    void consume_overflow(std::size_t n);
+    void peek_overflow(std::size_t offset, std::size_t len, std::span<const std::uint8_t>& a,
+                       std::span<const std::uint8_t>& b);
+
     ChunkQueue ring_;
-    std::string overflow_;          // heap, only for replies larger than the ring
-    std::size_t overflow_head_ = 0; // bytes of overflow_ already moved to the ring
+    ChunkQueue::Cursor ring_cursor_;
+    Block* head_ = nullptr;  // overflow blocks, oldest first (heap, only past the ring)
+    Block* tail_ = nullptr;
+    std::uint32_t head_offset_ = 0;  // bytes of head_ already acknowledged
+    std::size_t overflow_size_ = 0;
+    BlockCursor block_cursor_;
 };
 
 }  // namespace bm::tcp

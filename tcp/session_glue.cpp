@@ -76,14 +76,12 @@ void EngineCore::open_session(Tcb& tcb) {
 
     bool smtp = tcb.service == Service::smtp;
     if (stopping)
-        return refuse(tcb, smtp ? "421 " + config.smtp.hostname + " shutting down\r\n"
-                                : std::string("-ERR Server shutting down\r\n"));
+        return refuse(tcb, smtp ? smtp_shutdown_line : std::string_view("-ERR Server shutting down\r\n"));
     if (sessions[std::size_t(tcb.service)] >= config.max_conn_per_service) {
         // SPEC --max-conn, as the kernel build's refuse_client.
         ++counters.refused_max_conn;
         tcb.on_event("refused", "too many connections");
-        return refuse(tcb, smtp ? "421 4.7.0 " + config.smtp.hostname + " Error: too many connections\r\n"
-                                : std::string("-ERR [SYS/TEMP] Too many connections\r\n"));
+        return refuse(tcb, smtp ? smtp_busy_line : std::string_view("-ERR [SYS/TEMP] Too many connections\r\n"));
     }
     ++sessions[std::size_t(tcb.service)];
     tcb.session_open = true;
@@ -205,8 +203,11 @@ bool EngineCore::reclaim_time_wait() {
 }
 
 // RFC 9293 §3.10.5 ABORT: <SEQ=SND.NXT><CTL=RST>, then forget the TCB.
+// In SYN-RECEIVED the RST also carries <ACK=RCV.NXT>: if our SYN-ACK was
+// lost the peer is still in SYN-SENT, where a RST counts only with an ACK
+// of its SYN (§3.10.7.3); a synchronized peer checks only SEG.SEQ.
 void EngineCore::abort(Tcb& tcb, std::string_view why) {
-    if (tcb.state != State::syn_received) transmit(tcb, tcb.snd_nxt, 0, RST);
+    transmit(tcb, tcb.snd_nxt, 0, tcb.state == State::syn_received ? RST | ACK : RST);
     release_session(tcb, why);
     free_tcb(tcb);
 }

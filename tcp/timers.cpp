@@ -91,6 +91,7 @@ void EngineCore::on_retransmit_timeout(Tcb& tcb) {
     if (tcb.state == State::syn_received) {
         if (++tcb.retries > syn_ack_retries) return free_tcb(tcb);
         tcb.rto.back_off();
+        tcb.timing = false;  // Karn: the ACK may answer either SYN-ACK
         ++counters.retransmits;
         transmit(tcb, tcb.iss, 0, SYN | ACK);
         tcb.retransmit_at = now_us + tcb.rto.current_us();
@@ -111,7 +112,7 @@ void EngineCore::on_retransmit_timeout(Tcb& tcb) {
 // data every persist interval (backing off like the RTO); its ACK tells us
 // when the window opens, even if the peer's window update was lost.
 void EngineCore::on_persist_timeout(Tcb& tcb) {
-    if (tcb.snd_wnd != 0 || tcb.snd_nxt != tcb.snd_una || tcb.send_queue.sendable() == 0) return output(tcb);
+    if (tcb.snd_wnd != 0 || tcb.snd_nxt != tcb.snd_una || tcb.send_queue.empty()) return output(tcb);
     transmit(tcb, tcb.snd_una, 1, ACK);
     tcb.snd_max = seq_max(tcb.snd_max, tcb.snd_una + 1);
     if (tcb.persist_backoff < 16) ++tcb.persist_backoff;

@@ -11,7 +11,6 @@
 #include <random>
 #include <stdexcept>
 #include <string>
-#include <type_traits>
 
 #include "dataplane/dpdk/icmp.hpp"
 #include "dataplane/dpdk/tcp_wire.hpp"
@@ -69,17 +68,10 @@ tcp::EngineConfig engine_config(const Options& o, const Port& port) {
 }
 
 // MailBackend wants to know whether the token's connection still exists
-// (false: it undoes the reply, e.g. unlocks a maildrop). An engine whose
-// on_store_reply returns void can't say, so the reply counts as taken.
-template <typename Engine>
-bool hand_reply(Engine& engine, std::uint64_t token, apps::StoreReply& reply, std::uint64_t now_us) {
-    using Result = decltype(engine.on_store_reply(token, std::move(reply), now_us));
-    if constexpr (std::is_same_v<Result, bool>) {
-        return engine.on_store_reply(token, std::move(reply), now_us);
-    } else {
-        engine.on_store_reply(token, std::move(reply), now_us);
-        return true;
-    }
+// (false: it undoes the reply, e.g. unlocks a maildrop). The engine says so,
+// and leaves the reply untouched when it does not take it.
+bool hand_reply(tcp::Engine& engine, std::uint64_t token, apps::StoreReply& reply, std::uint64_t now_us) {
+    return engine.on_store_reply(token, std::move(reply), now_us);
 }
 
 }  // namespace

@@ -156,6 +156,90 @@ TEST_F(CloseTest, SpecShutdownSends421ToSmtpAndErrToOthers) {
     EXPECT_EQ(out[0].segment.flags, RST | ACK);
 }
 
+// Shutdown waits only for sessions: a half-open TCB is aborted at once
+// (RFC 9293 §3.10.5 ABORT in SYN-RECEIVED: <SEQ=SND.NXT><CTL=RST>, with the
+// ACK of the peer's SYN so a peer still in SYN-SENT accepts it too,
+// §3.10.7.3), and the established session says 421 and closes.
+TEST_F(CloseTest, Rfc9293_3_10_5_ShutdownAbortsSynReceivedAndClosesEstablishedWith421) {
+    Client smtp = connect(smtp_port, 40000);
+    Client half;
+    half.tuple = tuple_for(smtp_port, 40001);
+    half.seq = client_isn;
+    auto synack = deliver(segment(half, SYN));
+    ASSERT_EQ(synack.size(), 1u);
+    EXPECT_EQ(engine_->open_connections(), 2u);
+
+    engine_->shutdown(now_);
+    auto out = out_.take();
+    ASSERT_EQ(out.size(), 2u);
+    const Sent* reset = out[0].segment.tuple == half.tuple ? &out[0] : &out[1];
+    const Sent* goodbye = out[0].segment.tuple == half.tuple ? &out[1] : &out[0];
+    EXPECT_EQ(reset->segment.flags, RST | ACK);
+    EXPECT_EQ(reset->segment.seq, synack[0].segment.seq + 1);  // SND.NXT
+    EXPECT_EQ(reset->segment.ack, client_isn + 1);             // RCV.NXT
+    EXPECT_TRUE(reset->payload.empty());
+    EXPECT_EQ(goodbye->payload, "421 mx.test shutting down\r\n");
+    EXPECT_EQ(goodbye->segment.flags, ACK | PSH | FIN);
+    EXPECT_EQ(engine_->open_connections(), 1u);  // the half-open one is gone at once
+
+    // The half-open peer's late ACK finds no TCB and no listener.
+    half.seq = client_isn + 1;
+    half.ack = synack[0].segment.seq + 1;
+    out = deliver(segment(half, ACK));
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0].segment.flags, RST);
+    EXPECT_EQ(engine_->open_connections(), 1u);
+
+    // The established client takes the 421 and FIN, and closes its side.
+    receive(smtp, {*goodbye});
+    EXPECT_TRUE(send(smtp, "", ACK | FIN).size() == 1u);  // our ACK of its FIN
+    EXPECT_EQ(engine_->open_connections(), 0u);
+}
+
+// A connection refused over --max-conn never had a session: shutdown does
+// not wait for its refusal line to drain either.
+TEST_F(CloseTest, Rfc9293_3_10_5_ShutdownAbortsARefusedConnectionThatNeverHadASession) {
+    EngineConfig config = test_config();
+    config.max_conn_per_service = 1;
+    start(config);
+    Client first = connect(echo_port, 40000);
+    Client refused;
+    refused.tuple = tuple_for(echo_port, 40001);
+    refused.seq = client_isn;
+    auto synack = deliver(segment(refused, SYN));
+    refused.seq = client_isn + 1;
+    refused.ack = synack[0].segment.seq + 1;
+    refused.window = 0;  // the refusal line cannot leave
+    EXPECT_TRUE(deliver(segment(refused, ACK)).empty());
+    EXPECT_EQ(engine_->open_connections(), 2u);
+    engine_->shutdown(now_);
+    auto out = out_.take();
+    ASSERT_EQ(out.size(), 2u);
+    for (const Sent& s : out) {
+        if (s.segment.tuple == refused.tuple) {
+            EXPECT_EQ(s.segment.flags, RST);  // synchronized: <SEQ=SND.NXT><CTL=RST>
+            EXPECT_EQ(s.segment.seq, refused.ack);
+        } else {
+            EXPECT_EQ(s.payload, "-ERR Server shutting down\r\n");
+        }
+    }
+    EXPECT_EQ(engine_->open_connections(), 1u);
+    (void)first;
+}
+
+// New SYNs after shutdown: RFC 9293 §3.10.7.1, as for a closed port.
+TEST_F(CloseTest, Rfc9293_3_10_7_1_SynAfterShutdownIsReset) {
+    engine_->shutdown(now_);
+    Client late;
+    late.tuple = tuple_for(pop3_port, 40002);
+    late.seq = client_isn;
+    auto out = deliver(segment(late, SYN));
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0].segment.flags, RST | ACK);
+    EXPECT_EQ(out[0].segment.ack, client_isn + 1);
+    EXPECT_EQ(engine_->open_connections(), 0u);
+}
+
 TEST_F(CloseTest, SpecShutdownWithDeliverPendingAnswersTheStoreFirst) {
     Client c = connect(smtp_port);
     receive(c, send(c, "HELO client.test\r\n"));
@@ -193,9 +277,41 @@ TEST_F(CloseTest, LateStoreReplyForAReusedSlotIsDropped) {
     std::uint64_t stale = store_.calls[0].token;
     deliver(segment(c, RST));  // the client is gone
     Client next = connect(smtp_port, 40001);  // same slot, next generation
-    engine_->on_store_reply(stale, apps::UserFound{apps::Outcome::ok, "bob"}, now_);
+    EXPECT_FALSE(engine_->on_store_reply(stale, apps::UserFound{apps::Outcome::ok, "bob"}, now_));
     EXPECT_TRUE(out_.take().empty());
     EXPECT_EQ(receive(next, send(next, "NOOP\r\n")), "250 OK\r\n");
+}
+
+// MailBackend: a reply the engine does not take is the backend's to undo
+// (an opened maildrop must be unlocked), so the engine says which it was.
+TEST_F(CloseTest, StoreReplyTakenByALiveSessionReturnsTrue) {
+    Client c = connect(smtp_port);
+    receive(c, send(c, "HELO client.test\r\n"));
+    receive(c, send(c, "MAIL FROM:<alice@client.test>\r\n"));
+    send(c, "RCPT TO:<bob@mx.test>\r\n");
+    ASSERT_EQ(store_.calls.size(), 1u);
+    EXPECT_TRUE(engine_->on_store_reply(store_.calls[0].token, apps::UserFound{apps::Outcome::ok, "bob"}, now_));
+    EXPECT_EQ(receive(c, out_.take()), "250 OK\r\n");
+}
+
+TEST_F(CloseTest, StoreReplyForAClosedConnectionReturnsFalseAndLeavesTheReplyToUndo) {
+    Client c = connect(pop3_port);
+    receive(c, send(c, "USER bob\r\n"));
+    send(c, "PASS secret\r\n");
+    ASSERT_EQ(store_.calls.size(), 1u);
+    std::uint64_t token = store_.calls[0].token;
+    deliver(segment(c, RST));  // gone while the maildrop was being opened
+    EXPECT_EQ(engine_->open_connections(), 0u);
+    apps::StoreReply reply = apps::MaildropOpened{apps::Outcome::ok, 7, {{10, "uid1"}}};
+    EXPECT_FALSE(engine_->on_store_reply(token, std::move(reply), now_));
+    auto* opened = std::get_if<apps::MaildropOpened>(&reply);
+    ASSERT_NE(opened, nullptr);  // not consumed: MailBackend closes maildrop 7
+    EXPECT_EQ(opened->maildrop, 7u);
+    EXPECT_EQ(opened->messages.size(), 1u);
+}
+
+TEST_F(CloseTest, StoreReplyWithATokenOutsideTheTableReturnsFalse) {
+    EXPECT_FALSE(engine_->on_store_reply(~std::uint64_t(0), apps::MaildropClosed{}, now_));
 }
 
 }  // namespace

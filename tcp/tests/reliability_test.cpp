@@ -36,6 +36,25 @@ TEST_F(ReliabilityTest, Rfc6298_RetransmitAfterRtoWithDoubledTimeout) {
     EXPECT_TRUE(advance_ms(5000).empty());
 }
 
+// Karn: the ACK of a retransmitted SYN-ACK is no RTT sample, so the backed-
+// off RTO (1 s -> 2 s -> 4 s) carries into the connection (RFC 6298 §5.7
+// asks for at least 3 s after a SYN timed out).
+TEST_F(ReliabilityTest, Rfc6298_3_KarnNoRttSampleFromARetransmittedSynAck) {
+    Client c;
+    c.tuple = tuple_for(echo_port);
+    c.seq = client_isn;
+    auto out = deliver(segment(c, SYN));
+    ASSERT_EQ(out.size(), 1u);
+    c.seq = client_isn + 1;
+    c.ack = out[0].segment.seq + 1;
+    ASSERT_EQ(advance_ms(1000).size(), 1u);  // SYN-ACK resent after 1 s
+    ASSERT_EQ(advance_ms(2000).size(), 1u);  // and after 2 s more
+    out = deliver(segment(c, ACK));          // 3 s after the first SYN-ACK
+    ASSERT_EQ(out.size(), 1u);               // the greeting; it is lost
+    EXPECT_TRUE(advance_ms(3999).empty());
+    EXPECT_EQ(advance_ms(1).size(), 1u);
+}
+
 TEST_F(ReliabilityTest, Rfc6298_RtoFloorIs200msAfterAZeroRttSample) {
     Client c = connect(echo_port);  // the SYN-ACK was answered at once: SRTT 0
     auto out = send(c, "ECHO x\r\n");

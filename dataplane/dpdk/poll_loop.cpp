@@ -124,7 +124,7 @@ PollLoop::~PollLoop() {
 int PollLoop::run(SignalFlags& signals) {
     log_.event("server", "-", "start",
                "pid=" + std::to_string(getpid()) + " ip=" + options_.ip + "/" + std::to_string(options_.prefix_len) +
-                   " port=" + port_.describe());
+                   " port=" + port_.describe() + " tcb_size=" + std::to_string(tcp::Engine::tcb_size()));
     bool stopping = false;
     std::uint64_t deadline_us = 0;
     for (;;) {

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# Runs every test: the GoogleTest suites (through meson) and the end-to-end
-# suite (pytest, real clients against the servers). Ends with one line
-# "N passed, M failed" and exits non-zero if anything failed.
+# Runs every test: the GoogleTest suites (through meson), the Scapy wire
+# suite of the DPDK build (harness/scapy) and the end-to-end
+# suite (pytest, real clients against both builds: baremail-kernel on
+# loopback, baremail on TAP ports), the latter inside a network namespace of
+# its own (harness/e2e/run_in_netns.sh, which deletes it afterwards, also
+# when interrupted). Ends with one line "N passed, M failed" and exits
+# non-zero if anything failed. Needs root (namespace, TAP ports).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 results=build/test-results
@@ -13,9 +17,28 @@ meson test -C build --print-errorlogs
 unit_rc=$?
 cp build/*.xml "$results/" 2>/dev/null
 
-/usr/bin/python3 -m pytest harness/e2e -q -s -p no:cacheprovider --junitxml="$results/e2e.xml"
+# In the background so that SIGTERM/SIGINT reach the e2e runner, which then
+# stops pytest and removes its namespace before we exit.
+e2e_pid=""
+stop_e2e() {
+    [ -n "$e2e_pid" ] && kill -TERM "$e2e_pid" 2>/dev/null && wait "$e2e_pid" 2>/dev/null
+    exit "$1"
+}
+trap 'stop_e2e 130' INT
+trap 'stop_e2e 143' TERM
+BAREMAIL_BUILDS="${BAREMAIL_BUILDS:-kernel,dpdk}" harness/e2e/run_in_netns.sh \
+    -q -s -p no:cacheprovider --junitxml="$PWD/$results/e2e.xml" &
+e2e_pid=$!
+wait "$e2e_pid"
 e2e_rc=$?
+e2e_pid=""
+trap - INT TERM
+
+# Wire-level tests of the DPDK build (Scapy); the suite makes and removes
+# its own namespace.
+/usr/bin/python3 -m pytest harness/scapy -q -s -p no:cacheprovider --junitxml="$PWD/$results/scapy.xml"
+scapy_rc=$?
 
 /usr/bin/python3 harness/summarize_results.py "$results"
 summary_rc=$?
-[ $unit_rc -eq 0 ] && [ $e2e_rc -eq 0 ] && [ $summary_rc -eq 0 ]
+[ $unit_rc -eq 0 ] && [ $e2e_rc -eq 0 ] && [ $scapy_rc -eq 0 ] && [ $summary_rc -eq 0 ]

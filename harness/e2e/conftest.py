@@ -11,9 +11,20 @@ them are killed at teardown whatever happened.
 
 A build is described by a `Build`: how to spell its command line, which
 address clients reach it at, and which address the server sees them at.
-The kernel build listens on 127.0.0.1. The DPDK build (a later issue) runs
-its own stack behind a TAP port (SPEC "Command line"): it is 10.99.0.1 and
-the host is 10.99.0.2 on bm0; that path is written but not yet exercised.
+
+- kernel: listens on 127.0.0.1; clients are 127.0.0.1 (inside the default
+  --relay-from 127.0.0.0/8).
+- dpdk: every server start gets its own TAP port `bme<N>` (N in 100..199),
+  its own EAL --file-prefix, and its own /24: the stack is 10.99.N.1, the
+  host side of the TAP is 10.99.N.2 (`ip addr replace` + `link up` once the
+  TAP appears). Its clients are not on loopback, so unless a test names its
+  own --relay-from the server gets `--relay-from 10.99.0.0/16`, the
+  equivalent of the kernel build's 127.0.0.0/8 default.
+
+The DPDK build creates TAP interfaces and needs root, so the suite must run
+inside a network namespace of its own (harness/e2e/run_in_netns.sh, used by
+harness/run_tests.sh): TAPs, addresses and all traffic stay in there, and
+the namespace is deleted afterwards.
 """
 
 from __future__ import annotations
@@ -42,15 +53,36 @@ with warnings.catch_warnings():
     import crypt  # deprecated in 3.11, still the simplest way to make a $6$ hash
 
 
+def _sigterm_is_an_interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def pytest_configure(config):
+    # A runner stopping the suite (run_in_netns.sh) sends SIGTERM: end like
+    # Ctrl-C, so fixtures kill the servers they started.
+    signal.signal(signal.SIGTERM, _sigterm_is_an_interrupt)
+
+
 # ----------------------------------------------------------------- builds
+
+
+class Net:
+    """Where one server lives: for the kernel build loopback, for the DPDK
+    build a TAP port and a /24 of its own."""
+
+    def __init__(self, host, client_ip, tap=None, prefix=None, n=None):
+        self.host = host            # where clients connect
+        self.client_ip = client_ip  # what the server sees as the peer
+        self.tap = tap              # DPDK: TAP interface name
+        self.prefix = prefix        # DPDK: EAL --file-prefix
+        self.n = n
 
 
 class Build:
     name = "?"
     binary_name = "?"
-    host = "127.0.0.1"       # where clients connect
-    client_ip = "127.0.0.1"  # what the server sees as the peer
     loopback = True          # the server's ports live in this host's stack
+    client_net = "127.0.0.0/8"  # a CIDR holding every client address
 
     @property
     def binary(self) -> Path:
@@ -61,10 +93,16 @@ class Build:
                 return p
         return BUILD_DIR / self.binary_name
 
-    def argv(self, options: list[str]) -> list[str]:
+    def new_net(self) -> Net:
+        raise NotImplementedError
+
+    def argv(self, options: list[str], net: Net | None = None) -> list[str]:
         raise NotImplementedError
 
     def after_start(self, server):
+        pass
+
+    def cleanup(self, net: Net):
         pass
 
 
@@ -72,29 +110,86 @@ class KernelBuild(Build):
     name = "kernel"
     binary_name = "baremail-kernel"
 
-    def argv(self, options):
-        return [str(self.binary), *options, "--ip", self.host]
+    def new_net(self):
+        return Net("127.0.0.1", "127.0.0.1")
+
+    def argv(self, options, net=None):
+        return [str(self.binary), *options, "--ip", "127.0.0.1"]
+
+
+def in_own_netns() -> bool:
+    """True when this process runs in a named network namespace (`ip netns
+    add`), not in the host's own."""
+    try:
+        r = subprocess.run(["ip", "netns", "identify", str(os.getpid())], capture_output=True,
+                           text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return r.returncode == 0 and bool(r.stdout.strip())
 
 
 class DpdkBuild(Build):
-    """Not exercised yet (DPDK build is a later issue). TAP default of SPEC:
-    the stack is 10.99.0.1/24, the host gets 10.99.0.2 on bm0."""
+    """The DPDK build on a TAP port (SPEC "Command line": the default EAL
+    options, with a TAP name and file prefix of each server's own)."""
 
     name = "dpdk"
     binary_name = "baremail"
-    host = os.environ.get("BAREMAIL_DPDK_IP", "10.99.0.1")
-    client_ip = os.environ.get("BAREMAIL_DPDK_HOST_IP", "10.99.0.2")
     loopback = False
+    client_net = "10.99.0.0/16"
+    FIRST, LAST = 100, 199  # our share of 10.99.0.0/16 (and TAP names bme100..bme199)
 
-    def argv(self, options):
-        return [str(self.binary), "--", *options, "--ip", f"{self.host}/24"]
+    def __init__(self):
+        self._next = self.FIRST
+
+    def new_net(self):
+        """The next N whose TAP does not exist (cycling through 100..199)."""
+        span = self.LAST - self.FIRST + 1
+        for _ in range(span):
+            n = self._next
+            self._next = self.FIRST + (self._next - self.FIRST + 1) % span
+            tap = f"bme{n}"
+            if not Path(f"/sys/class/net/{tap}").exists():
+                return Net(f"10.99.{n}.1", f"10.99.{n}.2", tap=tap, prefix=f"bme{n}-{os.getpid()}", n=n)
+        raise RuntimeError("all TAP names bme100..bme199 are in use")
+
+    def argv(self, options, net=None):
+        net = net or self.new_net()
+        eal = ["--no-huge", "-m", "512", "--no-pci", "--vdev", f"net_tap0,iface={net.tap}",
+               "--file-prefix", net.prefix]
+        return [str(self.binary), *eal, "--", *options, "--ip", f"{net.host}/24"]
 
     def after_start(self, server):
-        # The TAP interface appears once the EAL is up; give the host its address.
-        helpers.wait_until(lambda: Path("/sys/class/net/bm0").exists(), timeout=START_TIMEOUT,
-                           what="TAP interface bm0")
-        subprocess.run(["ip", "addr", "replace", f"{self.client_ip}/24", "dev", "bm0"], check=True)
-        subprocess.run(["ip", "link", "set", "bm0", "up"], check=True)
+        # The TAP interface appears once the EAL has probed the vdev; then the
+        # host side gets its address (the previous one went with the old TAP
+        # if this is a restart).
+        tap = server.net.tap
+
+        def appeared():
+            if Path(f"/sys/class/net/{tap}").exists():
+                return True
+            if not server.alive():
+                raise AssertionError(f"server exited ({server.returncode()}) before TAP {tap} "
+                                     f"appeared; stderr: {server.stderr}")
+            return False
+
+        helpers.wait_until(appeared, timeout=START_TIMEOUT, what=f"TAP interface {tap}")
+        for cmd in (["ip", "addr", "replace", f"{server.net.client_ip}/24", "dev", tap],
+                    ["ip", "link", "set", tap, "up"]):
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+            assert r.returncode == 0, f"{' '.join(cmd)}: {r.stderr.strip()}; server stderr: {server.stderr}"
+
+    def cleanup(self, net):
+        # The TAP goes with the process that holds it; make sure (bounded).
+        path = Path(f"/sys/class/net/{net.tap}")
+        for _ in range(100):
+            if not path.exists():
+                break
+            time.sleep(0.02)
+        else:
+            subprocess.run(["ip", "link", "del", net.tap], capture_output=True, timeout=10)
+        # The EAL's runtime files (config, mp socket, telemetry socket).
+        for base in ("/var/run/dpdk", os.path.join(os.environ.get("XDG_RUNTIME_DIR", "/tmp"), "dpdk")):
+            shutil.rmtree(os.path.join(base, net.prefix), ignore_errors=True)
 
 
 BUILDS = {"kernel": KernelBuild(), "dpdk": DpdkBuild()}
@@ -125,8 +220,9 @@ class Server:
     def __init__(self, build: Build, root: Path, options, users, mbox_users, users_file, hostname):
         self.build = build
         self.root = root
-        self.host = build.host
-        self.client_ip = build.client_ip
+        self.net = build.new_net()  # kept across restarts: same address, same TAP name
+        self.host = self.net.host
+        self.client_ip = self.net.client_ip
         self.mail_dir = root / "mail"
         self.mail_dir.mkdir(parents=True, exist_ok=True)
         self.stderr_path = root / "stderr.txt"
@@ -154,6 +250,14 @@ class Server:
                           ("--echo-port", self.echo_port)):
             if not has(opt):
                 self.options += [opt, str(port)]
+        # Clients of this build are relay clients as loopback is for the kernel
+        # build (SPEC default --relay-from 127.0.0.0/8).
+        if build.client_net != "127.0.0.0/8" and not has("--relay-from"):
+            self.options += ["--relay-from", build.client_net]
+        # No test may depend on, or send to, the host's resolver (/etc/resolv.conf):
+        # MX/A lookups go to loopback, where nothing answers.
+        if not has("--dns"):
+            self.options += ["--dns", "127.0.0.1"]
         self.hostname = value("--hostname") or hostname
         if not has("--hostname") and hostname is not None:
             self.options += ["--hostname", hostname]
@@ -198,7 +302,7 @@ class Server:
     # -- process
     @property
     def argv(self):
-        return self.build.argv(self.options)
+        return self.build.argv(self.options, self.net)
 
     @property
     def ports(self):
@@ -248,7 +352,9 @@ class Server:
         the probe sessions politely so they are gone from the server's count."""
         deadline = time.monotonic() + START_TIMEOUT
         for port in self.ports:
-            while not helpers.port_accepts(self.host, port, timeout=0.5):
+            # Short probes: while the DPDK build is still setting up its port,
+            # a fresh probe's SYN beats the kernel's 1 s SYN retransmit.
+            while not helpers.port_accepts(self.host, port, timeout=0.25):
                 if not self.alive():
                     raise AssertionError(f"server exited ({self.returncode()}) before port {port} "
                                          f"accepted; stderr: {self.stderr}")
@@ -365,6 +471,9 @@ def build(request) -> Build:
     if name not in BUILDS:
         pytest.fail(f"unknown build {name!r} in BAREMAIL_BUILDS (known: {', '.join(BUILDS)})")
     b = BUILDS[name]
+    if not b.loopback and not in_own_netns():
+        pytest.fail(f"the {name} build creates TAP ports: run the suite in a network namespace of "
+                    f"its own (harness/e2e/run_in_netns.sh, or harness/run_tests.sh)")
     if not b.binary.exists():
         pytest.fail(f"{b.binary} does not exist: build it, or set BAREMAIL_BUILD_DIR")
     return b
@@ -391,6 +500,7 @@ def server(build, tmp_path):
     yield make
     for s in started:
         s.kill()
+        build.cleanup(s.net)
 
 
 @pytest.fixture

@@ -15,9 +15,17 @@ import helpers
 
 
 def run_once(build, options, cwd, timeout=10):
-    """Run the binary expecting it to exit by itself (bounded)."""
-    return subprocess.run(build.argv(options), stdin=subprocess.DEVNULL, capture_output=True,
-                          timeout=timeout, cwd=cwd)
+    """Run the binary expecting it to exit by itself (bounded). For the DPDK
+    build: no TAP port may be left behind."""
+    net = build.new_net()
+    try:
+        r = subprocess.run(build.argv(options, net), stdin=subprocess.DEVNULL, capture_output=True,
+                           timeout=timeout, cwd=cwd)
+        if net.tap:
+            assert not Path(f"/sys/class/net/{net.tap}").exists(), f"TAP {net.tap} left behind"
+        return r
+    finally:
+        build.cleanup(net)
 
 
 def tree(path: Path):
@@ -86,12 +94,13 @@ def test_mail_dir_that_is_a_file_exits_2(build, tmp_path):
 
 def test_busy_port_exits_2_with_one_line_and_touches_nothing(build, tmp_path, mail_dir):
     if not build.loopback:
-        pytest.skip("the build's ports are not in this host's stack")
+        pytest.skip("kernel-only: the DPDK build's ports live in its own stack, which nothing "
+                    "else can hold")
     from conftest import free_port
 
     with socket.socket() as busy:
         busy.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        busy.bind((build.host, 0))
+        busy.bind(("127.0.0.1", 0))
         busy.listen(1)
         port = busy.getsockname()[1]
         before = tree(mail_dir)
@@ -118,20 +127,26 @@ def listening_ports(pid):
 
 
 def test_port_zero_disables_the_service(server, build):
-    if not build.loopback:
-        pytest.skip("inspects the host's listening sockets")
     s = server("--echo-port", "0")
     assert s.echo_port == 0
     with s.smtp() as c:
         assert c.cmd("QUIT")[0] == 221
-    assert listening_ports(s.pid) == {s.smtp_port, s.pop3_port}
+    if build.loopback:
+        assert listening_ports(s.pid) == {s.smtp_port, s.pop3_port}
+    else:
+        # The stack's own ports: SMTP and POP3 answer; the echo default (10000)
+        # and any other port are refused (RST).
+        with s.pop3() as c:
+            assert c.cmd("QUIT").startswith("+OK")
+        for port in (10000, 2500, 11000, s.smtp_port + 1):
+            if port not in (s.smtp_port, s.pop3_port):
+                with pytest.raises(ConnectionRefusedError):
+                    socket.create_connection((s.host, port), timeout=5).close()
 
 
 def test_default_ports_are_2500_11000_10000(server, build):
-    if not build.loopback:
-        pytest.skip("needs the host stack")
     for p in (2500, 11000, 10000):
-        if helpers.port_accepts("127.0.0.1", p, timeout=0.2):
+        if build.loopback and helpers.port_accepts("127.0.0.1", p, timeout=0.2):
             pytest.skip(f"port {p} is in use on this host")
     s = server("--smtp-port", "2500", "--pop3-port", "11000", "--echo-port", "10000", start=False)
     # Start with the port options removed, i.e. the defaults.
@@ -146,6 +161,23 @@ def test_default_ports_are_2500_11000_10000(server, build):
         assert c.cmd("QUIT").startswith("+OK")
     with s.echo() as c:
         assert c.read_line_str().startswith("+OK")
+
+
+def test_server_starts_and_serves_when_the_dns_server_has_no_route(server):
+    """SPEC --dns: the resolver is only for the relay client's MX/A lookups.
+    Like Postfix, the server must start when the nameserver cannot be reached
+    yet (no route, e.g. the uplink is down): lookups fail and are retried,
+    local mail flows. The suite's namespace has no route to 10.99.199.53."""
+    s = server("--dns", "10.99.199.53")
+    with s.smtp() as c:
+        c.ehlo()
+        assert c.cmd("MAIL FROM:<sender@client.test>")[0] == 250
+        assert c.cmd("RCPT TO:<alice@localhost>")[0] == 250
+        assert c.cmd("RCPT TO:<someone@example.com>")[0] == 250  # queued for the relay client
+        assert c.data(helpers.make_message("dns-unreachable"))[0] == 250
+        c.cmd("QUIT")
+    assert len(s.wait_messages("alice", 1)) == 1
+    assert s.alive()
 
 
 # ----------------------------------------------------------------- -v / --log
@@ -192,7 +224,7 @@ def test_log_file_gets_a_line_per_delivery_with_service_and_peer(server, tmp_pat
         assert c.cmd("RCPT TO:<alice@localhost>")[0] == 250
         assert c.data(helpers.make_message("logline"))[0] == 250
         c.cmd("QUIT")
-    text = helpers.wait_until(lambda: log.exists() and "127.0.0.1" in log.read_text(errors="replace")
+    text = helpers.wait_until(lambda: log.exists() and s.client_ip in log.read_text(errors="replace")
                               and log.read_text(errors="replace"), timeout=5, what="log lines")
     lines = [l for l in text.splitlines() if s.client_ip in l]
     assert lines, text
@@ -230,6 +262,8 @@ def test_second_instance_on_same_pid_file_refuses_to_start(server, tmp_path, bui
     assert now == str(first.pid), "second instance overwrote the pid file"
     for p in second.ports:
         assert not helpers.port_accepts(second.host, p), "second instance opened its ports"
+    if second.net.tap:
+        assert not Path(f"/sys/class/net/{second.net.tap}").exists(), "second instance created its TAP"
 
 
 # ------------------------------------------------------------------ signals

@@ -98,6 +98,16 @@ class FakeSmarthost:
         self.thread.join(5)
 
 
+@pytest.fixture(autouse=True)
+def relay_client_on_this_build(build):
+    # The DPDK build's relay needs the TCP engine's active open and a DNS
+    # client on its own stack; until then its queue only fills (tested in
+    # test_smtp.py). The smarthost below also listens on loopback, which the
+    # DPDK stack cannot reach: it must move to the TAP's host address then.
+    if not build.loopback:
+        pytest.skip("relay client not on the DPDK build yet (needs the engine's active open)")
+
+
 @pytest.fixture
 def smarthost():
     hosts = []

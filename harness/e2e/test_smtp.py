@@ -362,13 +362,20 @@ def test_non_local_rcpt_from_outside_relay_from_is_554(server):
     assert helpers.queue_files(s.queue_dir) == []
 
 
-def test_non_local_rcpt_from_relay_client_is_queued(server, build):
-    if not build.client_ip.startswith("127."):
-        pytest.skip("default --relay-from is 127.0.0.0/8")
+def dead_relayhost(s):
+    """--relayhost HOST:PORT on the client's side of this server's network
+    where nothing listens: every relay attempt fails, the queue file stays."""
     from conftest import free_port
 
-    dead = free_port()  # nothing listens: the relay attempt fails, the file stays
-    s = server("--relayhost", f"127.0.0.1:{dead}", "--dns", "127.0.0.1")
+    return f"{s.client_ip}:{free_port()}"
+
+
+def test_non_local_rcpt_from_relay_client_is_queued(server):
+    # Clients are relay clients by default (kernel: 127.0.0.0/8; the DPDK build
+    # gets --relay-from 10.99.0.0/16 from conftest, see there).
+    s = server(start=False)
+    s.options += ["--relayhost", dead_relayhost(s)]
+    s.start()
     msg = helpers.make_message("queued-relay")
     with s.smtp() as c:
         c.ehlo()
@@ -384,13 +391,12 @@ def test_non_local_rcpt_from_relay_client_is_queued(server, build):
     assert s.messages("alice") == []
 
 
-def test_queue_dir_option_is_used(server, tmp_path):
-    from conftest import free_port
-
+def test_queue_dir_option_is_used(server, build, tmp_path):
     qdir = tmp_path / "myqueue"
     qdir.mkdir()
-    s = server("--queue-dir", str(qdir), "--relayhost", f"127.0.0.1:{free_port()}",
-               "--relay-from", f"{'127.0.0.0/8'}")
+    s = server("--queue-dir", str(qdir), "--relay-from", build.client_net, start=False)
+    s.options += ["--relayhost", dead_relayhost(s)]
+    s.start()
     with s.smtp() as c:
         c.ehlo()
         c.cmd("MAIL FROM:<alice@localhost>")
@@ -401,9 +407,9 @@ def test_queue_dir_option_is_used(server, tmp_path):
 
 
 def test_queued_message_survives_kill_9_and_restart(server):
-    from conftest import free_port
-
-    s = server("--relayhost", f"127.0.0.1:{free_port()}")
+    s = server(start=False)
+    s.options += ["--relayhost", dead_relayhost(s)]
+    s.start()
     with s.smtp() as c:
         c.ehlo()
         c.cmd("MAIL FROM:<alice@localhost>")

@@ -33,6 +33,7 @@ const char* service_name(Service service) {
 const char* state_name(State state) {
     switch (state) {
     case State::closed: return "CLOSED";
+    case State::syn_sent: return "SYN-SENT";
     case State::syn_received: return "SYN-RECEIVED";
     case State::established: return "ESTABLISHED";
     case State::fin_wait_1: return "FIN-WAIT-1";
@@ -54,7 +55,8 @@ EngineCore::EngineCore(EngineConfig config_in, Output& output, StorePort& store_
       wheel(std::max<std::uint32_t>(config.tcb_capacity, 1)),
       pool(config.buffer_bytes, chunk_size_for(config)),
       isn(derive_key(config, 'i'), config.fixed_isn),
-      cookies(derive_key(config, 'c')) {
+      cookies(derive_key(config, 'c')),
+      port_key(derive_key(config, 'p')) {
     config.window_scale = std::min<std::uint8_t>(config.window_scale, 14);  // RFC 7323 §2.3
     // RFC 7323 §2.3: the window field is 16 bits; without scaling at most 65535.
     config.receive_window = std::min<std::uint32_t>(config.receive_window, 65535u << config.window_scale);
@@ -125,6 +127,11 @@ void Engine::shutdown(std::uint64_t now_us) {
     for (std::uint32_t i = 0; i < e.table.capacity(); ++i) {
         Tcb& tcb = e.table.at(i);
         if (tcb.state == State::closed || tcb.state == State::time_wait) continue;
+        // §3.10.5 ABORT in SYN-SENT: delete the TCB; there is no one to reset.
+        if (tcb.state == State::syn_sent) {
+            e.free_tcb(tcb, "shutdown");
+            continue;
+        }
         if (tcb.state == State::syn_received || tcb.refused) {
             e.abort(tcb, "shutdown");
             continue;
@@ -133,6 +140,13 @@ void Engine::shutdown(std::uint64_t now_us) {
         tcb.session().on_shutdown();
         e.output(tcb);
     }
+}
+
+ConnectResult Engine::connect(const ActiveOpen& request, ActiveOpenHandler& handler, std::uint64_t now_us) {
+    Impl& e = *impl_;
+    e.now_us = now_us;
+    e.wheel.begin(now_us);
+    return e.connect(request, handler);
 }
 
 std::size_t Engine::open_connections() const { return impl_->open; }

@@ -19,6 +19,7 @@
 
 #include "apps/config.hpp"
 #include "apps/mail_port.hpp"
+#include "apps/session.hpp"
 
 namespace bm::tcp {
 
@@ -112,6 +113,12 @@ struct EngineConfig {
     apps::SmtpConfig smtp;
     apps::Pop3Config pop3;
     std::function<bool(std::uint32_t remote_ip)> may_relay;
+    // ---- active open (Engine::connect)
+    std::uint32_t local_ip = 0;             // source address; 0: each request names one
+    std::uint16_t ephemeral_first = 49152;  // RFC 6335 §6 dynamic ports
+    std::uint16_t ephemeral_last = 65535;
+    std::uint8_t syn_retries = 6;           // like Linux tcp_syn_retries: ~127 s, then fail
+    std::uint32_t client_idle_timeout_s = 300;  // RFC 5321 §4.5.3.2 minutes per reply
 };
 
 struct Counters {
@@ -119,6 +126,46 @@ struct Counters {
     std::uint64_t resets_out = 0, challenge_acks = 0, syn_cookies_sent = 0, syn_cookies_accepted = 0;
     std::uint64_t dropped_bad = 0, dropped_no_tcb = 0, dropped_out_of_window = 0, dropped_no_room = 0;
     std::uint64_t connections_opened = 0, connections_closed = 0, refused_max_conn = 0;
+    std::uint64_t active_opens = 0, active_open_failures = 0;  // connect(): SYNs started, never established
+};
+
+// ---- active open -------------------------------------------------------------
+// What a session built for an active open talks to: the TCB, which lives as
+// long as the session (the engine owns and destroys the session).
+struct SessionHost {
+    apps::Transport& transport;
+    apps::MailPort& store;
+    apps::Observer& observer;
+    const apps::Peer& peer;
+};
+
+// The caller of Engine::connect. Exactly one of the two is called, once;
+// the handler must live until then. Either may call connect again.
+class ActiveOpenHandler {
+public:
+    // ESTABLISHED (RFC 9293 §3.10.7.3 fourth step, or §3.10.7.4 from
+    // SYN-RECEIVED after a simultaneous open): build the session; the
+    // engine owns it and calls start(). Null declines: the engine closes.
+    virtual std::unique_ptr<apps::Session> on_established(const SessionHost& host) = 0;
+    // The open failed: "connection refused" (RST), "connection timed out"
+    // (SYN retries spent), "shutdown", "reset", "closed".
+    virtual void on_failed(std::string_view reason) = 0;
+
+protected:
+    ~ActiveOpenHandler() = default;
+};
+
+struct ActiveOpen {
+    std::uint32_t remote_ip = 0;
+    std::uint16_t remote_port = 0;
+    std::uint32_t local_ip = 0;  // 0: EngineConfig::local_ip
+};
+
+struct ConnectResult {
+    std::uint64_t handle = 0;  // nonzero once the SYN is on its way
+    FourTuple tuple;           // local = ours, with the ephemeral port chosen
+    std::string_view error;    // why not, when handle is 0
+    explicit operator bool() const { return handle != 0; }
 };
 
 class Engine {
@@ -138,6 +185,11 @@ public:
     bool on_store_reply(std::uint64_t token, apps::StoreReply&& reply, std::uint64_t now_us);
     // Retransmission, delayed ACK, TIME_WAIT, idle timeouts, session wake-ups.
     void on_timers(std::uint64_t now_us);
+    // RFC 9293 §3.10.1 active OPEN: a TCB in SYN-SENT on a free ephemeral
+    // port, its SYN sent now. The outcome comes later through `handler`;
+    // a failure here (no free TCB or port, no local address, stopping) is
+    // returned and the handler is not called.
+    ConnectResult connect(const ActiveOpen& request, ActiveOpenHandler& handler, std::uint64_t now_us);
     // SIGTERM: every session sends its shutdown line and closes.
     void shutdown(std::uint64_t now_us);
     // Connections not yet fully closed (TIME_WAIT excluded).

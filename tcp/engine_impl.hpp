@@ -1,5 +1,6 @@
 // EngineCore (Engine::Impl): what the engine's files share. One responsibility per file:
 //   input.cpp         RFC 9293 §3.10.7 "segment arrives", step by step
+//   active_open.cpp   RFC 9293 §3.10.1 active OPEN: ephemeral port, SYN-SENT
 //   output.cpp        the one place segments are built (data, ACK, FIN, SYN-ACK, RST)
 //   timers.cpp        RTO, persist, delayed ACK, linger, idle, wake-ups
 //   session_glue.cpp  the TCB as the machine's Transport/MailPort/Observer,
@@ -38,10 +39,18 @@ struct EngineCore {
     void send_cookie(const SegmentIn& segment);
     bool syn_cookies_recent() const;
     void segment_arrives(Tcb& tcb, const SegmentIn& segment);
+    void segment_in_syn_sent(Tcb& tcb, const SegmentIn& segment);
+    void synchronized_from_syn_sent(Tcb& tcb, const SegmentIn& segment);
+    void simultaneous_open(Tcb& tcb, const SegmentIn& segment);
+    void take_syn_options(Tcb& tcb, const SegmentIn& segment);
     bool acknowledgment_arrives(Tcb& tcb, const SegmentIn& segment, std::size_t payload_len);
     void new_acknowledgment(Tcb& tcb, std::uint32_t ack);
     void text_arrives(Tcb& tcb, std::uint32_t seq, std::span<const std::uint8_t> payload);
     void fin_arrives(Tcb& tcb);
+
+    // ---- active_open.cpp
+    ConnectResult connect(const ActiveOpen& request, ActiveOpenHandler& handler);
+    bool choose_local_port(FourTuple& tuple);
 
     // ---- output.cpp
     void output(Tcb& tcb);
@@ -63,6 +72,8 @@ struct EngineCore {
 
     // ---- session_glue.cpp
     void open_session(Tcb& tcb);
+    void open_client_session(Tcb& tcb);
+    std::uint32_t& session_count(const Tcb& tcb);
     void refuse(Tcb& tcb, std::string_view line);
     std::size_t deliver(Tcb& tcb, std::span<const std::uint8_t> bytes);
     std::size_t feed(Tcb& tcb, std::span<const std::uint8_t> bytes);
@@ -72,7 +83,8 @@ struct EngineCore {
     void to_time_wait(Tcb& tcb);
     bool reclaim_time_wait();
     void abort(Tcb& tcb, std::string_view why);
-    void free_tcb(Tcb& tcb);
+    // `why` reaches an active open's handler if it never got established.
+    void free_tcb(Tcb& tcb, std::string_view why = "closed");
     std::uint32_t idle_timeout_us(const Tcb& tcb) const;
 
     // ---- engine.cpp
@@ -94,6 +106,9 @@ struct EngineCore {
     std::uint32_t half_open = 0;         // TCBs in SYN-RECEIVED
     std::uint32_t open = 0;              // TCBs used and not in TIME-WAIT
     std::uint32_t sessions[3] = {0, 0, 0};  // live machines by Service
+    std::uint32_t client_sessions = 0;      // live sessions of active opens
+    SipKey port_key;                        // RFC 6056 §3.3.3 F() for ephemeral ports
+    std::uint32_t port_counter = 0;         // RFC 6056 §3.3.3 next_ephemeral
     std::uint64_t next_connection = 1;   // the [N] of -v lines
     bool stopping = false;
     std::uint64_t last_cookie_us = 0;    // cookie ACKs are checked only soon after

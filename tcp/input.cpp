@@ -1,8 +1,8 @@
 // Segment arrival, RFC 9293 §3.10.7 ("SEGMENT ARRIVES"), followed step by
 // step: §3.10.7.1 CLOSED (no TCB, no listener), §3.10.7.2 LISTEN (a
-// listener port, no TCB), §3.10.7.4 "Otherwise" with its eight numbered
-// checks. Hardened per RFC 5961 (§3 RST, §4 SYN, §5 ACK range). SYN-SENT
-// (§3.10.7.3) is not here: the engine has no active open yet.
+// listener port, no TCB), §3.10.7.3 SYN-SENT (after Engine::connect, see
+// active_open.cpp), §3.10.7.4 "Otherwise" with its eight numbered checks.
+// Hardened per RFC 5961 (§3 RST, §4 SYN, §5 ACK range).
 //
 // Read first: RFC 9293 §3.10.7, RFC 5961 §3-§5, RFC 7323 §2, RFC 4987 §3.6.
 //
@@ -112,21 +112,133 @@ void EngineCore::open_passive(const SegmentIn& segment, Service service) {
     tcb.iss = isn.isn(segment.tuple, now_us);
     tcb.snd_una = tcb.iss;
     tcb.snd_nxt = tcb.snd_max = tcb.iss + 1;
-    // RFC 9293 §3.7.1: without the option the peer takes 536.
+    take_syn_options(tcb, segment);
+    tcb.snd_wnd = tcb.max_snd_wnd = segment.window;  // a SYN's window is never scaled
+    tcb.snd_wl1 = segment.seq;
+    tcb.last_activity_us = now_us;
+    tcb.timing = true;  // the SYN-ACK gives the first RTT sample (Karn permitting)
+    tcb.timed_seq = tcb.iss;
+    tcb.timed_at_us = now_us;
+    transmit(tcb, tcb.iss, 0, SYN | ACK);
+    tcb.retransmit_at = now_us + tcb.rto.current_us();
+    arm(tcb);
+}
+
+// The peer's SYN options: RFC 9293 §3.7.1 MSS (536 without the option);
+// RFC 7323 §2.2 scale only if both SYNs carried the option (ours always
+// does, in SYN-ACKs only when the peer's SYN did); §2.3: at most 14.
+void EngineCore::take_syn_options(Tcb& tcb, const SegmentIn& segment) {
     tcb.snd_mss = std::min<std::uint16_t>(config.mss, segment.options.mss ? segment.options.mss : 536);
-    // RFC 7323 §2.2: scale only if the SYN offered it; §2.3: at most 14.
     if (segment.options.window_scale >= 0) {
         tcb.window_scaling = true;
         tcb.snd_shift = std::uint8_t(std::min<int>(segment.options.window_scale, 14));
         tcb.rcv_shift = config.window_scale;
     }
-    tcb.snd_wnd = tcb.max_snd_wnd = segment.window;  // a SYN's window is never scaled
-    tcb.snd_wl1 = segment.seq;
     tcb.congestion.start(tcb.snd_mss, tcb.iss);
+}
+
+// RFC 9293 §3.10.7.3, SYN-SENT.
+void EngineCore::segment_in_syn_sent(Tcb& tcb, const SegmentIn& segment) {
+    std::uint8_t flags = segment.flags;
+
+    // ---- first, check the ACK bit
+    bool ack_acceptable = false;
+    if (flags & ACK) {
+        // "If SEG.ACK =< ISS or SEG.ACK > SND.NXT, send a reset (unless the
+        // RST bit is set, if so drop the segment and return)
+        // <SEQ=SEG.ACK><CTL=RST> and discard the segment. Return."
+        if (seq_le(segment.ack, tcb.iss) || seq_gt(segment.ack, tcb.snd_nxt)) {
+            ++counters.dropped_bad;
+            if (!(flags & RST)) send_reset(tcb.tuple, segment.ack, 0, RST);
+            return;
+        }
+        // "If SND.UNA < SEG.ACK =< SND.NXT, then the ACK is acceptable."
+        ack_acceptable = seq_lt(tcb.snd_una, segment.ack);
+    }
+
+    // ---- second, check the RST bit
+    if (flags & RST) {
+        // "If the ACK was acceptable, then signal to the user 'error:
+        // connection reset', drop the segment, enter CLOSED state, delete
+        // TCB, and return. Otherwise (no ACK), drop the segment and return."
+        // RFC 5961 §3.2's exact RCV.NXT check has no RCV.NXT to use yet:
+        // the ACK of our ISS is what a blind attacker cannot know.
+        if (ack_acceptable) return free_tcb(tcb, "connection refused");
+        ++counters.dropped_bad;
+        return;
+    }
+
+    // ---- third, check the security: no IP security compartments here.
+
+    // ---- fourth, check the SYN bit
+    if (flags & SYN) {
+        if (ack_acceptable) return synchronized_from_syn_sent(tcb, segment);
+        return simultaneous_open(tcb, segment);
+    }
+
+    // ---- fifth, "if neither of the SYN or RST bits is set, then drop the
+    // segment and return."
+    ++counters.dropped_bad;
+}
+
+// The fourth step with our SYN acknowledged: "RCV.NXT is set to SEG.SEQ+1,
+// IRS is set to SEG.SEQ. SND.UNA should be advanced to equal SEG.ACK ... If
+// SND.UNA > ISS (our SYN has been ACKed), change the connection state to
+// ESTABLISHED, form an ACK segment <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> and
+// send it. Data or controls that were queued for transmission MAY be
+// included." The session's first bytes, if it speaks first, carry the ACK.
+void EngineCore::synchronized_from_syn_sent(Tcb& tcb, const SegmentIn& segment) {
+    take_syn_options(tcb, segment);
+    tcb.irs = segment.seq;
+    tcb.rcv_nxt = tcb.rcv_adv = segment.seq + 1;
+    tcb.rcv_acked = tcb.irs;  // the SYN is owed its ACK
+    tcb.snd_una = segment.ack;
+    // As for SYN-RECEIVED -> ESTABLISHED: SND.WND <- SEG.WND (a SYN's
+    // window is never scaled, RFC 7323 §2.2), SND.WL1 <- SEG.SEQ,
+    // SND.WL2 <- SEG.ACK.
+    tcb.snd_wnd = tcb.max_snd_wnd = segment.window;
+    tcb.snd_wl1 = segment.seq;
+    tcb.snd_wl2 = segment.ack;
+    // RFC 6298 §3 (Karn): a sample only if the SYN went out once; (5.7)
+    // otherwise data starts with an RTO of 3 s.
+    if (tcb.timing && tcb.retries == 0) tcb.rto.sample(std::uint32_t(now_us - tcb.timed_at_us));
+    else tcb.rto.after_syn_timeout();
+    tcb.timing = false;
+    tcb.retries = 0;
+    tcb.retransmit_at = 0;
     tcb.last_activity_us = now_us;
-    tcb.timing = true;  // the SYN-ACK gives the first RTT sample (Karn permitting)
-    tcb.timed_seq = tcb.iss;
-    tcb.timed_at_us = now_us;
+    tcb.state = State::established;
+    tcb.ack_now = true;
+    open_session(tcb);
+    // "If there are other controls or text in the segment, then continue
+    // processing at the sixth step ... where the URG bit is checked": the
+    // text (within our window) and a FIN right after it.
+    std::span<const std::uint8_t> payload = segment.payload;
+    payload = payload.first(std::min<std::size_t>(payload.size(), receive_space(tcb)));
+    if (!payload.empty()) text_arrives(tcb, tcb.rcv_nxt, payload);
+    if ((segment.flags & FIN) && payload.size() == segment.payload.size() &&
+        tcb.rcv_nxt == segment.seq + 1 + std::uint32_t(payload.size()))
+        fin_arrives(tcb);
+    if (tcb.state != State::closed) output(tcb);
+}
+
+// The fourth step without an ACK, a simultaneous open (§3.5 figure 8):
+// "enter SYN-RECEIVED, form a SYN,ACK segment <SEQ=ISS><ACK=RCV.NXT>
+// <CTL=SYN,ACK> and send it. Set the variables: SND.WND <- SEG.WND,
+// SND.WL1 <- SEG.SEQ, SND.WL2 <- SEG.ACK." Text on the SYN is not kept
+// for after ESTABLISHED (the RFC queues it): the peer sends it again, as
+// for a passive open.
+void EngineCore::simultaneous_open(Tcb& tcb, const SegmentIn& segment) {
+    take_syn_options(tcb, segment);
+    tcb.irs = segment.seq;
+    tcb.rcv_nxt = tcb.rcv_acked = segment.seq + 1;
+    tcb.snd_wnd = tcb.max_snd_wnd = segment.window;
+    tcb.snd_wl1 = segment.seq;
+    tcb.snd_wl2 = segment.ack;
+    tcb.state = State::syn_received;
+    ++half_open;
+    tcb.timing = false;  // Karn: the ACK may answer the SYN or the SYN-ACK
+    tcb.last_activity_us = now_us;
     transmit(tcb, tcb.iss, 0, SYN | ACK);
     tcb.retransmit_at = now_us + tcb.rto.current_us();
     arm(tcb);
@@ -182,6 +294,17 @@ void EngineCore::open_from_cookie(const SegmentIn& segment, Service service, std
 
 // RFC 9293 §3.10.7.4, "Otherwise": SYN-RECEIVED and the synchronized states.
 void EngineCore::segment_arrives(Tcb& tcb, const SegmentIn& segment) {
+    if (tcb.state == State::syn_sent) return segment_in_syn_sent(tcb, segment);
+    // Simultaneous open: the peer's SYN,ACK repeats its SYN at IRS (§3.5
+    // figure 8, line 6); its ACK is what completes our side, so take it
+    // as the ACK of the segment after the SYN.
+    if (tcb.state == State::syn_received && tcb.active_open && (segment.flags & SYN) && (segment.flags & ACK) &&
+        segment.seq == tcb.irs) {
+        SegmentIn rest = segment;
+        rest.flags = std::uint8_t(rest.flags & ~SYN);
+        rest.seq += 1;
+        return segment_arrives(tcb, rest);
+    }
     std::uint8_t flags = segment.flags;
     std::span<const std::uint8_t> payload = segment.payload;
 
@@ -250,10 +373,12 @@ void EngineCore::segment_arrives(Tcb& tcb, const SegmentIn& segment) {
     if (flags & RST) {
         if (segment.seq != tcb.rcv_nxt) return send_challenge_ack(tcb);  // in window, not exact
         // Exactly RCV.NXT: reset. SYN-RECEIVED from a passive open goes
-        // back to LISTEN, i.e. the TCB is forgotten; in every other state
-        // the connection is closed and its session told.
+        // back to LISTEN, i.e. the TCB is forgotten; from an active open
+        // "the connection was refused; signal the user 'connection
+        // refused'"; in every other state the connection is closed and its
+        // session told.
         release_session(tcb, "reset");
-        return free_tcb(tcb);
+        return free_tcb(tcb, tcb.state == State::syn_received ? "connection refused" : "reset");
     }
 
     // ---- third, check security: no IP security compartments here.
@@ -261,9 +386,10 @@ void EngineCore::segment_arrives(Tcb& tcb, const SegmentIn& segment) {
     // ---- fourth, check the SYN bit
     if (flags & SYN) {
         // SYN-RECEIVED after a passive OPEN: "return this connection to the
-        // LISTEN state". Synchronized states: RFC 5961 §4.2 challenge ACK,
-        // whatever the sequence number — a blind SYN cannot reset us.
-        if (tcb.state == State::syn_received) return free_tcb(tcb);
+        // LISTEN state". After an active one, and in the synchronized
+        // states: RFC 5961 §4.2 challenge ACK, whatever the sequence
+        // number — a blind SYN cannot reset us.
+        if (tcb.state == State::syn_received && !tcb.active_open) return free_tcb(tcb);
         return send_challenge_ack(tcb);
     }
 

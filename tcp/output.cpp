@@ -55,12 +55,15 @@ void EngineCore::transmit(Tcb& tcb, std::uint32_t seq, std::size_t len, std::uin
     if (flags & SYN) {
         // RFC 9293 §3.7.1 MSS; RFC 7323 §2.2: window scale only if the SYN
         // carried it, and the window of a SYN-ACK is never scaled.
+        // Our own SYN (SYN-SENT) always offers it: the peer decides.
         segment.options.mss = config.mss;
-        if (tcb.window_scaling) segment.options.window_scale = std::int8_t(tcb.rcv_shift);
+        bool syn_sent = tcb.state == State::syn_sent;
+        std::uint8_t shift = syn_sent ? config.window_scale : tcb.rcv_shift;
+        if (tcb.window_scaling || syn_sent) segment.options.window_scale = std::int8_t(shift);
         std::uint32_t window = std::min<std::uint32_t>(receive_space(tcb), 65535);
         // A multiple of the scale unit, so later (scaled) windows can keep
         // this right edge exactly.
-        window &= ~((1u << tcb.rcv_shift) - 1);
+        window &= ~((1u << shift) - 1);
         segment.window = std::uint16_t(window);
         tcb.rcv_adv = tcb.rcv_nxt + window;
     } else if (!(flags & RST)) {

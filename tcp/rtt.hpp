@@ -37,6 +37,12 @@ public:
     void back_off() {
         if (backoff_ < 16) ++backoff_;
     }
+    // (5.7) the SYN's timer expired and no sample was taken: data starts
+    // with an RTO of at least 3 s.
+    void after_syn_timeout() {
+        if (!measured_) rto_us_ = std::max(rto_us_, 3 * initial_us);
+        backoff_ = 0;
+    }
     std::uint32_t current_us() const {
         std::uint64_t rto = std::uint64_t(rto_us_) << backoff_;
         return std::uint32_t(std::min<std::uint64_t>(rto, max_us));

@@ -3,6 +3,7 @@
 // in order (held while the machine waits on the store, like the kernel
 // build's offer_input), released when either side is done.
 #include <cstdio>
+#include <utility>
 
 #include "tcp/engine_impl.hpp"
 #include "tcp/seq.hpp"
@@ -27,7 +28,9 @@ std::string_view as_text(std::span<const std::uint8_t> bytes) {
 apps::Session& Tcb::session() {
     return *std::visit(
         [](auto& m) -> apps::Session* {
-            if constexpr (std::is_same_v<std::decay_t<decltype(m)>, std::monostate>) return nullptr;
+            using T = std::decay_t<decltype(m)>;
+            if constexpr (std::is_same_v<T, std::monostate>) return nullptr;
+            else if constexpr (std::is_same_v<T, std::unique_ptr<apps::Session>>) return m.get();
             else return &m;
         },
         machine);
@@ -57,7 +60,7 @@ void Tcb::on_reply(std::string_view line) {
 }
 
 void Tcb::on_event(std::string_view event, std::string_view detail) {
-    engine->log.event(service_name(service), peer_text, event, detail);
+    engine->log.event(active_open ? "client" : service_name(service), peer_text, event, detail);
 }
 
 // ---- session life ----------------------------------------------------------
@@ -73,6 +76,7 @@ void EngineCore::open_session(Tcb& tcb) {
     tcb.peer.port = tcb.tuple.remote_port;
     tcb.peer.local_ip = format_ipv4(tcb.tuple.local_ip);
     std::snprintf(tcb.peer_text, sizeof tcb.peer_text, "%s:%u", tcb.peer.ip.c_str(), unsigned(tcb.peer.port));
+    if (tcb.active_open) return open_client_session(tcb);
 
     bool smtp = tcb.service == Service::smtp;
     if (stopping)
@@ -83,7 +87,7 @@ void EngineCore::open_session(Tcb& tcb) {
         tcb.on_event("refused", "too many connections");
         return refuse(tcb, smtp ? smtp_busy_line : std::string_view("-ERR [SYS/TEMP] Too many connections\r\n"));
     }
-    ++sessions[std::size_t(tcb.service)];
+    ++session_count(tcb);
     tcb.session_open = true;
     tcb.peer.may_relay = config.may_relay ? config.may_relay(tcb.tuple.remote_ip) : false;
     tcb.peer.connection = next_connection++;
@@ -95,6 +99,31 @@ void EngineCore::open_session(Tcb& tcb) {
     if (log.verbose()) log.debug(tcb.peer.connection, "", "New connection");
     tcb.on_event("connect", "");
     tcb.session().start();
+}
+
+// An active open reached ESTABLISHED: the caller's handler builds the
+// session on this TCB; the engine owns it from here and starts it. A
+// handler that declines gets the connection closed (FIN), not reset.
+void EngineCore::open_client_session(Tcb& tcb) {
+    ActiveOpenHandler* handler = std::exchange(tcb.opener, nullptr);
+    tcb.peer.connection = next_connection++;
+    std::unique_ptr<apps::Session> session =
+        handler ? handler->on_established(SessionHost{tcb, tcb, tcb, tcb.peer}) : nullptr;
+    if (!session) {
+        tcb.app_closed = true;
+        tcb.fin_queued = true;
+        return;
+    }
+    tcb.machine.emplace<std::unique_ptr<apps::Session>>(std::move(session));
+    tcb.session_open = true;
+    ++session_count(tcb);
+    if (log.verbose()) log.debug(tcb.peer.connection, "", "New connection");
+    tcb.on_event("connect", "");
+    tcb.session().start();
+}
+
+std::uint32_t& EngineCore::session_count(const Tcb& tcb) {
+    return tcb.active_open ? client_sessions : sessions[std::size_t(tcb.service)];
 }
 
 // No machine: the line, then FIN; input is ACKed and dropped.
@@ -164,7 +193,7 @@ void EngineCore::release_session(Tcb& tcb, std::string_view why) {
     tcb.on_event("disconnect", why);
     tcb.machine.emplace<std::monostate>();
     ++tcb.generation;  // a reply to what on_peer_closed submitted is dropped
-    --sessions[std::size_t(tcb.service)];
+    --session_count(tcb);
     tcb.held.clear(pool);
     tcb.wake_at = 0;
 }
@@ -209,11 +238,19 @@ bool EngineCore::reclaim_time_wait() {
 void EngineCore::abort(Tcb& tcb, std::string_view why) {
     transmit(tcb, tcb.snd_nxt, 0, tcb.state == State::syn_received ? RST | ACK : RST);
     release_session(tcb, why);
-    free_tcb(tcb);
+    free_tcb(tcb, why);
 }
 
-void EngineCore::free_tcb(Tcb& tcb) {
+// An active open that never reached ESTABLISHED reports `why` to its
+// handler first — while this TCB still holds its slot, so a handler that
+// calls connect again gets another one and this TCB is not reused under
+// our feet.
+void EngineCore::free_tcb(Tcb& tcb, std::string_view why) {
     if (tcb.state == State::closed) return;
+    if (ActiveOpenHandler* handler = std::exchange(tcb.opener, nullptr)) {
+        ++counters.active_open_failures;
+        handler->on_failed(why);
+    }
     release_session(tcb, "closed");
     if (tcb.state == State::syn_received) --half_open;
     if (tcb.state != State::time_wait) --open;

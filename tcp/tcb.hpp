@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string_view>
 #include <variant>
 
@@ -25,9 +26,10 @@
 namespace bm::tcp {
 
 // RFC 9293 §3.3.2. LISTEN is not a TCB state here: a listener is a port
-// number (EngineCore::service_for); SYN-SENT waits for active open.
+// number (EngineCore::service_for).
 enum class State : std::uint8_t {
     closed,  // the slot is free
+    syn_sent,
     syn_received,
     established,
     fin_wait_1,
@@ -48,7 +50,14 @@ struct EngineCore;
 // SmtpServer::body_ through DATA, and POP3 keeps the maildrop listing in
 // vectors. None of it is per segment, but it is malloc on the polling core;
 // arena-backed strings per TCB would remove it.
-using Machine = std::variant<std::monostate, apps::SmtpServer, apps::Pop3Server, apps::EchoServer>;
+//
+// Active opens host a session built by the caller's ActiveOpenHandler and
+// owned here through a pointer: the engine cannot build the relay client
+// itself (its message, config and report sink are the caller's), and a
+// generic Session keeps tcp/ from depending on what rides on it. One
+// allocation per outgoing connection, made by the caller's factory.
+using Machine = std::variant<std::monostate, apps::SmtpServer, apps::Pop3Server, apps::EchoServer,
+                             std::unique_ptr<apps::Session>>;
 
 // The per-connection variables that start from their defaults each time a
 // slot is taken (TcbTable hands out a TCB, the engine assigns TcbVars{}).
@@ -97,6 +106,8 @@ struct TcbVars {
     bool session_open = false; // `machine` holds a live session
     bool refused = false;      // over max_conn_per_service: refusal line, then FIN
     bool opened = false;       // reached ESTABLISHED (for the counters)
+    bool active_open = false;  // from Engine::connect (SYN-SENT), not a listener
+    ActiveOpenHandler* opener = nullptr;  // until ESTABLISHED or failure is reported
 
     // ---- deadlines in microseconds, 0 = off (the wheel holds the earliest)
     std::uint64_t retransmit_at = 0;

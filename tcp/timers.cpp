@@ -29,6 +29,7 @@ bool idle_applies(State state) {
 }  // namespace
 
 std::uint32_t EngineCore::idle_timeout_us(const Tcb& tcb) const {
+    if (tcb.active_open) return config.client_idle_timeout_s * 1'000'000u;
     return config.idle_timeout_s[std::size_t(tcb.service)] * 1'000'000u;
 }
 
@@ -88,8 +89,20 @@ void EngineCore::on_tcb_timer(Tcb& tcb) {
 }
 
 void EngineCore::on_retransmit_timeout(Tcb& tcb) {
+    if (tcb.state == State::syn_sent) {
+        // RFC 6298 (5.5) back off, (5.6) restart; RFC 1122 §4.2.3.5: a SYN
+        // is retransmitted until R2 for SYNs, then the open is given up.
+        // No RST: the peer never answered, it holds nothing to reset.
+        if (++tcb.retries > config.syn_retries) return free_tcb(tcb, "connection timed out");
+        tcb.rto.back_off();
+        tcb.timing = false;  // Karn: the SYN-ACK may answer either SYN
+        ++counters.retransmits;
+        transmit(tcb, tcb.iss, 0, SYN);
+        tcb.retransmit_at = now_us + tcb.rto.current_us();
+        return;
+    }
     if (tcb.state == State::syn_received) {
-        if (++tcb.retries > syn_ack_retries) return free_tcb(tcb);
+        if (++tcb.retries > syn_ack_retries) return free_tcb(tcb, "connection timed out");
         tcb.rto.back_off();
         tcb.timing = false;  // Karn: the ACK may answer either SYN-ACK
         ++counters.retransmits;

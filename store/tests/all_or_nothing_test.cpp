@@ -11,14 +11,6 @@ using namespace bm::store::test;
 
 namespace {
 
-Status deliver_now(MailStore& store, const Delivery& d) {
-    CommitGroup group;
-    Status status = Status::temp_failure;
-    store.deliver(d, group, &status);
-    group.flush();
-    return status;
-}
-
 // A small tmpfs, so a write runs out of space for real (CI runs as root).
 class TinyFilesystem {
 public:

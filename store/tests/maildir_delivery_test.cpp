@@ -12,14 +12,6 @@ using namespace bm::store::test;
 
 namespace {
 
-Status deliver_now(MailStore& store, const Delivery& d) {
-    CommitGroup group;
-    Status status = Status::temp_failure;
-    store.deliver(d, group, &status);
-    group.flush();
-    return status;
-}
-
 const std::string message =
     "Received: from client\r\nSubject: hello\r\n\r\nline one\r\n.leading dot\r\n\r\nlast\r\n";
 

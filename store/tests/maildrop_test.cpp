@@ -14,11 +14,7 @@ using namespace bm::store::test;
 namespace {
 
 Status deliver_now(MailStore& store, const std::string& user, const std::string& text) {
-    CommitGroup group;
-    Status status = Status::temp_failure;
-    store.deliver(Delivery{"q", "a@b", {user}, {}, text}, group, &status);
-    group.flush();
-    return status;
+    return bm::store::test::deliver_now(store, Delivery{"q", "a@b", {user}, {}, text});
 }
 
 struct Session {

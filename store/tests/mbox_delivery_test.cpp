@@ -15,14 +15,6 @@ using namespace bm::store::test;
 
 namespace {
 
-Status deliver_now(MailStore& store, const Delivery& d) {
-    CommitGroup group;
-    Status status = Status::temp_failure;
-    store.deliver(d, group, &status);
-    group.flush();
-    return status;
-}
-
 const std::string tricky =
     "Subject: quoting\r\n\r\nFrom the start\r\n>From once\r\n>>From twice\r\n"
     "From\r\nFromage\r\n From indented\r\n\r\n";

@@ -11,14 +11,6 @@ using namespace bm::store::test;
 
 namespace {
 
-Status deliver_now(MailStore& store, const Delivery& d) {
-    CommitGroup group;
-    Status status = Status::temp_failure;
-    store.deliver(d, group, &status);
-    group.flush();
-    return status;
-}
-
 const std::string content = "Subject: out\r\n\r\nfrom: inside the body\r\n\r\n.\r\n";
 
 }  // namespace

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "store/mail_store.hpp"
+
 namespace bm::store::test {
 
 namespace fs = std::filesystem;
@@ -60,6 +62,15 @@ inline std::vector<std::string> names_in(const std::string& dir) {
         names.push_back(it->path().filename().string());
     std::sort(names.begin(), names.end());
     return names;
+}
+
+// One delivery made durable at once, as the I/O worker's batch would.
+inline Status deliver_now(MailStore& store, const Delivery& d) {
+    CommitGroup group;
+    Status status = Status::temp_failure;
+    store.deliver(d, group, &status);
+    group.flush();
+    return status;
 }
 
 }  // namespace bm::store::test

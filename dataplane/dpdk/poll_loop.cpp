@@ -42,7 +42,7 @@ std::string instance_tag() {
     return buf;
 }
 
-tcp::EngineConfig engine_config(const Options& o, const Port& port) {
+tcp::EngineConfig engine_config(const Options& o, const Port& port, const std::string& tag) {
     tcp::EngineConfig c;
     if (o.tcb_capacity != 0) c.tcb_capacity = o.tcb_capacity;
     c.max_conn_per_service = o.max_conn;
@@ -56,7 +56,7 @@ tcp::EngineConfig engine_config(const Options& o, const Port& port) {
     c.fixed_isn = o.fixed_isn;
     std::random_device random;  // RFC 6528: a secret key, fresh per start
     for (std::uint64_t& word : c.isn_secret) word = (std::uint64_t(random()) << 32) | random();
-    std::string tag = instance_tag();
+    c.local_ip = bm::parse_ipv4(o.ip).value_or(0);  // the source of relay connections
     c.smtp = smtp_config(o, tag);
     c.pop3 = pop3_config(o, tag);
     c.may_relay = [relay_from = o.relay_from](std::uint32_t ip) {
@@ -112,7 +112,12 @@ PollLoop::PollLoop(const Options& options, const Addressing& addressing, Port& p
       worker_(worker),
       backend_(store, worker,
                [this](std::uint64_t token, apps::StoreReply& reply) { return deliver(token, reply); }) {
-    engine_.emplace(engine_config(options, port), *this, *this, *this);
+    std::string tag = instance_tag();
+    engine_.emplace(engine_config(options, port, tag), *this, *this, *this);
+    if (store && !options.sink) {
+        relay_ = std::make_unique<RelayLink>(options, tag, *store, worker, *engine_, log);
+        if (RelayAgent* agent = relay_->agent()) backend_.set_on_queued([agent] { agent->queue_changed(); });
+    }
 }
 
 PollLoop::~PollLoop() {
@@ -138,12 +143,14 @@ int PollLoop::run(SignalFlags& signals) {
             stopping = true;
             deadline_us = now_us_ + shutdown_grace_us;
             log_.event("server", "-", "shutdown", "signal");
+            if (relay_) relay_->stop();  // starts nothing new; queued recipients stay pending
             engine_->shutdown(now_us_);
             tx_.flush();
         }
         if (stopping && ((engine_->open_connections() == 0 && backend_.in_flight() == 0) || now_us_ > deadline_us))
             break;
     }
+    if (relay_) relay_->poll(now_us_);  // cut sessions' results reach the queue files
     worker_.stop();  // every submitted job finishes (no accepted message is lost)
     backend_.poll();
     for (int tries = 0; tries < 1000 && !tx_.empty(); ++tries) tx_.flush();
@@ -164,6 +171,7 @@ void PollLoop::iteration() {
     }
     engine_->on_timers(now_us_);
     backend_.poll();
+    if (relay_) relay_->poll(now_us_);
     if (!arp_pending_.empty())
         arp_pending_.expire(now_us_, arp_.timing().pending_timeout_us, [this](rte_mbuf* m) {
             rte_pktmbuf_free(m);

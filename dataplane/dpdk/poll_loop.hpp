@@ -20,6 +20,7 @@
 #include "dataplane/dpdk/ethernet.hpp"
 #include "dataplane/dpdk/ipv4.hpp"
 #include "dataplane/dpdk/port.hpp"
+#include "dataplane/dpdk/relay_link.hpp"
 #include "dataplane/dpdk/tx_queue.hpp"
 #include "tcp/engine.hpp"
 
@@ -109,6 +110,7 @@ private:
     store::IoWorker& worker_;
     MailBackend backend_;
     std::optional<tcp::Engine> engine_;
+    std::unique_ptr<RelayLink> relay_;  // after the engine: its sessions report here
 };
 
 }  // namespace bm::dpdk

@@ -1,0 +1,121 @@
+#include "dataplane/dpdk/relay_link.hpp"
+
+#include "dataplane/common/cidr.hpp"
+
+namespace bm::dpdk {
+
+// One connection attempt: the engine's handler while the SYN is out, then
+// the SmtpClient's report. Kept until the session has reported and a while
+// after, since the session (owned by the TCB) holds a reference to it.
+class RelayLink::Attempt final : public tcp::ActiveOpenHandler, public apps::RelayReport {
+public:
+    Attempt(RelayLink& link, std::uint64_t delivery, std::string peer, apps::OutboundMessage message)
+        : link_(link), delivery_(delivery), peer_(std::move(peer)), message_(std::move(message)) {}
+
+    std::unique_ptr<apps::Session> on_established(const tcp::SessionHost& host) override {
+        return std::make_unique<apps::SmtpClient>(link_.client_config_, std::move(message_), host.transport,
+                                                  host.observer, *this);
+    }
+
+    // RFC 5321 §4.5.4.1: a connection that cannot be made is a temporary
+    // failure for every recipient.
+    void on_failed(std::string_view reason) override {
+        std::vector<apps::RecipientResult> results;
+        for (std::string& rcpt : message_.recipients)
+            results.push_back({std::move(rcpt), apps::RelayOutcome::temporary, std::string(reason)});
+        message_ = {};
+        link_.finish(*this, std::move(results));
+    }
+
+    void on_relay_result(const std::vector<apps::RecipientResult>& results) override {
+        link_.finish(*this, results);
+    }
+
+    std::uint64_t delivery() const { return delivery_; }
+    const std::string& peer() const { return peer_; }
+    bool done = false;
+    std::uint64_t done_at_us = 0;
+
+private:
+    RelayLink& link_;
+    std::uint64_t delivery_;
+    std::string peer_;
+    apps::OutboundMessage message_;
+};
+
+namespace {
+// A finished session's TCB is gone well before this (QUIT, FIN, TIME_WAIT
+// is not a session); only then is its report target freed.
+constexpr std::uint64_t attempt_linger_us = 600'000'000;
+}  // namespace
+
+RelayLink::RelayLink(const Options& options, const std::string& instance_tag, store::MailStore& store,
+                     store::IoWorker& worker, tcp::Engine& engine, EventLog& log)
+    : engine_(engine), log_(log) {
+    client_config_.hostname = options.hostname;
+    client_config_.reply_timeout = std::chrono::seconds(options.relay_timeout);
+    std::optional<Relayhost> relayhost;
+    if (!options.relayhost.empty()) relayhost = parse_relayhost(options.relayhost);
+    if (!relayhost || !relayhost->ip) {
+        log_.event("relay", "-", "disabled",
+                   "the DPDK build relays only through --relayhost A.B.C.D (no DNS client on the stack "
+                   "yet); non-local mail stays queued");
+        return;
+    }
+    RelaySettings settings;
+    settings.queue_dir = options.queue_dir;
+    settings.hostname = options.hostname;
+    settings.local_domains = options.local_domains;
+    settings.relayhost = relayhost;
+    settings.retry_delay = options.retry_delay;
+    settings.max_attempts = options.max_attempts;
+    settings.instance_tag = instance_tag;
+    agent_ = std::make_unique<RelayAgent>(std::move(settings), store, worker, *this, log_);
+    last_tick_ = std::time(nullptr);
+    agent_->start(last_tick_);
+}
+
+RelayLink::~RelayLink() = default;
+
+void RelayLink::resolve(std::uint64_t, const std::string&, apps::dns::RecordType) {
+    // Not reached: the agent runs only with an address relayhost (FIXME(dns)).
+}
+
+bool RelayLink::connect(std::uint64_t delivery, std::uint32_t ip, std::uint16_t port,
+                        apps::OutboundMessage message) {
+    std::string peer = format_ipv4(ip) + ":" + std::to_string(port);
+    attempts_.push_back(std::make_unique<Attempt>(*this, delivery, peer, std::move(message)));
+    tcp::ConnectResult opened = engine_.connect({ip, port, 0}, *attempts_.back(), now_us_);
+    if (opened) return true;
+    log_.event("relay", peer, "connect-failed", opened.error);
+    attempts_.pop_back();
+    return false;
+}
+
+void RelayLink::finish(Attempt& attempt, std::vector<apps::RecipientResult> results) {
+    if (attempt.done) return;
+    attempt.done = true;
+    attempt.done_at_us = now_us_;
+    finished_.push_back({attempt.delivery(), attempt.peer(), std::move(results)});
+}
+
+void RelayLink::poll(std::uint64_t now_us) {
+    now_us_ = now_us;
+    if (!agent_) return;
+    std::vector<Finished> finished = std::move(finished_);
+    finished_.clear();
+    for (Finished& f : finished) agent_->on_session_end(f.delivery, f.peer, f.results);
+    std::time_t now = std::time(nullptr);  // vDSO: no system call
+    if (now == last_tick_ && finished.empty()) return;
+    last_tick_ = now;
+    agent_->tick(now);
+    attempts_.remove_if([&](const std::unique_ptr<Attempt>& a) {
+        return a->done && now_us_ - a->done_at_us > attempt_linger_us;
+    });
+}
+
+void RelayLink::stop() {
+    if (agent_) agent_->stop();
+}
+
+}  // namespace bm::dpdk

@@ -1,0 +1,62 @@
+// The relay client on the DPDK build: the transport-independent RelayAgent
+// (dataplane/common) whose connections are active opens of the engine
+// (tcp::Engine::connect) hosting apps::SmtpClient.
+//
+// FIXME(dns): the stack has no DNS client yet, so this build relays only
+// through `--relayhost A.B.C.D[:PORT]`; without it the agent is not started
+// and non-local mail stays queued (durable, nothing lost) with a log line.
+#pragma once
+
+#include <cstdint>
+#include <ctime>
+#include <list>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "apps/smtp_client.hpp"
+#include "dataplane/common/event_log.hpp"
+#include "dataplane/common/options.hpp"
+#include "dataplane/common/relay_agent.hpp"
+#include "tcp/engine.hpp"
+
+namespace bm::dpdk {
+
+class RelayLink final : public RelayNetwork {
+public:
+    RelayLink(const Options& options, const std::string& instance_tag, store::MailStore& store,
+              store::IoWorker& worker, tcp::Engine& engine, EventLog& log);
+    ~RelayLink();
+
+    // Null when the relay cannot run on this build (see FIXME above).
+    RelayAgent* agent() { return agent_.get(); }
+    // Each loop turn: hand finished sessions to the agent (never from inside
+    // an engine callback), and tick the schedule once a second.
+    void poll(std::uint64_t now_us);
+    void stop();
+
+    // RelayNetwork
+    void resolve(std::uint64_t delivery, const std::string& name, apps::dns::RecordType type) override;
+    bool connect(std::uint64_t delivery, std::uint32_t ip, std::uint16_t port,
+                 apps::OutboundMessage message) override;
+
+private:
+    class Attempt;
+    struct Finished {
+        std::uint64_t delivery;
+        std::string peer;
+        std::vector<apps::RecipientResult> results;
+    };
+    void finish(Attempt& attempt, std::vector<apps::RecipientResult> results);
+
+    tcp::Engine& engine_;
+    EventLog& log_;
+    apps::SmtpClientConfig client_config_;
+    std::unique_ptr<RelayAgent> agent_;
+    std::list<std::unique_ptr<Attempt>> attempts_;  // alive while their session may report
+    std::vector<Finished> finished_;
+    std::uint64_t now_us_ = 0;
+    std::time_t last_tick_ = 0;
+};
+
+}  // namespace bm::dpdk

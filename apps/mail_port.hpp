@@ -50,11 +50,19 @@ struct OpenMaildrop {
     std::string apop_timestamp;  // the "<...>" of our greeting, brackets included
 };
 
-// One message of the snapshot, as RETR (top_lines < 0) or TOP sends it.
+// A piece of one message of the snapshot, as RETR (top_lines < 0) or TOP
+// sends it: the octets from `offset` of that text (CRLF lines, not
+// dot-stuffed; for TOP, of the cut text), at most `max_bytes` of them. A
+// big message is read piece by piece as the connection drains, so no
+// session holds a whole message. Reading the pieces in order is cheap (the
+// store keeps its place); any other offset is allowed but re-reads from
+// the start of the message.
 struct ReadMessage {
     std::uint32_t maildrop = 0;
     std::uint32_t index = 0;  // 0-based into MaildropOpened::messages
     std::int32_t top_lines = -1;
+    std::uint64_t offset = 0;
+    std::uint32_t max_bytes = 64 * 1024;  // > 0
 };
 
 // End of a POP3 session. commit = true (QUIT in TRANSACTION): remove the
@@ -105,7 +113,11 @@ struct MaildropOpened {
 
 struct MessageText {
     Outcome outcome = Outcome::not_found;
-    std::string text;  // CRLF lines, not dot-stuffed; ends with CRLF if non-empty
+    // The piece: at most max_bytes octets from the offset asked for. When
+    // ok and !end it is never empty. The whole text (all pieces) is CRLF
+    // lines, not dot-stuffed, and ends with CRLF if non-empty.
+    std::string text;
+    bool end = false;  // the piece reaches the end of the text
 };
 
 struct MaildropClosed {

@@ -19,7 +19,12 @@ namespace bm::apps {
 class Transport {
 public:
     // Queue bytes for the peer, in order. Replies are whole lines with CRLF.
+    // Never refused; a machine that streams a long reply checks send_room
+    // first and otherwise waits for Session::on_writable.
     virtual void send(std::string_view bytes) = 0;
+    // How many more bytes the driver's send queue takes before it passes
+    // its bound (0 when at or past it).
+    virtual std::size_t send_room() const = 0;
     // Close once everything queued has been sent. No input is fed after it.
     virtual void close() = 0;
     // Call Session::on_wakeup once, after `delay` (POP3 login slow-down).
@@ -68,6 +73,9 @@ public:
     virtual std::size_t on_bytes(std::string_view bytes) = 0;
     virtual void on_store_reply(StoreReply reply) = 0;
     virtual void on_wakeup() {}
+    // The send queue, after being filled past half its bound, has drained
+    // to half or less: a streaming reply (POP3 RETR) continues from here.
+    virtual void on_writable() {}
     // Idle too long: send 421 / -ERR and close.
     virtual void on_idle_timeout() = 0;
     // Server stopping: send the shutdown line and close; a pending store

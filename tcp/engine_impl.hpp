@@ -79,6 +79,7 @@ struct EngineCore {
     std::size_t feed(Tcb& tcb, std::span<const std::uint8_t> bytes);
     void offer_held(Tcb& tcb);
     void check_peer_closed(Tcb& tcb);
+    void notify_writable(Tcb& tcb);
     void release_session(Tcb& tcb, std::string_view why);
     void to_time_wait(Tcb& tcb);
     bool reclaim_time_wait();

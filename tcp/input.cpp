@@ -406,6 +406,7 @@ void EngineCore::segment_arrives(Tcb& tcb, const SegmentIn& segment) {
     // ---- eighth, check the FIN bit: only once every byte before it is in
     if ((flags & FIN) && data_seq + std::uint32_t(payload.size()) == tcb.rcv_nxt && !tcb.peer_fin) fin_arrives(tcb);
 
+    if (tcb.writable_due) notify_writable(tcb);
     if (tcb.state != State::closed) output(tcb);
 }
 
@@ -504,7 +505,9 @@ bool EngineCore::acknowledgment_arrives(Tcb& tcb, const SegmentIn& segment, std:
 void EngineCore::new_acknowledgment(Tcb& tcb, std::uint32_t ack) {
     std::uint32_t acked = ack - tcb.snd_una;
     std::size_t data = std::min<std::size_t>(acked, tcb.send_queue.size());
+    bool was_full = tcb.send_queue.size() > send_ring_limit / 2;
     tcb.send_queue.acknowledge(pool, data);
+    if (was_full && tcb.send_queue.size() <= send_ring_limit / 2) tcb.writable_due = true;
     tcb.snd_una = ack;
     if (seq_lt(tcb.snd_nxt, tcb.snd_una)) tcb.snd_nxt = tcb.snd_una;
     tcb.retries = 0;

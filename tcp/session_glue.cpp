@@ -40,6 +40,13 @@ apps::Session& Tcb::session() {
 // of the event, so a reply and the ACK of its request share a segment.
 void Tcb::send(std::string_view bytes) { send_queue.write(engine->pool, bytes, engine->send_ring_limit); }
 
+// The bound is the TCB's share of the chunk pool: a streaming reply fills
+// chunks only, never heap blocks.
+std::size_t Tcb::send_room() const {
+    std::size_t queued = send_queue.size();
+    return queued < engine->send_ring_limit ? engine->send_ring_limit - queued : 0;
+}
+
 void Tcb::close() {
     app_closed = true;
     fin_queued = true;
@@ -173,6 +180,13 @@ void EngineCore::offer_held(Tcb& tcb) {
     std::uint32_t step = std::min<std::uint32_t>(config.receive_window / 2, config.mss);
     bool small = tcb.rcv_adv - tcb.rcv_nxt < config.receive_window / 2;
     if (small && seq_gt(right, tcb.rcv_adv) && right - tcb.rcv_adv >= step) tcb.ack_now = true;
+}
+
+// ACKs freed room: a machine streaming a reply queues its next piece (or
+// asks the store for it) now, before this pass's output.
+void EngineCore::notify_writable(Tcb& tcb) {
+    tcb.writable_due = false;
+    if (tcb.session_open && !tcb.app_closed) tcb.session().on_writable();
 }
 
 // The peer's FIN arrived. Once every byte before it has been taken and the

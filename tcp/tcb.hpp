@@ -103,6 +103,7 @@ struct TcbVars {
     bool app_closed = false;   // the machine called close(): no more input for it
     bool peer_fin = false;     // the peer's FIN was received
     bool ack_now = false;      // an ACK is owed at the end of this pass
+    bool writable_due = false; // ACKs drained the send queue to half its bound
     bool session_open = false; // `machine` holds a live session
     bool refused = false;      // over max_conn_per_service: refusal line, then FIN
     bool opened = false;       // reached ESTABLISHED (for the counters)
@@ -121,6 +122,7 @@ struct TcbVars {
 struct Tcb final : TcbVars, apps::Transport, apps::MailPort, apps::Observer {
     // ---- what the machine calls (session_glue.cpp)
     void send(std::string_view bytes) override;
+    std::size_t send_room() const override;
     void close() override;
     void wake_after(std::chrono::milliseconds delay) override;
     void submit(apps::StoreRequest request) override;

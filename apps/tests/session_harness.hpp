@@ -18,10 +18,13 @@ namespace bm::apps::testing {
 class RecordingTransport : public Transport {
 public:
     void send(std::string_view bytes) override { sent += bytes; }
+    // Unbounded unless a test sets `room` (streaming tests).
+    std::size_t send_room() const override { return room; }
     void close() override { closed = true; }
     void wake_after(std::chrono::milliseconds delay) override { wakeups.push_back(delay); }
 
     std::string sent;
+    std::size_t room = std::size_t(-1);
     bool closed = false;
     std::vector<std::chrono::milliseconds> wakeups;
 };

@@ -102,6 +102,7 @@ private:
     void run(apps::ReadMessage& r, store::CommitGroup&) {
         apps::MessageText text{apps::Outcome::not_found, {}};
         if (store()) text.outcome = outcome(store()->read_message(r.maildrop, r.index, r.top_lines, text.text));
+        text.end = true;
         reply_ = std::move(text);
     }
 

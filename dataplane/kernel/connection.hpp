@@ -32,6 +32,9 @@ class Connection final : public apps::Transport,
 public:
     // Transport
     void send(std::string_view bytes) override { out.append(bytes); }
+    std::size_t send_room() const override {
+        return out.size() < send_bound ? send_bound - out.size() : 0;
+    }
     void close() override { closing = true; }
     void wake_after(std::chrono::milliseconds delay) override { wake_at = Clock::now() + delay; }
     // MailPort
@@ -44,6 +47,10 @@ public:
     void on_relay_result(const std::vector<apps::RecipientResult>& results) override {
         relay_results = results;
     }
+
+    // What a streaming reply may queue beyond what the socket took; the
+    // same bound as a TCB's send ring on the DPDK build.
+    static constexpr std::size_t send_bound = 64 * 1024;
 
     apps::Session& session();
     bool open() const { return fd >= 0; }

@@ -343,19 +343,34 @@ void KernelServer::offer_input(Connection& c) {
     }
 }
 
+// Writes what the socket takes. A queue that drains from past half its
+// bound to half or less tells the machine (Session::on_writable), which may
+// continue a streamed reply.
 void KernelServer::flush(Connection& c) {
+    bool was_full = c.out.size() > Connection::send_bound / 2;
+    if (!write_out(c)) return;
+    bool has_machine = !std::holds_alternative<std::monostate>(c.machine);
+    if (was_full && c.out.size() <= Connection::send_bound / 2 && !c.closing && has_machine) {
+        c.session().on_writable();
+        if (!write_out(c)) return;
+    }
+    if (c.out.empty() && c.closing) return teardown(c, "closed");
+    bool want_read = !c.closing && c.in.size() < max_held_input;
+    update_interest(c, want_read, !c.out.empty());
+}
+
+bool KernelServer::write_out(Connection& c) {
     while (!c.out.empty()) {
         ssize_t n = ::send(c.fd, c.out.data(), c.out.size(), MSG_NOSIGNAL);
         if (n < 0) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN) break;
-            return teardown(c, "send failed");
+            teardown(c, "send failed");
+            return false;
         }
         c.out.erase(0, std::size_t(n));
     }
-    if (c.out.empty() && c.closing) return teardown(c, "closed");
-    bool want_read = !c.closing && c.in.size() < max_held_input;
-    update_interest(c, want_read, !c.out.empty());
+    return true;
 }
 
 void KernelServer::update_interest(Connection& c, bool want_read, bool want_write) {

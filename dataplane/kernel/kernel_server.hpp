@@ -64,6 +64,7 @@ private:
     void on_readable(Connection& c);
     void offer_input(Connection& c);
     void flush(Connection& c);
+    bool write_out(Connection& c);  // false: torn down
     void update_interest(Connection& c, bool want_read, bool want_write);
     void teardown(Connection& c, const char* why);
     bool on_store_reply(std::uint64_t token, apps::StoreReply& reply);

@@ -80,21 +80,11 @@ std::string loggable(std::string_view name) {
     return out;
 }
 
-// RFC 1939 §3: a line of the message that begins with "." gets another "."
-// so the client cannot mistake it for the end. The store promises CRLF
-// lines; a missing final CRLF is added so the terminator stays on its own.
-std::string dot_stuffed(std::string_view text) {
-    std::string out;
-    out.reserve(text.size() + text.size() / 64 + 2);
-    bool line_start = true;
-    for (char c : text) {
-        if (line_start && c == '.') out += '.';
-        out += c;
-        line_start = (c == '\n');
-    }
-    if (!text.empty() && !text.ends_with(kCrlf)) out += kCrlf;
-    return out;
-}
+// A piece is asked for with what the connection can take now, within these
+// bounds: big enough that a store round trip carries real work, small
+// enough that a session never holds much of a message.
+constexpr std::uint32_t kMinPiece = 4 * 1024;
+constexpr std::uint32_t kMaxPiece = 64 * 1024;
 
 }  // namespace
 
@@ -172,7 +162,7 @@ bool Pop3Server::accepting_commands() const {
     return (state_ == State::authorization || state_ == State::transaction) && !waiting();
 }
 
-bool Pop3Server::waiting() const { return in_flight_ > 0 || delaying_; }
+bool Pop3Server::waiting() const { return in_flight_ > 0 || delaying_ || stream_.active; }
 
 void Pop3Server::run_buffered_commands() {
     while (accepting_commands()) {
@@ -349,10 +339,26 @@ void Pop3Server::do_retr(const Arguments& args) { read_message(args.index, -1); 
 
 void Pop3Server::do_top(const Arguments& args) { read_message(args.index, args.lines); }
 
+// RETR and TOP stream the message: one piece from the store at a time,
+// the next asked for once the connection has room for it (on_writable).
 void Pop3Server::read_message(std::uint32_t index, std::int32_t top_lines) {
-    reading_index_ = index;
-    reading_top_ = top_lines >= 0;
-    submit(ReadMessage{maildrop_, index, top_lines});
+    stream_ = Stream{};
+    stream_.active = true;
+    stream_.index = index;
+    stream_.top_lines = top_lines;
+    request_piece();
+}
+
+void Pop3Server::request_piece() {
+    std::size_t room = std::clamp<std::size_t>(transport_.send_room(), kMinPiece, kMaxPiece);
+    submit(ReadMessage{maildrop_, stream_.index, stream_.top_lines, stream_.offset,
+                       static_cast<std::uint32_t>(room)});
+}
+
+void Pop3Server::on_writable() {
+    if (!stream_.active || !stream_.awaiting_room) return;
+    stream_.awaiting_room = false;
+    request_piece();
 }
 
 void Pop3Server::do_dele(const Arguments& args) {
@@ -438,15 +444,71 @@ void Pop3Server::on_wakeup() {
 }
 
 void Pop3Server::on_message_text(const MessageText& text) {
-    if (text.outcome == Outcome::not_found) return reply("-ERR no such message");
-    if (text.outcome != Outcome::ok)
+    if (!stream_.active) return;
+    if (text.outcome != Outcome::ok) return stream_failed(text.outcome);
+    if (!text.end && text.text.empty()) return stream_failed(Outcome::temp_failure);  // no progress
+    // Stopping: a message that ends with this piece is still sent whole,
+    // then the shutdown line; a longer one is cut here.
+    if (last_words_ && !text.end) return stream_cut("stream-cut", last_words_->substr(5));
+    if (stream_.offset == 0) {
+        // RFC 1939 §5: RETR names the size; TOP (§7) just says +OK.
+        std::string first = stream_.top_lines >= 0
+                                ? std::string("+OK")
+                                : "+OK " + std::to_string(messages_[stream_.index].size) + " octets";
+        reply(first);
+    }
+    stream_.offset += text.text.size();
+    send_stuffed(text.text);
+    if (text.end) return end_stream();
+    if (transport_.send_room() >= kMinPiece) return request_piece();
+    stream_.awaiting_room = true;
+}
+
+// RFC 1939 §3: a line of the message that begins with "." gets another "."
+// so the client cannot mistake it for the end. The piece goes out in spans
+// between those dots (the transport copies once; no stuffed copy is built).
+// A piece may end mid-line: `line_start` carries over to the next one.
+void Pop3Server::send_stuffed(std::string_view piece) {
+    std::size_t from = 0;
+    for (std::size_t at = 0; at < piece.size();) {
+        if (stream_.line_start && piece[at] == '.') {
+            if (at > from) transport_.send(piece.substr(from, at - from));
+            transport_.send(".");
+            from = at;  // the line's own dot leaves with the next span
+        }
+        std::size_t eol = piece.find('\n', at);
+        stream_.line_start = eol != std::string_view::npos;
+        at = stream_.line_start ? eol + 1 : piece.size();
+    }
+    if (from < piece.size()) transport_.send(piece.substr(from));
+}
+
+// The store promises CRLF lines; a missing final CRLF is added anyway so
+// the terminating "." stays on its own line.
+void Pop3Server::end_stream() {
+    bool mid_line = stream_.offset > 0 && !stream_.line_start;
+    stream_ = Stream{};
+    transport_.send(mid_line ? "\r\n.\r\n" : ".\r\n");
+}
+
+// Before the first line the client can still be told; once part of the
+// message is out, a -ERR would read as message text, so the connection is
+// dropped instead (nothing is deleted without QUIT).
+void Pop3Server::stream_failed(Outcome outcome) {
+    if (stream_.offset == 0) {
+        stream_ = Stream{};
+        if (outcome == Outcome::not_found) return reply("-ERR no such message");
         return reply("-ERR [SYS/TEMP] Message could not be read, try again later");
-    // RFC 1939 §5: RETR names the size; TOP (§7) just says +OK.
-    std::string first = reading_top_
-                            ? std::string("+OK")
-                            : "+OK " + std::to_string(messages_[reading_index_].size) + " octets";
-    observer_.on_reply(first);  // the body is not logged
-    transport_.send(first + std::string(kCrlf) + dot_stuffed(text.text) + ".\r\n");
+    }
+    stream_cut("read-failed", "message " + std::to_string(stream_.index + 1) + " at octet " +
+                                  std::to_string(stream_.offset));
+}
+
+void Pop3Server::stream_cut(std::string_view event, std::string_view detail) {
+    stream_ = Stream{};
+    observer_.on_event(event, detail);
+    release_maildrop();
+    finish();
 }
 
 void Pop3Server::on_maildrop_closed(const MaildropClosed& closed) {
@@ -466,6 +528,7 @@ void Pop3Server::on_idle_timeout() {
     if (state_ == State::ended) return;
     last_words_ = "-ERR Autologout; idle for too long";  // RFC 1939 §3 autologout timer
     if (delaying_) on_wakeup();  // answer the held login first; the session ends anyway
+    if (stream_.awaiting_room) return stream_cut("stream-cut", last_words_->substr(5));
     resume();
 }
 
@@ -473,12 +536,14 @@ void Pop3Server::on_shutdown() {
     if (state_ == State::ended) return;
     last_words_ = "-ERR Server shutting down";
     if (delaying_) on_wakeup();
+    if (stream_.awaiting_room) return stream_cut("stream-cut", last_words_->substr(5));
     resume();
 }
 
 void Pop3Server::on_peer_closed() {
     if (state_ == State::ended) return;
     delaying_ = false;
+    stream_ = Stream{};
     // Without QUIT nothing is deleted (RFC 1939 §6), but the lock must go.
     release_maildrop();
     state_ = State::ended;

@@ -31,6 +31,7 @@ public:
     std::size_t on_bytes(std::string_view bytes) override;
     void on_store_reply(StoreReply reply) override;
     void on_wakeup() override;
+    void on_writable() override;
     void on_idle_timeout() override;
     void on_shutdown() override;
     void on_peer_closed() override;
@@ -83,6 +84,7 @@ private:
     void do_noop(const Arguments& args);
     void open_maildrop(OpenMaildrop request);
     void read_message(std::uint32_t index, std::int32_t top_lines);
+    void request_piece();
 
     // ---- store replies
     void on_maildrop_opened(MaildropOpened opened);
@@ -90,6 +92,10 @@ private:
     void answer_login(std::string_view line);
     void login_failed(std::string_view line);
     void on_message_text(const MessageText& text);
+    void send_stuffed(std::string_view piece);
+    void end_stream();
+    void stream_failed(Outcome outcome);
+    void stream_cut(std::string_view event, std::string_view detail);
     void on_maildrop_closed(const MaildropClosed& closed);
 
     // ---- output and ending
@@ -118,8 +124,17 @@ private:
     std::optional<std::string> last_words_;  // shutdown/idle line held for a reply
 
     std::uint32_t in_flight_ = 0;  // store requests still owed a reply
-    std::uint32_t reading_index_ = 0;
-    bool reading_top_ = false;
+
+    // The RETR/TOP being sent, piece by piece; no command runs meanwhile.
+    struct Stream {
+        bool active = false;
+        bool awaiting_room = false;  // the next piece waits for on_writable
+        bool line_start = true;      // dot-stuffing state across pieces
+        std::uint32_t index = 0;
+        std::int32_t top_lines = -1;
+        std::uint64_t offset = 0;    // octets of the text already sent
+    };
+    Stream stream_;
 
     bool maildrop_open_ = false;   // locked by us and not yet closed/committed
     std::uint32_t maildrop_ = 0;

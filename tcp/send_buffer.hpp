@@ -6,17 +6,10 @@
 // (into a chunk or a block), blocks are freed one by one as the peer
 // acknowledges them, and a large reply is never cut short.
 //
-// FIXME(streaming): a POP3 RETR of a 10 MB message is still held whole
-// once per connection: Transport::send hands over the whole dot-stuffed
-// reply at once as a string_view, so the engine must copy it (10 MB of
-// blocks, released block by block as ACKs arrive), and during that call
-// the machine also holds the MessageText and its dot-stuffed copy. True
-// streaming needs apps/ and store/ to hand the engine a source to pull from
-// (the store: an open file or mmap plus length; the machine: a
-// Transport::send_stream(source) after the +OK line), the TCB keeping only
-// that cursor and filling the next window's worth into chunks, dot-stuffing
-// on the fly, as ACKs free them: memory per RETR bounded by the ring,
-// whatever the message size.
+// Streaming machines (POP3 RETR) stay within the ring: they ask
+// Transport::send_room before queueing the next piece and continue on
+// Session::on_writable, so a 10 MB message never sits here whole; the
+// blocks serve what is queued in one go (a long multi-line reply).
 #pragma once
 
 #include <cstddef>
@@ -35,7 +28,7 @@ public:
     SendBuffer& operator=(const SendBuffer&) = delete;
     ~SendBuffer();  // frees heap blocks; pool chunks must be cleared first
 
-    // Queues bytes; never refuses (see the FIXME above).
+    // Queues bytes; never refuses.
     void write(ChunkPool& pool, std::string_view bytes, std::size_t ring_limit);
     // SND.UNA advanced by n: frees those bytes.
     void acknowledge(ChunkPool& pool, std::size_t n);

@@ -74,10 +74,16 @@ std::string top_of(const std::string& text, std::int32_t count) {
 }
 
 // A maildrop for alice (password "open sesame", or APOP with kDigest)
-// holding kMessage1 and kMessage2.
+// holding kMessage1 and kMessage2 (or `first` instead of kMessage1). Reads
+// answer with pieces of at most `piece` octets; `fail` breaks the read that
+// starts at `fail_at`.
 struct FakeStore {
     Outcome login = Outcome::ok;
     std::vector<StoreRequest> seen;
+    std::string first = kMessage1;
+    std::size_t piece = std::size_t(-1);
+    Outcome fail = Outcome::ok;
+    std::uint64_t fail_at = 0;
 
     StoreReply answer(const StoreRequest& request) {
         seen.push_back(request);
@@ -90,11 +96,14 @@ struct FakeStore {
                      (open.password == "open sesame" || open.apop_digest == kDigest);
         if (!known) return {Outcome::auth_failed, 0, {}};
         if (login != Outcome::ok) return {login, 0, {}};
-        return {Outcome::ok, 42, {{kMessage1.size(), "uid-1"}, {kMessage2.size(), "uid-2"}}};
+        return {Outcome::ok, 42, {{first.size(), "uid-1"}, {kMessage2.size(), "uid-2"}}};
     }
-    static MessageText read_message(const ReadMessage& read) {
-        const std::string& text = read.index == 0 ? kMessage1 : kMessage2;
-        return {Outcome::ok, read.top_lines < 0 ? text : top_of(text, read.top_lines)};
+    MessageText read_message(const ReadMessage& read) const {
+        if (fail != Outcome::ok && read.offset == fail_at) return {fail, {}, false};
+        const std::string& whole = read.index == 0 ? first : kMessage2;
+        std::string text = read.top_lines < 0 ? whole : top_of(whole, read.top_lines);
+        std::size_t n = std::min<std::size_t>({read.max_bytes, piece, text.size() - read.offset});
+        return {Outcome::ok, text.substr(read.offset, n), read.offset + n == text.size()};
     }
 };
 
@@ -504,4 +513,167 @@ TEST(Pop3IdleTimeout, AutologoutReleasesWithoutDeleting) {
     ASSERT_NE(release, nullptr);
     EXPECT_FALSE(release->commit);
     EXPECT_TRUE(release->deleted.empty());
+}
+
+// ---- streaming RETR / TOP ------------------------------------------------
+
+namespace {
+
+// A send queue of `bound` octets that the test drains by hand, as a TCB's
+// ring or the kernel build's buffer does when the peer reads.
+class DrainingTransport : public harness::RecordingTransport {
+public:
+    explicit DrainingTransport(std::size_t bound) : bound_(bound) {}
+    std::size_t send_room() const override {
+        std::size_t queued = sent.size() - drained;
+        return queued < bound_ ? bound_ - queued : 0;
+    }
+    std::size_t queued() const { return sent.size() - drained; }
+    std::size_t drained = 0;
+
+private:
+    std::size_t bound_;
+};
+
+// Lines of 60 octets, every seventh starting with a dot: about `size` octets.
+std::string big_message(std::size_t size) {
+    std::string text = "Subject: big\r\n\r\n";
+    for (std::size_t i = 0; text.size() < size; ++i)
+        text += (i % 7 == 0 ? "." : "x") + std::string(57, char('a' + i % 26)) + "\r\n";
+    return text;
+}
+
+std::string stuffed(const std::string& text) {
+    std::string out;
+    bool line_start = true;
+    for (char c : text) {
+        if (line_start && c == '.') out += '.';
+        out += c;
+        line_start = c == '\n';
+    }
+    return out;
+}
+
+}  // namespace
+
+TEST(Pop3Stream, PiecesOfAnySizeGiveTheSameBytes) {
+    std::string input = kLogin + "RETR 1\r\nTOP 2 2\r\nNOOP\r\n";
+    std::string expected = kGreeting + kLoggedIn + "+OK " + kSize1 + " octets\r\n" +
+                           kMessage1Stuffed + ".\r\n" +
+                           lines({"+OK", "Subject: two", "", "line1", "..line2", ".", "+OK"});
+    for (std::size_t piece = 1; piece <= kMessage1.size() + 1; ++piece) {
+        SCOPED_TRACE("pieces of " + std::to_string(piece));
+        FakeStore store;
+        store.piece = piece;
+        Rig rig(store);
+        rig.feed(input, input.size());
+        EXPECT_EQ(rig.transport.sent, expected);
+        // The pieces are asked for in order, each where the last one ended.
+        std::uint64_t next = 0;
+        for (const ReadMessage& read : requests_of<ReadMessage>(rig.store.seen)) {
+            if (read.index != 0) break;
+            EXPECT_EQ(read.offset, next);
+            next += std::min<std::uint64_t>(piece, kMessage1.size() - read.offset);
+        }
+        EXPECT_EQ(next, kMessage1.size());
+    }
+}
+
+TEST(Pop3Stream, NextPieceWaitsForRoomAndTheQueueStaysBounded) {
+    constexpr std::size_t bound = 64 * 1024;
+    FakeStore store;
+    store.first = big_message(1024 * 1024);
+    DrainingTransport transport(bound);
+    harness::QueuedMailPort port;
+    harness::RecordingObserver observer;
+    Pop3Config config = test_config();
+    Pop3Server session{config, test_peer(), transport, port, observer};
+    session.start();
+    std::string input = kLogin + "RETR 1\r\nNOOP\r\n";
+    std::size_t taken = 0, reads = 0, most_queued = 0;
+    for (int turn = 0; turn < 10000 && !transport.closed; ++turn) {
+        taken += session.on_bytes(std::string_view(input).substr(taken));
+        if (!port.requests.empty()) {
+            StoreRequest request = std::move(port.requests.front());
+            port.requests.pop_front();
+            if (auto* read = std::get_if<ReadMessage>(&request)) {
+                ++reads;
+                EXPECT_LE(read->max_bytes, 64u * 1024);
+            }
+            session.on_store_reply(store.answer(request));
+            most_queued = std::max(most_queued, transport.queued());
+            continue;
+        }
+        if (taken == input.size() && !session.waiting()) break;
+        // Nothing asked: the peer reads half the queue, as ACKs would free it.
+        std::size_t was = transport.queued();
+        transport.drained += was - std::min(was, bound / 2);
+        if (was > bound / 2) session.on_writable();
+    }
+    std::string total = std::to_string(store.first.size() + kMessage2.size());
+    std::string expected = kGreeting + lines({"+OK", "+OK Logged in, 2 messages (" + total + " octets)"}) +
+                           "+OK " + std::to_string(store.first.size()) + " octets\r\n" +
+                           stuffed(store.first) + ".\r\n+OK\r\n";
+    EXPECT_TRUE(transport.sent == expected);  // 1 MiB: no diff printed
+    EXPECT_GT(reads, 1024u * 1024 / (64 * 1024));  // pieces, not one read
+    // Never more queued than the bound plus one piece and its stuffing.
+    EXPECT_LE(most_queued, bound + 64 * 1024 + 64 * 1024 / 59 + 64);
+}
+
+TEST(Pop3Stream, ReadFailureBeforeAnyTextAnswersErrAndGoesOn) {
+    FakeStore store;
+    store.fail = Outcome::temp_failure;
+    expect_transcript(kLogin + "RETR 1\r\nNOOP\r\n",
+                      kGreeting + kLoggedIn +
+                          lines({"-ERR [SYS/TEMP] Message could not be read, try again later", "+OK"}),
+                      store);
+}
+
+TEST(Pop3Stream, ReadFailureMidMessageDropsTheConnectionWithoutTheTerminator) {
+    FakeStore store;
+    store.piece = 10;
+    store.fail = Outcome::temp_failure;
+    store.fail_at = 20;
+    Rig rig(store);
+    rig.feed(kLogin + "RETR 1\r\nNOOP\r\n", 1000);
+    EXPECT_TRUE(rig.transport.closed);
+    EXPECT_EQ(rig.transport.sent, kGreeting + kLoggedIn + "+OK " + kSize1 + " octets\r\n" +
+                                      kMessage1Stuffed.substr(0, 20));
+    auto closes = requests_of<CloseMaildrop>(rig.store.seen);
+    ASSERT_EQ(closes.size(), 1u);
+    EXPECT_FALSE(closes[0].commit);
+    EXPECT_EQ(rig.observer.events.back(), "read-failed message 1 at octet 20");
+}
+
+TEST(Pop3Stream, ShutdownWhileWaitingForRoomCutsTheStreamAndReleasesTheMaildrop) {
+    FakeStore store;
+    store.first = big_message(300 * 1024);
+    Rig rig(store);
+    rig.transport.room = 4 * 1024;  // room for the first piece only
+    rig.feed(kLogin, kLogin.size());
+    rig.transport.room = 0;
+    rig.feed("RETR 1\r\n", 100);
+    ASSERT_TRUE(rig.session.waiting());
+    std::size_t sent = rig.transport.sent.size();
+    rig.session.on_shutdown();
+    EXPECT_TRUE(rig.transport.closed);
+    EXPECT_EQ(rig.transport.sent.size(), sent);  // no -ERR inside the message text
+    ASSERT_EQ(rig.port.requests.size(), 1u);
+    auto* release = std::get_if<CloseMaildrop>(&rig.port.requests.front());
+    ASSERT_NE(release, nullptr);
+    EXPECT_FALSE(release->commit);
+    EXPECT_EQ(rig.observer.events.back(), "stream-cut Server shutting down");
+}
+
+TEST(Pop3Stream, MissingFinalCrlfIsAddedBeforeTheTerminator) {
+    FakeStore store;
+    store.first = "Subject: x\r\n\r\n.no end";
+    store.piece = 3;
+    expect_transcript(kLogin + "RETR 1\r\n",
+                      kGreeting + lines({"+OK", "+OK Logged in, 2 messages (" +
+                                                    std::to_string(store.first.size() + kMessage2.size()) +
+                                                    " octets)"}) +
+                          lines({"+OK " + std::to_string(store.first.size()) + " octets", "Subject: x",
+                                 "", "..no end", "."}),
+                      store);
 }

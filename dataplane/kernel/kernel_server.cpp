@@ -369,6 +369,7 @@ bool KernelServer::write_out(Connection& c) {
             return false;
         }
         c.out.erase(0, std::size_t(n));
+        c.last_activity = Clock::now();  // a reply still flowing is not idle
     }
     return true;
 }

@@ -24,7 +24,7 @@ StoreReply answer(const StoreRequest& request) {
     if (std::holds_alternative<OpenMaildrop>(request))
         return MaildropOpened{Outcome::ok, 1, {{1026, "uid1"}}};
     if (std::holds_alternative<ReadMessage>(request))
-        return MessageText{Outcome::ok, "Subject: x\r\n\r\n" + std::string(1000, 'b') + "\r\n"};
+        return MessageText{Outcome::ok, "Subject: x\r\n\r\n" + std::string(1000, 'b') + "\r\n", true};
     return MaildropClosed{Outcome::ok};
 }
 

@@ -231,11 +231,14 @@ Status MailStore::open_maildrop(std::string_view user, std::string_view password
 }
 
 Status MailStore::read_message(std::uint32_t handle, std::uint32_t index, std::int32_t top_lines,
-                               std::string& text) {
+                               std::uint64_t offset, std::uint32_t max_bytes, std::string& piece,
+                               bool& end) {
     std::lock_guard guard(mutex_);
+    piece.clear();
+    end = false;
     auto it = maildrops_.find(handle);
     if (it == maildrops_.end()) return Status::not_found;
-    return it->second->pop.read(index, top_lines, text);
+    return it->second->pop.read(index, top_lines, offset, max_bytes, piece, end);
 }
 
 Status MailStore::close_maildrop(std::uint32_t handle, const std::vector<std::uint32_t>& deleted,

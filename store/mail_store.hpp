@@ -62,10 +62,15 @@ public:
     Status open_maildrop(std::string_view user, std::string_view password,
                          std::string_view apop_digest, std::string_view apop_timestamp,
                          std::uint32_t& handle, std::vector<MaildropEntry>& messages);
-    // CRLF text of message `index` of the snapshot; top_lines >= 0 gives the
-    // header, the blank line and that many body lines (POP3 TOP).
+    // A piece of the CRLF text of message `index` of the snapshot: at most
+    // max_bytes octets from `offset`; `end` once the piece reaches the end
+    // of the text. top_lines >= 0 cuts the text to the header, the blank
+    // line and that many body lines (POP3 TOP). Reading the pieces in
+    // order costs about their size each; any other offset re-reads the
+    // message from its start.
     Status read_message(std::uint32_t handle, std::uint32_t index, std::int32_t top_lines,
-                        std::string& text);
+                        std::uint64_t offset, std::uint32_t max_bytes, std::string& piece,
+                        bool& end);
     // commit: delete `deleted` durably, then unlock; otherwise only unlock.
     Status close_maildrop(std::uint32_t handle, const std::vector<std::uint32_t>& deleted,
                           bool commit);

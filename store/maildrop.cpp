@@ -9,7 +9,6 @@
 
 #include "store/digest.hpp"
 #include "store/log.hpp"
-#include "store/message_text.hpp"
 
 namespace bm::store {
 namespace {
@@ -20,17 +19,21 @@ bool same_file(int a, int b) {
            sa.st_dev == sb.st_dev;
 }
 
-int pread_range(int fd, std::uint64_t from, std::uint64_t to, std::string& out) {
-    out.resize(to - from);
-    std::size_t done = 0;
-    while (done < out.size()) {
-        ssize_t n = ::pread(fd, out.data() + done, out.size() - done,
-                            static_cast<off_t>(from + done));
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return errno;
-        if (n == 0) return EIO;  // the file shrank under us
-        done += static_cast<std::size_t>(n);
-    }
+// Octets of the CRLF text of a Maildir file, counted piece by piece.
+int crlf_size(int fd, std::uint64_t raw_size, std::uint64_t& size) {
+    MessageStream stream(fd, 0, raw_size, false, -1);
+    std::string piece;
+    bool end = false;
+    while (!end)
+        if (int err = stream.read(64 * 1024, piece, end); err != 0) return err;
+    size = stream.offset();
+    return 0;
+}
+
+int file_size(int fd, std::uint64_t& size) {
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) return errno;
+    size = static_cast<std::uint64_t>(st.st_size);
     return 0;
 }
 
@@ -78,12 +81,14 @@ Status Pop3Maildrop::snapshot_maildir() {
         if (named) {
             e.size = *named;
         } else {
-            std::string text;
-            if (int err = read_file(f.path, text); err != 0) {
+            UniqueFd fd(::open(f.path.c_str(), O_RDONLY | O_CLOEXEC));
+            std::uint64_t raw_size = 0;
+            int err = fd.valid() ? file_size(fd.get(), raw_size) : errno;
+            if (err == 0) err = crlf_size(fd.get(), raw_size, e.size);
+            if (err != 0) {
                 log_line("read " + f.path + ": " + errno_text(err));
                 return status_from_errno(err);
             }
-            e.size = to_crlf(text).size();
         }
         // The unique part survives the move to cur/ and flag changes.
         e.uid = hex_md5({f.base});
@@ -118,21 +123,69 @@ Status Pop3Maildrop::snapshot_mbox() {
     return Status::ok;
 }
 
-Status Pop3Maildrop::read(std::uint32_t index, std::int32_t top_lines, std::string& text) {
+Status Pop3Maildrop::read(std::uint32_t index, std::int32_t top_lines, std::uint64_t offset,
+                          std::uint32_t max_bytes, std::string& piece, bool& end) {
+    piece.clear();
+    end = false;
     if (index >= entries_.size()) return Status::not_found;
-    Status s = box_.kind == MailboxKind::mbox ? read_mbox(index, text) : read_maildir(index, text);
-    if (s == Status::ok && top_lines >= 0) text = top_of_message(text, top_lines);
-    return s;
+    bool continues = cursor_ && cursor_->index == index && cursor_->top_lines == top_lines &&
+                     cursor_->stream.offset() == offset;
+    if (!continues) {
+        if (Status s = start_reading(index, top_lines); s != Status::ok) return s;
+    }
+    // Starting again for an offset of our own is correct, only slower.
+    int err = continues ? 0 : cursor_->stream.skip(offset);
+    if (err == 0) err = cursor_->stream.read(max_bytes, piece, end);
+    if (err != 0) {
+        log_line("read message " + std::to_string(index + 1) + " of " + box_.path + ": " +
+                 errno_text(err));
+        piece.clear();
+        end = false;
+        drop_cursor();  // its state is unknown now: the next request starts over
+        return status_from_errno(err);
+    }
+    return Status::ok;
 }
 
-Status Pop3Maildrop::read_maildir(std::uint32_t index, std::string& text) {
+std::uint64_t Pop3Maildrop::raw_bytes_read() const {
+    return finished_raw_bytes_ + (cursor_ ? cursor_->stream.raw_bytes_read() : 0);
+}
+
+void Pop3Maildrop::drop_cursor() {
+    if (cursor_) finished_raw_bytes_ += cursor_->stream.raw_bytes_read();
+    cursor_.reset();
+}
+
+Status Pop3Maildrop::start_reading(std::uint32_t index, std::int32_t top_lines) {
+    drop_cursor();
+    if (box_.kind == MailboxKind::mbox) {
+        const auto& m = messages_[index];
+        cursor_.emplace(Cursor{index, top_lines, UniqueFd(),
+                               MessageStream(mbox_fd_.get(), m.text_start, m.text_end, true,
+                                             top_lines)});
+        return Status::ok;
+    }
+    UniqueFd fd;
+    if (Status s = open_maildir_file(index, fd); s != Status::ok) return s;
+    std::uint64_t raw_size = 0;
+    if (int err = file_size(fd.get(), raw_size); err != 0) return status_from_errno(err);
+    int raw_fd = fd.get();
+    cursor_.emplace(Cursor{index, top_lines, std::move(fd),
+                           MessageStream(raw_fd, 0, raw_size, false, top_lines)});
+    return Status::ok;
+}
+
+// Opens the message, following it if a mail reader moved it (new/ to cur/,
+// flags changed) since the snapshot.
+Status Pop3Maildrop::open_maildir_file(std::uint32_t index, UniqueFd& fd) {
     auto& f = files_[index];
-    std::string raw;
-    int err = read_file(f.path, raw);
+    fd.reset(::open(f.path.c_str(), O_RDONLY | O_CLOEXEC));
+    int err = fd.valid() ? 0 : errno;
     if (err == ENOENT) {
         if (auto moved = maildir::find_by_base(box_.path, f.base)) {
             f.path = *moved;
-            err = read_file(f.path, raw);
+            fd.reset(::open(f.path.c_str(), O_RDONLY | O_CLOEXEC));
+            err = fd.valid() ? 0 : errno;
         }
     }
     if (err == ENOENT) return Status::not_found;
@@ -140,18 +193,6 @@ Status Pop3Maildrop::read_maildir(std::uint32_t index, std::string& text) {
         log_line("read " + f.path + ": " + errno_text(err));
         return status_from_errno(err);
     }
-    text = to_crlf(raw);
-    return Status::ok;
-}
-
-Status Pop3Maildrop::read_mbox(std::uint32_t index, std::string& text) {
-    const auto& m = messages_[index];
-    std::string stored;
-    if (int err = pread_range(mbox_fd_.get(), m.text_start, m.text_end, stored); err != 0) {
-        log_line("read " + box_.path + ": " + errno_text(err));
-        return status_from_errno(err);
-    }
-    text = mbox::message_text(stored);
     return Status::ok;
 }
 

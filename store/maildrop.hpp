@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,7 @@
 #include "store/mailbox.hpp"
 #include "store/maildir.hpp"
 #include "store/mbox.hpp"
+#include "store/message_stream.hpp"
 
 namespace bm::store {
 
@@ -26,7 +28,16 @@ public:
     // Lists the mailbox (an absent one is an empty maildrop).
     Status snapshot(const Mailbox& box);
     const std::vector<MaildropEntry>& entries() const { return entries_; }
-    Status read(std::uint32_t index, std::int32_t top_lines, std::string& text);
+    // A piece of message `index` as RETR (top_lines < 0) or TOP sends it:
+    // at most max_bytes octets from `offset` of its CRLF text; `end` once
+    // the piece reaches the end of that text. Continuing where the last
+    // piece ended reads on; any other offset starts the message again and
+    // skips to it.
+    Status read(std::uint32_t index, std::int32_t top_lines, std::uint64_t offset,
+                std::uint32_t max_bytes, std::string& piece, bool& end);
+    // Raw octets read from message files so far: lets tests check that a
+    // piece costs about its own size, not the whole message.
+    std::uint64_t raw_bytes_read() const;
     // Removes the `deleted` messages durably; the lock is kept.
     Status commit(const std::vector<std::uint32_t>& deleted);
     void unlock() { lock_fd_.reset(); }
@@ -34,8 +45,9 @@ public:
 private:
     Status snapshot_maildir();
     Status snapshot_mbox();
-    Status read_maildir(std::uint32_t index, std::string& text);
-    Status read_mbox(std::uint32_t index, std::string& text);
+    Status start_reading(std::uint32_t index, std::int32_t top_lines);
+    void drop_cursor();
+    Status open_maildir_file(std::uint32_t index, UniqueFd& fd);
     Status commit_maildir(const std::vector<bool>& doomed);
     Status commit_mbox(const std::vector<bool>& doomed);
     std::string mbox_without(std::string_view current, const std::vector<bool>& doomed) const;
@@ -50,6 +62,19 @@ private:
     std::vector<mbox::Message> messages_;
     std::uint64_t mbox_size_ = 0;
     std::string mbox_digest_;  // MD5 of the first mbox_size_ octets
+
+    // The message being streamed, so the next piece reads on from where
+    // the last one ended.
+    struct Cursor {
+        std::uint32_t index = 0;
+        std::int32_t top_lines = -1;
+        // Maildir: the message file, held open so that a mail reader
+        // moving or deleting it between two pieces changes nothing.
+        UniqueFd file;
+        MessageStream stream;
+    };
+    std::optional<Cursor> cursor_;
+    std::uint64_t finished_raw_bytes_ = 0;  // raw_bytes_read() of earlier cursors
 };
 
 }  // namespace bm::store

@@ -100,9 +100,10 @@ private:
     }
 
     void run(apps::ReadMessage& r, store::CommitGroup&) {
-        apps::MessageText text{apps::Outcome::not_found, {}};
-        if (store()) text.outcome = outcome(store()->read_message(r.maildrop, r.index, r.top_lines, text.text));
-        text.end = true;
+        apps::MessageText text{apps::Outcome::not_found, {}, false};
+        if (store())
+            text.outcome = outcome(store()->read_message(r.maildrop, r.index, r.top_lines, r.offset,
+                                                         r.max_bytes, text.text, text.end));
         reply_ = std::move(text);
     }
 

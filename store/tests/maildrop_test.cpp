@@ -44,7 +44,7 @@ protected:
         std::vector<std::string> out;
         for (std::uint32_t i = 0; i < s.entries.size(); ++i) {
             std::string t;
-            EXPECT_EQ(store->read_message(s.handle, i, -1, t), Status::ok);
+            EXPECT_EQ(read_whole(*store, s.handle, i, -1, t), Status::ok);
             out.push_back(t);
         }
         return out;
@@ -119,11 +119,11 @@ TEST_F(Maildrop, LockHoldsAgainstAnotherProcess) {
 
 TEST_F(Maildrop, UnknownHandleIsNotFound) {
     std::string t;
-    EXPECT_EQ(store->read_message(12345, 0, -1, t), Status::not_found);
+    EXPECT_EQ(read_whole(*store, 12345, 0, -1, t), Status::not_found);
     EXPECT_EQ(store->close_maildrop(12345, {}, true), Status::not_found);
     Session s;
     ASSERT_EQ(open(*store, "alice", s), Status::ok);
-    EXPECT_EQ(store->read_message(s.handle, 0, -1, t), Status::not_found);  // empty maildrop
+    EXPECT_EQ(read_whole(*store, s.handle, 0, -1, t), Status::not_found);  // empty maildrop
     store->close_maildrop(s.handle, {}, false);
 }
 
@@ -158,9 +158,9 @@ TEST_F(Maildrop, TopGivesHeaderBlankLineAndNLines_Rfc1939Top) {
     Session s;
     ASSERT_EQ(open(*store, "alice", s), Status::ok);
     std::string t;
-    ASSERT_EQ(store->read_message(s.handle, 2, 2, t), Status::ok);
+    ASSERT_EQ(read_whole(*store, s.handle, 2, 2, t), Status::ok);
     EXPECT_EQ(t, "Subject: three\r\n\r\nl1\r\nl2\r\n");
-    ASSERT_EQ(store->read_message(s.handle, 2, 0, t), Status::ok);
+    ASSERT_EQ(read_whole(*store, s.handle, 2, 0, t), Status::ok);
     EXPECT_EQ(t, "Subject: three\r\n\r\n");
     store->close_maildrop(s.handle, {}, false);
 }
@@ -221,7 +221,7 @@ TEST_F(Maildrop, MaildirMessageMovedToCurIsStillReadAndDeleted) {
     std::string name = names_in(dir / "alice/new").at(0);
     fs::rename(dir / ("alice/new/" + name), dir / ("alice/cur/" + name + ":2,S"));
     std::string t;
-    ASSERT_EQ(store->read_message(s.handle, 0, -1, t), Status::ok);
+    ASSERT_EQ(read_whole(*store, s.handle, 0, -1, t), Status::ok);
     EXPECT_EQ(t, m1);
     EXPECT_EQ(store->close_maildrop(s.handle, {0}, true), Status::ok);
     EXPECT_TRUE(names_in(dir / "alice/cur").empty());

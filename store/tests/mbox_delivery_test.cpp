@@ -62,10 +62,10 @@ TEST(MboxDelivery, QuotingRoundTripsByteExactThroughReadMessage) {
     ASSERT_EQ(store.open_maildrop("carol", "pw", "", "", handle, entries), Status::ok);
     ASSERT_EQ(entries.size(), 2u);
     std::string text;
-    ASSERT_EQ(store.read_message(handle, 0, -1, text), Status::ok);
+    ASSERT_EQ(read_whole(store, handle, 0, -1, text), Status::ok);
     EXPECT_EQ(text, tricky);
     EXPECT_EQ(entries[0].size, tricky.size());
-    ASSERT_EQ(store.read_message(handle, 1, -1, text), Status::ok);
+    ASSERT_EQ(read_whole(store, handle, 1, -1, text), Status::ok);
     EXPECT_EQ(text, second);
     EXPECT_EQ(entries[1].size, second.size());
     EXPECT_EQ(store.close_maildrop(handle, {}, false), Status::ok);
@@ -83,9 +83,9 @@ TEST(MboxDelivery, FileWithoutFinalNewlineGetsSeparatorBeforeNextMessage) {
     ASSERT_EQ(store.open_maildrop("carol", "pw", "", "", handle, entries), Status::ok);
     ASSERT_EQ(entries.size(), 2u);
     std::string text;
-    ASSERT_EQ(store.read_message(handle, 0, -1, text), Status::ok);
+    ASSERT_EQ(read_whole(store, handle, 0, -1, text), Status::ok);
     EXPECT_EQ(text, "Subject: old\r\n\r\nno newline\r\n");
-    ASSERT_EQ(store.read_message(handle, 1, -1, text), Status::ok);
+    ASSERT_EQ(read_whole(store, handle, 1, -1, text), Status::ok);
     EXPECT_EQ(text, "S: new\r\n\r\nb\r\n");
     store.close_maildrop(handle, {}, false);
 }

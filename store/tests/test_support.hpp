@@ -73,4 +73,19 @@ inline Status deliver_now(MailStore& store, const Delivery& d) {
     return status;
 }
 
+// The whole text of a message, read piece by piece as POP3 RETR/TOP does.
+inline Status read_whole(MailStore& store, std::uint32_t handle, std::uint32_t index,
+                         std::int32_t top_lines, std::string& text,
+                         std::uint32_t max_bytes = 64 * 1024) {
+    text.clear();
+    std::string piece;
+    for (bool end = false; !end;) {
+        Status s = store.read_message(handle, index, top_lines, text.size(), max_bytes, piece, end);
+        if (s != Status::ok) return s;
+        if (!end && piece.empty()) return Status::temp_failure;  // no progress
+        text += piece;
+    }
+    return Status::ok;
+}
+
 }  // namespace bm::store::test

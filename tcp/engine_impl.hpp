@@ -122,7 +122,7 @@ struct EngineCore {
     };
     std::vector<TimeWaitEntry> time_wait_ring;
     std::size_t time_wait_head = 0, time_wait_count = 0;
-    std::size_t send_ring_limit = 64 * 1024;  // per TCB, bytes in chunks
+    std::size_t send_ring_limit = 256 * 1024;  // per TCB, bytes in chunks
     // Refusal lines, built once so refusing a connection does not allocate.
     std::string smtp_shutdown_line, smtp_busy_line;
 

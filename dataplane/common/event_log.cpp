@@ -6,6 +6,8 @@
 #include <stdexcept>
 #include <sys/time.h>
 
+#include "dataplane/common/log_writer.hpp"
+
 namespace bm {
 
 EventLog::~EventLog() {
@@ -24,29 +26,42 @@ void EventLog::open(const std::string& path, bool verbose) {
 
 void EventLog::detach_from_terminal() { debug_ = file_; }
 
+// Every line is formatted into one buffer first, so it leaves in one
+// write, whole, whichever thread writes it.
 void EventLog::event(std::string_view service, std::string_view peer, std::string_view event,
                      std::string_view detail) {
-    timeval tv{};
-    gettimeofday(&tv, nullptr);
-    tm utc{};
-    gmtime_r(&tv.tv_sec, &utc);
     char stamp[32];
-    std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &utc);
-    std::fprintf(file_, "%s.%03ldZ %.*s %.*s %.*s %.*s\n", stamp, long(tv.tv_usec / 1000),
-                 int(service.size()), service.data(), int(peer.size()), peer.data(),
-                 int(event.size()), event.data(), int(detail.size()), detail.data());
+    format_log_time(stamp);
+    char line[LogWriter::line_bytes];
+    int n = std::snprintf(line, sizeof line, "%s %.*s %.*s %.*s %.*s\n", stamp, int(service.size()),
+                          service.data(), int(peer.size()), peer.data(), int(event.size()), event.data(),
+                          int(detail.size()), detail.data());
+    emit(file_, line, n);
 }
 
-void EventLog::debug(std::uint64_t connection, std::string_view text) {
-    if (!verbose_) return;
-    std::fprintf(debug_, "[%llu] %.*s\n", static_cast<unsigned long long>(connection),
-                 int(text.size()), text.data());
-}
+void EventLog::debug(std::uint64_t connection, std::string_view text) { debug_line("", connection, text); }
 
 void EventLog::debug_line(std::string_view prefix, std::uint64_t connection, std::string_view line) {
     if (!verbose_) return;
-    std::fprintf(debug_, "[%llu] %.*s%.*s\n", static_cast<unsigned long long>(connection),
-                 int(prefix.size()), prefix.data(), int(line.size()), line.data());
+    char out[LogWriter::line_bytes];
+    int n = std::snprintf(out, sizeof out, "[%llu] %.*s%.*s\n", static_cast<unsigned long long>(connection),
+                          int(prefix.size()), prefix.data(), int(line.size()), line.data());
+    emit(debug_, out, n);
+}
+
+// A line longer than the buffer is cut, keeping its newline.
+void EventLog::emit(std::FILE* to, char* line, int length) {
+    if (length < 0) return;
+    std::size_t n = std::size_t(length);
+    if (n >= LogWriter::line_bytes) {
+        n = LogWriter::line_bytes - 1;
+        line[n - 1] = '\n';
+    }
+    if (writer_) {
+        writer_->push(to, std::string_view(line, n));
+        return;
+    }
+    std::fwrite(line, 1, n, to);
 }
 
 }  // namespace bm

@@ -9,6 +9,8 @@
 
 namespace bm {
 
+class LogWriter;
+
 class EventLog {
 public:
     EventLog() = default;
@@ -20,6 +22,9 @@ public:
     void open(const std::string& path, bool verbose);
     // After --daemon detached stdio: debug lines go to the log file too.
     void detach_from_terminal();
+    // From now on lines are handed to `writer` (not owned; outlives the
+    // log's use) instead of being written by the calling thread.
+    void write_through(LogWriter* writer) { writer_ = writer; }
 
     void event(std::string_view service, std::string_view peer, std::string_view event,
                std::string_view detail);
@@ -28,6 +33,9 @@ public:
     void debug_line(std::string_view prefix, std::uint64_t connection, std::string_view line);
 
 private:
+    void emit(std::FILE* to, char* line, int length);
+
+    LogWriter* writer_ = nullptr;
     std::FILE* file_ = stderr;
     std::FILE* debug_ = stderr;
     bool owned_ = false;

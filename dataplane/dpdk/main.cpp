@@ -19,6 +19,7 @@
 
 #include "dataplane/common/daemon.hpp"
 #include "dataplane/common/event_log.hpp"
+#include "dataplane/common/log_writer.hpp"
 #include "dataplane/common/options.hpp"
 #include "dataplane/common/program.hpp"
 #include "dataplane/dpdk/counters.hpp"
@@ -70,8 +71,12 @@ int serve(const bm::Options& options, bm::dpdk::CommandLine& line) {
         log.detach_from_terminal();
     }
     // Before the EAL pins this thread to the polling lcore, so the I/O
-    // worker's thread keeps the whole CPU set and never competes with it.
+    // worker's and the log writer's threads keep the whole CPU set and
+    // never compete with it. From here the polling core never writes a log
+    // line itself.
     bm::store::IoWorker worker;
+    bm::LogWriter log_writer;
+    log.write_through(&log_writer);
     Eal eal(line.eal);
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);

@@ -28,6 +28,11 @@ std::span<std::uint8_t> bytes_of(rte_mbuf* m) {
     return {rte_pktmbuf_mtod(m, std::uint8_t*), m->data_len};
 }
 
+// Where a new frame is built: the whole of a fresh mbuf.
+std::span<std::uint8_t> room_of(rte_mbuf* m) {
+    return {rte_pktmbuf_mtod(m, std::uint8_t*), rte_pktmbuf_tailroom(m)};
+}
+
 // RX checksum flags: Some(true) verified good, Some(false) bad, nullopt: check in software.
 std::optional<bool> rx_verdict(std::uint64_t flags, std::uint64_t mask, std::uint64_t good, std::uint64_t bad) {
     std::uint64_t v = flags & mask;
@@ -115,8 +120,10 @@ PollLoop::PollLoop(const Options& options, const Addressing& addressing, Port& p
     std::string tag = instance_tag();
     engine_.emplace(engine_config(options, port, tag), *this, *this, *this);
     if (store && !options.sink) {
-        relay_ = std::make_unique<RelayLink>(options, tag, *store, worker, *engine_, log);
-        if (RelayAgent* agent = relay_->agent()) backend_.set_on_queued([agent] { agent->queue_changed(); });
+        relay_ = std::make_unique<RelayLink>(options, tag, *store, worker, *engine_, *this, log);
+        RelayAgent& agent = relay_->agent();
+        backend_.set_on_queued([&agent] { agent.queue_changed(); });
+        if (UdpReceiver* dns = relay_->dns()) udp_ports_.bind(*dns);
     }
 }
 
@@ -295,8 +302,11 @@ bool PollLoop::on_icmp(rte_mbuf* frame, const EthernetHeader& ethernet, const Ip
     return true;
 }
 
-// No UDP service yet (the relay's DNS client will be the first).
-// RFC 1122 §4.1.3.1 would have us send port unreachable; we only count.
+// RFC 1122 §4.1.3.1 says a datagram for a port nobody listens on SHOULD
+// draw an ICMP port unreachable; we only count it (udp_no_service). The one
+// UDP service is the relay's DNS client, whose ports close as soon as their
+// query ends: each late duplicate answer would draw an ICMP message, and
+// without a rate limit every spoofed datagram would make us a reflector.
 void PollLoop::on_udp(rte_mbuf* frame, const Ipv4Packet& ip) {
     auto verdict = rx_verdict(frame->ol_flags, RTE_MBUF_F_RX_L4_CKSUM_MASK, RTE_MBUF_F_RX_L4_CKSUM_GOOD,
                               RTE_MBUF_F_RX_L4_CKSUM_BAD);
@@ -305,6 +315,7 @@ void PollLoop::on_udp(rte_mbuf* frame, const Ipv4Packet& ip) {
                                       : parse_udp(ip.payload, ip.source, ip.destination, !verdict, datagram);
     if (why == DropReason::none) {
         counters_.rx(Protocol::udp);
+        if (udp_ports_.deliver(ip.source, datagram)) return;
         why = DropReason::udp_no_service;
     }
     counters_.drop(why);
@@ -331,37 +342,78 @@ std::optional<std::uint32_t> PollLoop::next_hop(std::uint32_t destination) const
     return gateway_;
 }
 
+rte_mbuf* PollLoop::new_frame() {
+    rte_mbuf* frame = rte_pktmbuf_alloc(port_.pool());
+    if (!frame) counters_.drop(DropReason::tx_no_mbuf);
+    return frame;
+}
+
+// What the NIC computes is asked per frame; without offload the frame
+// already carries every checksum.
+void PollLoop::set_offload_flags(rte_mbuf* frame, bool ip_checksum, std::uint64_t l4_checksum) {
+    if (!ip_checksum && l4_checksum == 0) return;
+    frame->l2_len = ethernet_header_size;
+    frame->l3_len = ipv4_header_size;
+    frame->ol_flags = RTE_MBUF_F_TX_IPV4 | (ip_checksum ? RTE_MBUF_F_TX_IP_CKSUM : 0) | l4_checksum;
+}
+
+// RFC 1122 §2.3.2.2: a frame for a next hop not yet resolved is kept
+// until the ARP reply comes (release_pending), or dropped, counted.
+void PollLoop::transmit(rte_mbuf* frame, std::uint32_t hop, const ArpCache::Lookup& mac) {
+    if (mac.mac) return tx_.stage(frame);
+    if (!arp_pending_.push(hop, frame, now_us_)) {
+        rte_pktmbuf_free(frame);
+        counters_.drop(DropReason::arp_pending_full);
+    }
+    if (mac.send_request) send_arp(arp_request, MacAddress{}, hop);
+}
+
 void PollLoop::emit(const tcp::SegmentOut& segment, std::span<const std::uint8_t> payload_a,
                     std::span<const std::uint8_t> payload_b) {
     std::optional<std::uint32_t> hop = next_hop(segment.tuple.remote_ip);
     if (!hop) return counters_.drop(DropReason::tx_no_route);
-    rte_mbuf* frame = rte_pktmbuf_alloc(port_.pool());
-    if (!frame) return counters_.drop(DropReason::tx_no_mbuf);
+    rte_mbuf* frame = new_frame();
+    if (!frame) return;
     ArpCache::Lookup mac = arp_.lookup(*hop, now_us_);
     FrameEnds ends{port_.mac(), mac.mac.value_or(MacAddress{}), ip_identification_++};
-    std::span<std::uint8_t> room(rte_pktmbuf_mtod(frame, std::uint8_t*), rte_pktmbuf_tailroom(frame));
     ChecksumOffload offload = port_.tx_offload();
-    std::size_t length = emit_tcp_frame(room, ends, segment, payload_a, payload_b, offload);
+    std::size_t length = emit_tcp_frame(room_of(frame), ends, segment, payload_a, payload_b, offload);
     if (length == 0) {
         rte_pktmbuf_free(frame);
         return counters_.drop(DropReason::tx_too_big);
     }
     rte_pktmbuf_append(frame, std::uint16_t(length));
-    if (offload.ipv4 || offload.tcp) {
-        frame->l2_len = ethernet_header_size;
-        frame->l3_len = ipv4_header_size;
-        frame->ol_flags = RTE_MBUF_F_TX_IPV4 | (offload.ipv4 ? RTE_MBUF_F_TX_IP_CKSUM : 0) |
-                          (offload.tcp ? RTE_MBUF_F_TX_TCP_CKSUM : 0);
-    }
+    set_offload_flags(frame, offload.ipv4, offload.tcp ? RTE_MBUF_F_TX_TCP_CKSUM : 0);
     counters_.tx(Protocol::tcp);
     counters_.tx(Protocol::ipv4);
-    if (mac.mac) return tx_.stage(frame);
-    // RFC 1122 §2.3.2.2: keep the frame until the reply comes.
-    if (!arp_pending_.push(*hop, frame, now_us_)) {
-        rte_pktmbuf_free(frame);
-        counters_.drop(DropReason::arp_pending_full);
+    transmit(frame, *hop, mac);
+}
+
+bool PollLoop::send_udp(std::uint16_t local_port, std::uint32_t destination, std::uint16_t destination_port,
+                        std::span<const std::uint8_t> payload) {
+    std::optional<std::uint32_t> hop = next_hop(destination);
+    if (!hop) {
+        counters_.drop(DropReason::tx_no_route);
+        return false;
     }
-    if (mac.send_request) send_arp(arp_request, MacAddress{}, *hop);
+    rte_mbuf* frame = new_frame();
+    if (!frame) return false;
+    ArpCache::Lookup mac = arp_.lookup(*hop, now_us_);
+    FrameEnds ends{port_.mac(), mac.mac.value_or(MacAddress{}), ip_identification_++};
+    ChecksumOffload offload = port_.tx_offload();
+    UdpEmit header{subnet_.address, destination, local_port, destination_port};
+    std::size_t length = emit_udp_frame(room_of(frame), ends, header, payload, offload);
+    if (length == 0) {
+        rte_pktmbuf_free(frame);
+        counters_.drop(DropReason::tx_too_big);
+        return false;
+    }
+    rte_pktmbuf_append(frame, std::uint16_t(length));
+    set_offload_flags(frame, offload.ipv4, offload.udp ? RTE_MBUF_F_TX_UDP_CKSUM : 0);
+    counters_.tx(Protocol::udp);
+    counters_.tx(Protocol::ipv4);
+    transmit(frame, *hop, mac);
+    return true;
 }
 
 void PollLoop::release_pending(std::uint32_t ip, const MacAddress& mac) {

@@ -5,7 +5,8 @@
 //
 // It is also the engine's environment: tcp::Output (segments become
 // frames), tcp::StorePort (requests go to the I/O worker through
-// MailBackend) and tcp::EventSink (the event log).
+// MailBackend) and tcp::EventSink (the event log); and the UDP services'
+// (UdpSender: datagrams become frames by the same next-hop and ARP path).
 #pragma once
 
 #include <csignal>
@@ -22,6 +23,7 @@
 #include "dataplane/dpdk/port.hpp"
 #include "dataplane/dpdk/relay_link.hpp"
 #include "dataplane/dpdk/tx_queue.hpp"
+#include "dataplane/dpdk/udp_ports.hpp"
 #include "tcp/engine.hpp"
 
 struct rte_mbuf;
@@ -53,7 +55,7 @@ struct Addressing {
 };
 Addressing addressing(const Options& options);
 
-class PollLoop final : public tcp::Output, public tcp::StorePort, public tcp::EventSink {
+class PollLoop final : public tcp::Output, public tcp::StorePort, public tcp::EventSink, public UdpSender {
 public:
     PollLoop(const Options& options, const Addressing& addressing, Port& port, store::MailStore* store,
              store::IoWorker& worker, EventLog& log, Counters& counters);
@@ -73,6 +75,9 @@ public:
                std::string_view detail) override;
     bool verbose() const override;
     void debug(std::uint64_t connection, std::string_view prefix, std::string_view text) override;
+    // UdpSender
+    bool send_udp(std::uint16_t local_port, std::uint32_t destination, std::uint16_t destination_port,
+                  std::span<const std::uint8_t> payload) override;
 
 private:
     static constexpr std::uint16_t burst_size = 32;
@@ -87,6 +92,9 @@ private:
     void on_tcp(rte_mbuf* frame, const Ipv4Packet& ip);
 
     std::optional<std::uint32_t> next_hop(std::uint32_t destination) const;
+    rte_mbuf* new_frame();
+    void set_offload_flags(rte_mbuf* frame, bool ip_checksum, std::uint64_t l4_checksum);
+    void transmit(rte_mbuf* frame, std::uint32_t hop, const ArpCache::Lookup& mac);
     void send_arp(std::uint16_t operation, const MacAddress& target_mac, std::uint32_t target_ip);
     void release_pending(std::uint32_t ip, const MacAddress& mac);
     bool deliver(std::uint64_t token, apps::StoreReply& reply);
@@ -107,6 +115,7 @@ private:
     ArpCache arp_;
     ArpPending<rte_mbuf*> arp_pending_;
     TxQueue tx_;
+    UdpPorts udp_ports_;
     store::IoWorker& worker_;
     MailBackend backend_;
     std::optional<tcp::Engine> engine_;

@@ -86,8 +86,10 @@ void Port::configure(const PortSettings& settings) {
     if (rx_offload_.l4) conf.rxmode.offloads |= rx_l4;
     tx_offload_.ipv4 = info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_IPV4_CKSUM;
     tx_offload_.tcp = info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_TCP_CKSUM;
+    tx_offload_.udp = info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_UDP_CKSUM;
     if (tx_offload_.ipv4) conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_IPV4_CKSUM;
     if (tx_offload_.tcp) conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_TCP_CKSUM;
+    if (tx_offload_.udp) conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_UDP_CKSUM;
 
     if (int rc = rte_eth_dev_configure(id_, 1, 1, &conf); rc != 0) fail("port " + name_ + ": configure", rc);
     configured_ = true;
@@ -135,11 +137,11 @@ std::string Port::describe() const {
     char text[256];
     const auto& m = mac_.bytes;
     std::snprintf(text, sizeof text,
-                  "%s (%s), mac %02x:%02x:%02x:%02x:%02x:%02x, mtu %u, link %s, rx cksum %s%s, tx cksum %s%s",
+                  "%s (%s), mac %02x:%02x:%02x:%02x:%02x:%02x, mtu %u, link %s, rx cksum %s%s, tx cksum %s%s%s",
                   name_.c_str(), driver_.c_str(), m[0], m[1], m[2], m[3], m[4], m[5], unsigned(mtu_),
                   link_up_ ? "up" : "down (continuing)", rx_offload_.ipv4 ? "ip" : "sw-ip",
                   rx_offload_.l4 ? "+l4" : "+sw-l4", tx_offload_.ipv4 ? "ip" : "sw-ip",
-                  tx_offload_.tcp ? "+tcp" : "+sw-tcp");
+                  tx_offload_.tcp ? "+tcp" : "+sw-tcp", tx_offload_.udp ? "+udp" : "+sw-udp");
     return text;
 }
 

@@ -7,7 +7,7 @@
 #include <string>
 
 #include "dataplane/dpdk/ethernet.hpp"
-#include "dataplane/dpdk/tcp_wire.hpp"
+#include "dataplane/dpdk/frame.hpp"
 
 struct rte_mempool;
 
@@ -39,7 +39,7 @@ public:
     ChecksumOffload tx_offload() const { return tx_offload_; }
     RxChecksumOffload rx_offload() const { return rx_offload_; }
     bool link_up() const { return link_up_; }
-    // "net_tap0 (net_tap), mac 02:..:.., mtu 1500, link up, rx cksum ip+l4, tx cksum ip+tcp"
+    // "net_tap0 (net_tap), mac 02:..:.., mtu 1500, link up, rx cksum ip+l4, tx cksum ip+tcp+udp"
     std::string describe() const;
 
     static constexpr std::uint16_t rx_descriptors = 1024;

@@ -1,6 +1,7 @@
 #include "dataplane/dpdk/relay_link.hpp"
 
 #include "dataplane/common/cidr.hpp"
+#include "dataplane/common/resolv_conf.hpp"
 
 namespace bm::dpdk {
 
@@ -44,41 +45,73 @@ private:
 };
 
 namespace {
+
 // A finished session's TCB is gone well before this (QUIT, FIN, TIME_WAIT
 // is not a session); only then is its report target freed.
 constexpr std::uint64_t attempt_linger_us = 600'000'000;
+
+// The --dns server as the stack sees it (SPEC --dns; default: the first
+// nameserver of /etc/resolv.conf). The stack has no loopback and routes
+// off-link only through --gateway, so some servers can never answer: 0,
+// and why.
+struct DnsServer {
+    std::uint32_t ip = 0;
+    std::string problem;
+};
+
+DnsServer dns_server(const Options& options) {
+    std::string text = options.dns.empty() ? system_nameserver() : options.dns;
+    std::string named = (options.dns.empty() ? "nameserver " : "--dns ") + text;
+    if (text.empty()) return {0, "no --dns and no nameserver in /etc/resolv.conf"};
+    std::uint32_t ip = parse_ipv4(text).value_or(0);
+    std::uint32_t own = parse_ipv4(options.ip).value_or(0);
+    auto subnet = Cidr::parse(options.ip + "/" + std::to_string(options.prefix_len));
+    if (ip == 0 || (ip >> 24) == 127 || ip == own)
+        return {0, named + " cannot be reached from the stack's own address " + options.ip + ": give --dns A.B.C.D"};
+    if (subnet && !subnet->contains(ip) && options.gateway.empty())
+        return {0, named + " is not on " + options.ip + "/" + std::to_string(options.prefix_len) +
+                       " and there is no --gateway"};
+    return {ip, {}};
+}
+
 }  // namespace
 
 RelayLink::RelayLink(const Options& options, const std::string& instance_tag, store::MailStore& store,
-                     store::IoWorker& worker, tcp::Engine& engine, EventLog& log)
+                     store::IoWorker& worker, tcp::Engine& engine, UdpSender& udp, EventLog& log)
     : engine_(engine), log_(log) {
     client_config_.hostname = options.hostname;
     client_config_.reply_timeout = std::chrono::seconds(options.relay_timeout);
-    std::optional<Relayhost> relayhost;
-    if (!options.relayhost.empty()) relayhost = parse_relayhost(options.relayhost);
-    if (!relayhost || !relayhost->ip) {
-        log_.event("relay", "-", "disabled",
-                   "the DPDK build relays only through --relayhost A.B.C.D (no DNS client on the stack "
-                   "yet); non-local mail stays queued");
-        return;
-    }
     RelaySettings settings;
     settings.queue_dir = options.queue_dir;
     settings.hostname = options.hostname;
     settings.local_domains = options.local_domains;
-    settings.relayhost = relayhost;
+    if (!options.relayhost.empty()) settings.relayhost = parse_relayhost(options.relayhost);
     settings.retry_delay = options.retry_delay;
     settings.max_attempts = options.max_attempts;
     settings.instance_tag = instance_tag;
+    // SPEC --dns: lookups are needed unless the relayhost is an address.
+    if (!settings.relayhost || !settings.relayhost->ip) start_dns(options, udp);
     agent_ = std::make_unique<RelayAgent>(std::move(settings), store, worker, *this, log_);
     last_tick_ = std::time(nullptr);
     agent_->start(last_tick_);
 }
 
+// An unusable server is said once here; each lookup then fails as a
+// temporary error, so the mail stays queued and is retried (and bounced
+// after --max-attempts) exactly as when a reachable server does not answer.
+void RelayLink::start_dns(const Options& options, UdpSender& udp) {
+    DnsServer server = dns_server(options);
+    if (server.ip == 0) log_.event("relay", "-", "no-dns-server", server.problem + "; MX/A lookups will fail");
+    auto answer = [this](std::uint64_t delivery, const apps::dns::Response& response) {
+        if (agent_) agent_->on_resolved(delivery, response);
+    };
+    dns_ = std::make_unique<DnsLink>(server.ip, udp, std::move(answer), "no usable DNS server: " + server.problem);
+}
+
 RelayLink::~RelayLink() = default;
 
-void RelayLink::resolve(std::uint64_t, const std::string&, apps::dns::RecordType) {
-    // Not reached: the agent runs only with an address relayhost (FIXME(dns)).
+void RelayLink::resolve(std::uint64_t delivery, const std::string& name, apps::dns::RecordType type) {
+    if (dns_) dns_->client().query(delivery, name, type, now_us_);
 }
 
 bool RelayLink::connect(std::uint64_t delivery, std::uint32_t ip, std::uint16_t port,
@@ -101,7 +134,7 @@ void RelayLink::finish(Attempt& attempt, std::vector<apps::RecipientResult> resu
 
 void RelayLink::poll(std::uint64_t now_us) {
     now_us_ = now_us;
-    if (!agent_) return;
+    if (dns_) dns_->client().tick(now_us);
     std::vector<Finished> finished = std::move(finished_);
     finished_.clear();
     for (Finished& f : finished) agent_->on_session_end(f.delivery, f.peer, f.results);
@@ -115,7 +148,8 @@ void RelayLink::poll(std::uint64_t now_us) {
 }
 
 void RelayLink::stop() {
-    if (agent_) agent_->stop();
+    agent_->stop();
+    if (dns_) dns_->client().cancel_all();  // the agent drops lookups in progress
 }
 
 }  // namespace bm::dpdk

@@ -1,10 +1,8 @@
 // The relay client on the DPDK build: the transport-independent RelayAgent
 // (dataplane/common) whose connections are active opens of the engine
-// (tcp::Engine::connect) hosting apps::SmtpClient.
-//
-// FIXME(dns): the stack has no DNS client yet, so this build relays only
-// through `--relayhost A.B.C.D[:PORT]`; without it the agent is not started
-// and non-local mail stays queued (durable, nothing lost) with a log line.
+// (tcp::Engine::connect) hosting apps::SmtpClient, and whose MX/A lookups
+// go to the --dns server over the stack's UDP (DnsLink), as on the kernel
+// build.
 #pragma once
 
 #include <cstdint>
@@ -18,6 +16,8 @@
 #include "dataplane/common/event_log.hpp"
 #include "dataplane/common/options.hpp"
 #include "dataplane/common/relay_agent.hpp"
+#include "dataplane/dpdk/dns_link.hpp"
+#include "dataplane/dpdk/udp_ports.hpp"
 #include "tcp/engine.hpp"
 
 namespace bm::dpdk {
@@ -25,15 +25,18 @@ namespace bm::dpdk {
 class RelayLink final : public RelayNetwork {
 public:
     RelayLink(const Options& options, const std::string& instance_tag, store::MailStore& store,
-              store::IoWorker& worker, tcp::Engine& engine, EventLog& log);
+              store::IoWorker& worker, tcp::Engine& engine, UdpSender& udp, EventLog& log);
     ~RelayLink();
 
-    // Null when the relay cannot run on this build (see FIXME above).
-    RelayAgent* agent() { return agent_.get(); }
-    // Each loop turn: hand finished sessions to the agent (never from inside
-    // an engine callback), and tick the schedule once a second.
+    RelayAgent& agent() { return *agent_; }
+    // The receiver of DNS answers; null when no lookup is ever needed (an
+    // address relayhost).
+    UdpReceiver* dns() { return dns_.get(); }
+    // Each loop turn: retransmit or fail DNS queries that are due, hand
+    // finished sessions to the agent (never from inside an engine
+    // callback), and tick the schedule once a second.
     void poll(std::uint64_t now_us);
-    void stop();
+    void stop();  // SIGTERM: the agent starts nothing new; lookups are dropped
 
     // RelayNetwork
     void resolve(std::uint64_t delivery, const std::string& name, apps::dns::RecordType type) override;
@@ -48,10 +51,12 @@ private:
         std::vector<apps::RecipientResult> results;
     };
     void finish(Attempt& attempt, std::vector<apps::RecipientResult> results);
+    void start_dns(const Options& options, UdpSender& udp);
 
     tcp::Engine& engine_;
     EventLog& log_;
     apps::SmtpClientConfig client_config_;
+    std::unique_ptr<DnsLink> dns_;
     std::unique_ptr<RelayAgent> agent_;
     std::list<std::unique_ptr<Attempt>> attempts_;  // alive while their session may report
     std::vector<Finished> finished_;

@@ -8,7 +8,7 @@
 #include <span>
 
 #include "dataplane/dpdk/drop_reason.hpp"
-#include "dataplane/dpdk/ethernet.hpp"
+#include "dataplane/dpdk/frame.hpp"
 #include "tcp/engine.hpp"
 
 namespace bm::dpdk {
@@ -28,12 +28,6 @@ DropReason parse_tcp_options(std::span<const std::uint8_t> options, tcp::TcpOpti
 // Bytes the options of `options` take on the wire (a multiple of 4).
 std::size_t tcp_options_length(const tcp::TcpOptions& options);
 
-// What the NIC computes for us (negotiated at port set-up).
-struct ChecksumOffload {
-    bool ipv4 = false;
-    bool tcp = false;
-};
-
 // Writes header and options at the start of `segment`, whose payload is
 // already in place after them; `segment` spans header + payload. Fills the
 // checksum, or with offload the pseudo-header sum the NIC expects.
@@ -42,10 +36,6 @@ std::size_t emit_tcp(std::span<std::uint8_t> segment, const tcp::SegmentOut& hea
 
 // A whole Ethernet + IPv4 + TCP frame. Returns its length, or 0 when it
 // does not fit in `out`.
-struct FrameEnds {
-    MacAddress source, destination;
-    std::uint16_t ip_identification = 0;
-};
 std::size_t emit_tcp_frame(std::span<std::uint8_t> out, const FrameEnds& ends, const tcp::SegmentOut& header,
                            std::span<const std::uint8_t> payload_a, std::span<const std::uint8_t> payload_b,
                            ChecksumOffload offload);

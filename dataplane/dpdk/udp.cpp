@@ -1,6 +1,9 @@
 #include "dataplane/dpdk/udp.hpp"
 
+#include <algorithm>
+
 #include "dataplane/dpdk/checksum.hpp"
+#include "dataplane/dpdk/ethernet.hpp"
 #include "dataplane/dpdk/ipv4.hpp"
 #include "dataplane/dpdk/wire_bytes.hpp"
 
@@ -22,7 +25,7 @@ DropReason parse_udp(std::span<const std::uint8_t> bytes, std::uint32_t source, 
     return DropReason::none;
 }
 
-std::size_t emit_udp(std::span<std::uint8_t> datagram, const UdpEmit& header) {
+std::size_t emit_udp(std::span<std::uint8_t> datagram, const UdpEmit& header, bool offload) {
     std::uint8_t* p = datagram.data();
     std::uint16_t length = std::uint16_t(datagram.size());
     store_be16(p, header.source_port);
@@ -30,9 +33,30 @@ std::size_t emit_udp(std::span<std::uint8_t> datagram, const UdpEmit& header) {
     store_be16(p + 4, length);
     store_be16(p + 6, 0);
     std::uint64_t sum = pseudo_header_sum(header.source, header.destination, ip_protocol_udp, length);
+    if (offload) {
+        // The NIC adds the datagram to this sum (and sends 0xffff for 0).
+        store_be16(p + 6, checksum_fold(sum));
+        return datagram.size();
+    }
     std::uint16_t checksum = checksum_finish(checksum_add(sum, datagram));
     store_be16(p + 6, checksum == 0 ? 0xffff : checksum);  // RFC 768: zero means "none"
     return datagram.size();
+}
+
+std::size_t emit_udp_frame(std::span<std::uint8_t> out, const FrameEnds& ends, const UdpEmit& header,
+                           std::span<const std::uint8_t> payload, ChecksumOffload offload) {
+    std::size_t datagram_length = udp_header_size + payload.size();
+    std::size_t frame_length = ethernet_header_size + ipv4_header_size + datagram_length;
+    if (frame_length > out.size() || ipv4_header_size + datagram_length > 0xffff) return 0;
+
+    emit_ethernet(out, {ends.destination, ends.source, ethertype_ipv4});
+    emit_ipv4(out.subspan(ethernet_header_size, ipv4_header_size),
+              {header.source, header.destination, ip_protocol_udp, std::uint16_t(datagram_length),
+               ends.ip_identification, !offload.ipv4});
+    auto datagram = out.subspan(ethernet_header_size + ipv4_header_size, datagram_length);
+    std::copy(payload.begin(), payload.end(), datagram.begin() + std::ptrdiff_t(udp_header_size));
+    emit_udp(datagram, header, offload.udp);
+    return frame_length;
 }
 
 }  // namespace bm::dpdk

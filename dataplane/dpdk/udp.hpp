@@ -1,5 +1,5 @@
-// UDP (RFC 768): header checks and the datagram's payload. No service
-// listens yet; the DNS client of the relay will be the first.
+// UDP (RFC 768): header checks, the datagram's payload, and datagrams of
+// our own (the relay client's DNS queries) as whole frames.
 #pragma once
 
 #include <cstddef>
@@ -7,6 +7,7 @@
 #include <span>
 
 #include "dataplane/dpdk/drop_reason.hpp"
+#include "dataplane/dpdk/frame.hpp"
 
 namespace bm::dpdk {
 
@@ -28,7 +29,13 @@ struct UdpEmit {
 };
 
 // Writes the header in front of the payload already in `datagram` (header
-// space included) and its checksum. Returns the datagram length.
-std::size_t emit_udp(std::span<std::uint8_t> datagram, const UdpEmit& header);
+// space included) and its checksum, or with offload the pseudo-header sum
+// the NIC completes. Returns the datagram length.
+std::size_t emit_udp(std::span<std::uint8_t> datagram, const UdpEmit& header, bool offload = false);
+
+// A whole Ethernet + IPv4 + UDP frame. Returns its length, or 0 when it
+// does not fit in `out` (no fragmentation: a datagram is one frame).
+std::size_t emit_udp_frame(std::span<std::uint8_t> out, const FrameEnds& ends, const UdpEmit& header,
+                           std::span<const std::uint8_t> payload, ChecksumOffload offload);
 
 }  // namespace bm::dpdk

@@ -2,166 +2,131 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <sys/random.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 #include <stdexcept>
-#include <vector>
+
+#include "dataplane/common/cidr.hpp"
 
 namespace bm::kernel {
-
 namespace {
 
-constexpr auto query_timeout = std::chrono::seconds(3);
-constexpr int max_sends = 3;           // then the lookup fails (temporary)
-constexpr std::size_t max_pending = 4096;
 constexpr std::size_t max_answer = 4096;  // we ask over UDP without EDNS: 512 is the norm
+constexpr int reads_per_socket = 16;      // bounded work per wake-up; epoll reports the rest
 
-using Clock = DnsResolver::Clock;
+std::uint64_t now_us() {
+    auto since = std::chrono::steady_clock::now().time_since_epoch();
+    return std::uint64_t(std::chrono::duration_cast<std::chrono::microseconds>(since).count());
+}
 
-std::uint32_t random_seed() {
-    std::uint32_t seed = 0;
-    if (getrandom(&seed, sizeof seed, 0) != sizeof seed)
-        seed = static_cast<std::uint32_t>(Clock::now().time_since_epoch().count());
-    return seed;
+std::uint32_t server_address(const std::string& server) {
+    auto ip = parse_ipv4(server);
+    if (!ip) throw std::runtime_error("DNS server '" + server + "' is not an IPv4 address");
+    return *ip;
+}
+
+int epoll_set() {
+    int fd = epoll_create1(EPOLL_CLOEXEC);
+    if (fd < 0) throw std::runtime_error(std::string("DNS epoll set: ") + std::strerror(errno));
+    return fd;
+}
+
+// No connect(): a server that is unreachable now (no route yet) must not
+// stop the query; each send may fail and be retried.
+bool bind_port(int fd, std::uint16_t port) {
+    sockaddr_in local{};
+    local.sin_family = AF_INET;
+    local.sin_port = htons(port);
+    return ::bind(fd, reinterpret_cast<const sockaddr*>(&local), sizeof local) == 0;
+}
+
+std::uint16_t bound_port(int fd) {
+    sockaddr_in local{};
+    socklen_t length = sizeof local;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &length) != 0) return 0;
+    return ntohs(local.sin_port);
 }
 
 }  // namespace
 
 DnsResolver::DnsResolver(const std::string& server, Answer answer)
-    : answer_(std::move(answer)), random_(random_seed()) {
-    fd_ = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd_ < 0) throw std::runtime_error(std::string("DNS socket: ") + std::strerror(errno));
-    server_.sin_family = AF_INET;
-    server_.sin_port = htons(53);  // RFC 1035 §4.2.1
-    if (inet_pton(AF_INET, server.c_str(), &server_.sin_addr) != 1) {
-        ::close(fd_);
-        throw std::runtime_error("DNS server '" + server + "' is not an IPv4 address");
-    }
-    // No connect(): a server that is unreachable now (no route yet) must not
-    // stop the mail server from starting; each send may fail and be retried.
-}
+    : DnsResolver(server_address(server), std::move(answer)) {}
+
+DnsResolver::DnsResolver(std::uint32_t server, Answer answer)
+    : epoll_fd_(epoll_set()), client_(server, *this, std::move(answer)) {}
 
 DnsResolver::~DnsResolver() {
-    if (fd_ >= 0) ::close(fd_);
-}
-
-std::string DnsResolver::system_nameserver(const std::string& resolv_conf) {
-    std::ifstream in(resolv_conf);
-    std::string line;
-    while (std::getline(in, line)) {
-        std::istringstream words(line);
-        std::string key, value;
-        words >> key >> value;
-        in_addr ignored{};
-        if (key == "nameserver" && inet_pton(AF_INET, value.c_str(), &ignored) == 1) return value;
-    }
-    return {};
-}
-
-std::uint16_t DnsResolver::fresh_id() {
-    // RFC 5452 §9.2: unpredictable ids (a fixed source port is a known gap).
-    for (int i = 0; i < 64; ++i) {
-        auto id = static_cast<std::uint16_t>(random_());
-        if (!pending_.count(id)) return id;
-    }
-    return 0;
+    for (auto& [port, fd] : sockets_) ::close(fd);
+    ::close(epoll_fd_);
 }
 
 void DnsResolver::query(std::uint64_t owner, const std::string& name, apps::dns::RecordType type) {
-    std::uint16_t id = fresh_id();
-    auto packet = apps::dns::build_query(id, name, type);
-    if (!packet) {
-        refused_.push_back({owner, "'" + name + "' is not a domain name"});
-        return;
-    }
-    if (pending_.size() >= max_pending || pending_.count(id)) {
-        refused_.push_back({owner, "too many DNS queries in flight"});
-        return;
-    }
-    Pending& p = pending_[id];
-    p.owner = owner;
-    p.name = name;
-    p.type = type;
-    p.packet = std::move(*packet);
-    transmit(p);
+    client_.query(owner, name, type, now_us());
 }
 
-void DnsResolver::transmit(Pending& p) {
-    ++p.sends;
-    p.deadline = Clock::now() + query_timeout;
-    ssize_t n = ::sendto(fd_, p.packet.data(), p.packet.size(), MSG_NOSIGNAL,
-                         reinterpret_cast<const sockaddr*>(&server_), sizeof server_);
-    if (n < 0) p.deadline = Clock::now();  // try again (or give up) at the next tick
+void DnsResolver::tick() { client_.tick(now_us()); }
+
+void DnsResolver::cancel_all() { client_.cancel_all(); }
+
+// The client's random port if it is free on this host, else one the
+// kernel picks (also at random, from its ephemeral range).
+std::uint16_t DnsResolver::open_port(std::uint16_t suggestion) {
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return 0;
+    std::uint16_t port = 0;
+    if (bind_port(fd, suggestion) || bind_port(fd, 0)) port = bound_port(fd);
+    epoll_event event{EPOLLIN, {.u64 = port}};
+    if (port == 0 || sockets_.count(port) || epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &event) != 0) {
+        ::close(fd);
+        return 0;
+    }
+    sockets_[port] = fd;
+    return port;
+}
+
+void DnsResolver::close_port(std::uint16_t port) {
+    auto it = sockets_.find(port);
+    if (it == sockets_.end()) return;
+    ::close(it->second);  // also leaves the epoll set
+    sockets_.erase(it);
+}
+
+bool DnsResolver::send(std::uint32_t server, std::uint16_t port, std::string_view packet) {
+    auto it = sockets_.find(port);
+    if (it == sockets_.end()) return false;
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(DnsClient::server_port);
+    to.sin_addr.s_addr = htonl(server);
+    return ::sendto(it->second, packet.data(), packet.size(), MSG_NOSIGNAL, reinterpret_cast<const sockaddr*>(&to),
+                    sizeof to) == ssize_t(packet.size());
 }
 
 void DnsResolver::on_readable() {
-    std::vector<char> buf(max_answer);
-    for (int i = 0; i < 256; ++i) {
+    std::array<epoll_event, 64> events;
+    int n = epoll_wait(epoll_fd_, events.data(), int(events.size()), 0);
+    for (int i = 0; i < n; ++i) read_socket(std::uint16_t(events[std::size_t(i)].data.u64));
+}
+
+void DnsResolver::read_socket(std::uint16_t port) {
+    std::array<char, max_answer> buffer;
+    for (int i = 0; i < reads_per_socket; ++i) {
+        auto it = sockets_.find(port);
+        if (it == sockets_.end()) return;  // answered (and closed) by the previous datagram
         sockaddr_in from{};
-        socklen_t from_len = sizeof from;
-        ssize_t n = recvfrom(fd_, buf.data(), buf.size(), 0, reinterpret_cast<sockaddr*>(&from), &from_len);
-        if (n < 0) return;  // EAGAIN, or ICMP unreachable reported: the timeout handles it
-        // RFC 5452 §9.1: only the server we asked may answer.
-        if (from.sin_addr.s_addr != server_.sin_addr.s_addr || from.sin_port != server_.sin_port) continue;
-        std::string_view packet(buf.data(), std::size_t(n));
-        if (packet.size() < 2) continue;
-        auto id = static_cast<std::uint16_t>((std::uint8_t(packet[0]) << 8) | std::uint8_t(packet[1]));
-        auto it = pending_.find(id);
-        if (it == pending_.end()) continue;
-        apps::dns::Response r = apps::dns::parse_response(packet, id, it->second.name, it->second.type);
-        if (r.status == apps::dns::Status::mismatch) continue;  // a forged or stale answer
-        Pending done = std::move(it->second);
-        pending_.erase(it);
-        answer_(done.owner, r);
+        socklen_t from_length = sizeof from;
+        ssize_t n = recvfrom(it->second, buffer.data(), buffer.size(), 0, reinterpret_cast<sockaddr*>(&from),
+                             &from_length);
+        if (n < 0) return;  // EAGAIN, or an ICMP error reported: the timeout handles it
+        client_.on_datagram(ntohl(from.sin_addr.s_addr), ntohs(from.sin_port), port,
+                            std::string_view(buffer.data(), std::size_t(n)));
     }
-}
-
-void DnsResolver::fail(std::uint16_t id, const std::string& reason) {
-    auto it = pending_.find(id);
-    if (it == pending_.end()) return;
-    Pending done = std::move(it->second);
-    pending_.erase(it);
-    apps::dns::Response r;
-    r.status = apps::dns::Status::server_failure;
-    r.reason = reason;
-    answer_(done.owner, r);
-}
-
-void DnsResolver::tick() {
-    std::vector<std::pair<std::uint64_t, std::string>> refused;
-    refused.swap(refused_);
-    for (auto& [owner, reason] : refused) {
-        apps::dns::Response r;
-        r.status = apps::dns::Status::server_failure;
-        r.reason = reason;
-        answer_(owner, r);
-    }
-    if (pending_.empty()) return;
-    Clock::time_point now = Clock::now();
-    std::vector<std::uint16_t> expired;
-    for (auto& [id, p] : pending_)
-        if (p.deadline <= now) expired.push_back(id);
-    for (std::uint16_t id : expired) {
-        auto it = pending_.find(id);
-        if (it == pending_.end()) continue;
-        Pending& p = it->second;
-        if (p.sends >= max_sends) {
-            fail(id, "no answer from the DNS server");
-        } else {
-            transmit(p);
-        }
-    }
-}
-
-void DnsResolver::cancel_all() {
-    pending_.clear();
-    refused_.clear();
 }
 
 }  // namespace bm::kernel

@@ -23,27 +23,41 @@ std::size_t format_log_time(char (&out)[32]) {
     return n + std::snprintf(out + n, sizeof out - n, ".%03ldZ", long(tv.tv_usec / 1000));
 }
 
-LogWriter::LogWriter(std::size_t slots)
-    : capacity_(slots), slots_(new Slot[slots]), thread_([this] { run(); }) {}
+namespace {
+constexpr std::size_t padded(std::size_t n) { return (n + 15) & ~std::size_t(15); }
+}  // namespace
+
+LogWriter::LogWriter(std::size_t ring_bytes)
+    : capacity_(ring_bytes), ring_(new char[ring_bytes]), thread_([this] { run(); }) {}
 
 LogWriter::~LogWriter() {
     stopping_.store(true, std::memory_order_release);
     thread_.join();
 }
 
+// A record never wraps: if it does not fit before the end of the ring, the
+// rest is marked unused and the record starts at the beginning.
 bool LogWriter::push(std::FILE* to, std::string_view line) {
+    std::size_t n = line.size() < line_bytes ? line.size() : line_bytes;
+    std::size_t record = padded(sizeof(Header) + n);
     std::size_t tail = tail_.load(std::memory_order_relaxed);
-    if (tail - head_.load(std::memory_order_acquire) == capacity_) {
+    std::size_t to_end = capacity_ - tail % capacity_;
+    std::size_t need = record + (to_end < record ? to_end : 0);
+    if (need > capacity_ - (tail - head_.load(std::memory_order_acquire))) {
         dropped_.fetch_add(1, std::memory_order_relaxed);
         return false;
     }
-    Slot& slot = slots_[tail % capacity_];
-    std::size_t n = line.size() < line_bytes ? line.size() : line_bytes;
-    std::memcpy(slot.text, line.data(), n);
-    if (n == line_bytes) slot.text[n - 1] = '\n';  // cut: still one line
-    slot.to = to;
-    slot.size = std::uint32_t(n);
-    tail_.store(tail + 1, std::memory_order_release);
+    if (to_end < record) {
+        header_at(tail)->size = wrap_marker;
+        tail += to_end;
+    }
+    Header* header = header_at(tail);
+    char* text = reinterpret_cast<char*>(header + 1);
+    std::memcpy(text, line.data(), n);
+    if (n == line_bytes) text[n - 1] = '\n';  // cut: still one line
+    header->to = to;
+    header->size = std::uint32_t(n);
+    tail_.store(tail + record, std::memory_order_release);
     return true;
 }
 
@@ -62,10 +76,14 @@ void LogWriter::run() {
 bool LogWriter::write_one() {
     std::size_t head = head_.load(std::memory_order_relaxed);
     if (head == tail_.load(std::memory_order_acquire)) return false;
-    const Slot& slot = slots_[head % capacity_];
-    report_drops(slot.to);
-    std::fwrite(slot.text, 1, slot.size, slot.to);  // line-buffered: out with its newline
-    head_.store(head + 1, std::memory_order_release);
+    const Header* header = header_at(head);
+    if (header->size == wrap_marker) {
+        head_.store(head + (capacity_ - head % capacity_), std::memory_order_release);
+        return true;
+    }
+    report_drops(header->to);
+    std::fwrite(header + 1, 1, header->size, header->to);  // line-buffered: out with its newline
+    head_.store(head + padded(sizeof(Header) + header->size), std::memory_order_release);
     return true;
 }
 

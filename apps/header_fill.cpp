@@ -124,11 +124,17 @@ bool has_header_section(std::string_view message) {
 }
 
 std::string header_prefix(const Arrival& arrival, std::string_view message) {
+    HeaderScan scan;
+    scan.feed(message);
+    return header_prefix(arrival, scan);
+}
+
+std::string header_prefix(const Arrival& arrival, const HeaderScan& message) {
     std::string out = received_header(arrival);
     // RFC 5322 §3.6: Date and an originator are required, Message-ID should
     // be present; a submission server may add them (RFC 6409 §8.1, §8.3).
-    if (!has_header(message, "Date")) out += "Date: " + rfc5322_date(arrival.when) + "\r\n";
-    if (!has_header(message, "Message-ID")) {
+    if (!message.has_date()) out += "Date: " + rfc5322_date(arrival.when) + "\r\n";
+    if (!message.has_message_id()) {
         out += "Message-ID: <";
         out += arrival.queue_id;
         out += "@";
@@ -137,7 +143,7 @@ std::string header_prefix(const Arrival& arrival, std::string_view message) {
     }
     // Without a header section the message's first line is body text: keep
     // it that way by ending our header section before it (RFC 5322 §2.1).
-    if (!has_header_section(message) && !message.starts_with("\r\n")) out += "\r\n";
+    if (!message.has_header_section() && !message.starts_with_blank_line()) out += "\r\n";
     return out;
 }
 

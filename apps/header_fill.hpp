@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 
+#include "apps/header_scan.hpp"
 #include "apps/mail_port.hpp"
 
 namespace bm::apps {
@@ -43,5 +44,7 @@ bool has_header_section(std::string_view message);
 // Message-ID: if the message lacks them, then an empty line if the message
 // has no header section (so its first line stays body text).
 std::string header_prefix(const Arrival& arrival, std::string_view message);
+// The same, for a message scanned as it arrived (the whole of it fed).
+std::string header_prefix(const Arrival& arrival, const HeaderScan& message);
 
 }  // namespace bm::apps

@@ -6,8 +6,14 @@
 // never from inside submit(), so a session's state is consistent whenever
 // it runs. The store (store/) does the work on its I/O worker; the glue in
 // dataplane/ translates between these types and store calls.
+//
+// Every request gets exactly one reply. The one request a session does not
+// wait for is DropSpool: it may go out while another request is pending
+// (e.g. from on_peer_closed), and its reply, SpoolDropped, is ignored (the
+// driver discards it when the session is gone).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <variant>
@@ -32,13 +38,38 @@ struct Envelope {
     std::vector<Recipient> recipients;
 };
 
+// A message body bigger than this reaches the store in pieces as it
+// arrives (SpoolChunk), so a session holds about this much of a message
+// at most, whatever its size; a smaller one goes whole in its Deliver.
+constexpr std::size_t spool_chunk_size = 256 * 1024;
+
+// Appends the next octets of the message being received to a spool: a
+// file of the store that the Deliver at the final dot names. spool = 0
+// starts a new spool (its id comes back in Spooled). A spool is not
+// durable and never delivered on its own; a transaction that ends without
+// Deliver drops it (DropSpool).
+struct SpoolChunk {
+    std::uint64_t spool = 0;
+    std::string bytes;  // CRLF lines, un-dot-stuffed, as received so far
+};
+
+// The transaction ended without delivery (RSET, 552, 554, client gone,
+// shutdown): the spool's octets are thrown away. Not waited for.
+struct DropSpool {
+    std::uint64_t spool = 0;
+};
+
 // Make a message durable: local recipients into their mailboxes, the others
 // into the relay queue. The reply comes only once it is on disk (fsync'd).
+// What is stored is `head`, then the octets spooled under `spool` (if not
+// 0), then `message`: CRLF lines, un-dot-stuffed. The delivery uses the
+// spool up, whatever its outcome.
 struct Deliver {
     std::string queue_id;  // the id named in Received: and the 250 reply
     Envelope envelope;
-    std::string message;   // what to store: CRLF lines, un-dot-stuffed,
-                           // headers already filled by the session
+    std::string message;   // the last octets of the message (or all of it)
+    std::string head{};    // fields the session adds in front (header fill)
+    std::uint64_t spool = 0;
 };
 
 // POP3 login: check the credentials, lock the maildrop, snapshot it.
@@ -75,8 +106,8 @@ struct CloseMaildrop {
     bool commit = false;
 };
 
-using StoreRequest =
-    std::variant<LookupUser, Deliver, OpenMaildrop, ReadMessage, CloseMaildrop>;
+using StoreRequest = std::variant<LookupUser, Deliver, OpenMaildrop, ReadMessage, CloseMaildrop,
+                                  SpoolChunk, DropSpool>;
 
 // ---- replies ----------------------------------------------------------
 
@@ -124,8 +155,18 @@ struct MaildropClosed {
     Outcome outcome = Outcome::ok;
 };
 
-using StoreReply =
-    std::variant<UserFound, Delivered, MaildropOpened, MessageText, MaildropClosed>;
+// The answer to SpoolChunk. ok: the octets are in the spool named here.
+// Otherwise (no_space when the disk is full) the spool is incomplete: the
+// session drops it (if not 0) and refuses the message after its final dot.
+struct Spooled {
+    Outcome outcome = Outcome::temp_failure;
+    std::uint64_t spool = 0;
+};
+
+struct SpoolDropped {};
+
+using StoreReply = std::variant<UserFound, Delivered, MaildropOpened, MessageText, MaildropClosed,
+                                Spooled, SpoolDropped>;
 
 class MailPort {
 public:

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <utility>
 
 #include "apps/header_fill.hpp"
 
@@ -16,12 +17,11 @@ constexpr std::size_t max_command_line = 1000;
 // RFC 5321 §4.5.3.1.2: a HELO argument is a domain (or literal).
 constexpr std::size_t max_helo = 255;
 // SIZE= is a client's claim (RFC 1870 §5), so it sizes the first
-// allocation only up to this bound; the body grows past it as it arrives.
-constexpr std::uint64_t max_body_reserve = 1 << 20;
+// allocation only up to a chunk; the body grows past it as it arrives.
 constexpr std::uint64_t default_body_reserve = 16 << 10;
-// Room for the Received/Date/Message-ID prefix, so inserting it in front of
-// the body seldom reallocates.
-constexpr std::size_t header_room = 1024;
+// A chunk is handed over once the buffer reaches spool_chunk_size, after
+// the input scanned in one go (at most the line reader's capacity).
+constexpr std::size_t chunk_reserve = spool_chunk_size + 4 * max_command_line;
 
 char to_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
@@ -137,12 +137,19 @@ std::size_t SmtpServer::on_bytes(std::string_view bytes) {
 }
 
 void SmtpServer::on_store_reply(StoreReply reply) {
+    if (std::holds_alternative<SpoolDropped>(reply)) return;  // DropSpool is not waited for
     Pending was = pending_;
     pending_ = Pending::none;
-    if (closed_session()) return;  // the peer left; nothing to tell it
+    if (closed_session()) {  // the peer left; nothing to tell it
+        release_late_spool(reply);
+        return;
+    }
     if (was == Pending::lookup_user) {
         const auto* found = std::get_if<UserFound>(&reply);
         on_user_found(found ? *found : UserFound{Outcome::temp_failure, {}});
+    } else if (was == Pending::spool) {
+        const auto* spooled = std::get_if<Spooled>(&reply);
+        on_spooled(spooled ? *spooled : Spooled{Outcome::temp_failure, 0});
     } else if (was == Pending::deliver) {
         const auto* delivered = std::get_if<Delivered>(&reply);
         on_delivered(delivered ? *delivered : Delivered{Outcome::temp_failure, "bad reply"});
@@ -453,12 +460,13 @@ void SmtpServer::begin_body() {
     body_octets_ = 0;
     body_too_big_ = false;
     body_bare_newline_ = false;
-    std::uint64_t hint = transaction_.declared_size
-                             ? std::min(transaction_.declared_size, max_body_reserve)
-                             : default_body_reserve;
-    hint = std::min(hint, config_.max_message_size);
+    spool_failure_ = Outcome::ok;
+    header_scan_ = HeaderScan{};
+    std::uint64_t hint = transaction_.declared_size ? transaction_.declared_size
+                                                    : default_body_reserve;
+    hint = std::min({hint, config_.max_message_size, std::uint64_t{chunk_reserve}});
     body_.clear();
-    body_.reserve(static_cast<std::size_t>(hint) + header_room);
+    body_.reserve(static_cast<std::size_t>(hint));
 }
 
 // Scans what is buffered; true once <CRLF>.<CRLF> has been consumed.
@@ -478,6 +486,7 @@ bool SmtpServer::read_body() {
         ++at;
     }
     reader_.consume_raw(at);
+    if (!ended && body_.size() >= spool_chunk_size) spool_body();
     return ended;
 }
 
@@ -526,14 +535,54 @@ bool SmtpServer::scan_body_octet(char c) {
 
 void SmtpServer::store_body(std::string_view octets) {
     body_octets_ += octets.size();
-    if (body_too_big_) return;
     // RFC 1870 §6.3: past the limit, read on to the end but keep nothing.
-    if (body_octets_ > config_.max_message_size) {
-        body_too_big_ = true;
-        std::string().swap(body_);
+    if (body_octets_ > config_.max_message_size) body_too_big_ = true;
+    if (body_refused()) {
+        discard_body();
         return;
     }
     body_.append(octets);
+    if (config_.header_fill) header_scan_.feed(octets);
+}
+
+// Known before the final dot to end in 554, 552 or a store failure: the
+// rest is read (RFC 5321 §4.1.1.4: the reply comes after the end of the
+// data, or the client's next lines would be taken for commands) but kept
+// nowhere.
+bool SmtpServer::body_refused() const {
+    return body_too_big_ || body_bare_newline_ || spool_failure_ != Outcome::ok;
+}
+
+void SmtpServer::discard_body() {
+    if (body_.capacity() != 0) std::string().swap(body_);
+    drop_spool();
+}
+
+// Hands what is buffered to the store; no input is read until it answers.
+void SmtpServer::spool_body() {
+    pending_ = Pending::spool;
+    port_.submit(SpoolChunk{spool_, std::exchange(body_, std::string())});
+}
+
+void SmtpServer::on_spooled(const Spooled& spooled) {
+    spool_ = spooled.spool;
+    if (spooled.outcome != Outcome::ok) {
+        // Remembered for the reply after the final dot (452 when disk full).
+        spool_failure_ = spooled.outcome;
+        discard_body();
+        return;
+    }
+    if (phase_ == Phase::in_data && !final_line_) body_.reserve(chunk_reserve);
+}
+
+void SmtpServer::drop_spool() {
+    if (spool_ != 0) port_.submit(DropSpool{std::exchange(spool_, 0)});
+}
+
+// A chunk's answer for a session already gone: its spool has no owner left.
+void SmtpServer::release_late_spool(const StoreReply& reply) {
+    const auto* spooled = std::get_if<Spooled>(&reply);
+    if (spooled && spooled->spool != 0) port_.submit(DropSpool{spooled->spool});
 }
 
 void SmtpServer::end_of_data() {
@@ -555,6 +604,11 @@ void SmtpServer::end_of_data() {
         reset_transaction();
         return;
     }
+    if (spool_failure_ != Outcome::ok) {
+        reply_store_failure(spool_failure_);
+        reset_transaction();
+        return;
+    }
     submit_delivery();
 }
 
@@ -564,15 +618,17 @@ void SmtpServer::submit_delivery() {
     if (config_.header_fill) {
         Arrival arrival{helo_, peer_.ip, config_.hostname, esmtp(), deliver.queue_id,
                         transaction_.recipients, config_.now()};
-        // In place: the body is never held twice (the reserve left room).
-        body_.insert(0, header_prefix(arrival, body_));
+        // Decided on the whole header section as scanned on arrival, so a
+        // spooled message gets the same fields as one held whole.
+        deliver.head = header_prefix(arrival, header_scan_);
     }
     pending_queue_id_ = deliver.queue_id;
     pending_accepted_detail_ = "id=" + deliver.queue_id + " from=" +
                                bracketed(transaction_.sender) +
                                " rcpts=" + std::to_string(transaction_.recipients.size()) +
-                               " size=" + std::to_string(body_.size());
+                               " size=" + std::to_string(deliver.head.size() + body_octets_);
     deliver.envelope = Envelope{std::move(transaction_.sender), std::move(transaction_.recipients)};
+    deliver.spool = std::exchange(spool_, 0);  // the delivery uses it up
     deliver.message = std::move(body_);
     reset_transaction();
     pending_ = Pending::deliver;
@@ -591,9 +647,6 @@ void SmtpServer::on_delivered(const Delivered& delivered) {
             reply_ok("2.0.0", "Ok: queued as " + pending_queue_id_);
             observer_.on_event("accepted", pending_accepted_detail_);
             break;
-        case Outcome::no_space:
-            reply("452", "4.3.1", "Insufficient system storage");  // RFC 3463 §3.4
-            break;
         case Outcome::permanent_failure:
             reply("554", "5.3.0", "Error: message could not be stored");
             observer_.on_event("rejected", "id=" + pending_queue_id_ + " reason=" +
@@ -601,11 +654,20 @@ void SmtpServer::on_delivered(const Delivered& delivered) {
                                                                          : delivered.detail));
             break;
         default:
-            reply("451", "4.3.0", "Error: queue file write error");
+            reply_store_failure(delivered.outcome);
             break;
     }
     pending_queue_id_.clear();
     pending_accepted_detail_.clear();
+}
+
+// The client may try again later: nothing was stored.
+void SmtpServer::reply_store_failure(Outcome outcome) {
+    if (outcome == Outcome::no_space) {
+        reply("452", "4.3.1", "Insufficient system storage");  // RFC 3463 §3.4
+    } else {
+        reply("451", "4.3.0", "Error: queue file write error");
+    }
 }
 
 // ---- replies and session end ---------------------------------------------
@@ -658,10 +720,13 @@ void SmtpServer::close() {
     transport_.close();
 }
 
+// RFC 5321 §3.3: a transaction that ends without its delivery leaves
+// nothing behind, spooled octets included.
 void SmtpServer::reset_transaction() {
     transaction_ = Transaction{};
     if (phase_ == Phase::in_mail || phase_ == Phase::in_data) phase_ = Phase::greeted;
     std::string().swap(body_);
+    drop_spool();
 }
 
 }  // namespace bm::apps

@@ -9,6 +9,9 @@
 // that separates checking a command (sequence, syntax; replies on failure)
 // from doing it. Disk work goes out as a StoreRequest; while one is
 // pending no further command is read, so replies stay in command order.
+// A big message goes to the store in chunks as it arrives (SpoolChunk,
+// like Postfix writing its queue file during DATA); while a chunk is out
+// no input is read, so a fast client meets TCP back-pressure.
 #pragma once
 
 #include <cstdint>
@@ -19,6 +22,7 @@
 
 #include "apps/address.hpp"
 #include "apps/config.hpp"
+#include "apps/header_scan.hpp"
 #include "apps/line_reader.hpp"
 #include "apps/mail_port.hpp"
 #include "apps/session.hpp"
@@ -48,7 +52,7 @@ private:
         closed,
     };
     enum class Greeting { none, helo, ehlo };
-    enum class Pending { none, lookup_user, deliver };
+    enum class Pending { none, lookup_user, spool, deliver };
     // Where the DATA scanner stands inside the current line (RFC 5321 §4.5.2).
     enum class BodyScan { line_start, dot, dot_cr, text, cr };
 
@@ -103,10 +107,17 @@ private:
     bool read_body();
     bool scan_body_octet(char c);
     void store_body(std::string_view octets);
+    bool body_refused() const;
+    void discard_body();
+    void spool_body();
+    void on_spooled(const Spooled& spooled);
+    void drop_spool();
+    void release_late_spool(const StoreReply& reply);
     void end_of_data();
     void submit_delivery();
     std::string next_queue_id();
     void on_delivered(const Delivered& delivered);
+    void reply_store_failure(Outcome outcome);
 
     // ---- replies and session end
     bool esmtp() const { return greeting_ == Greeting::ehlo; }
@@ -139,10 +150,13 @@ private:
     std::optional<std::string> final_line_; // 421 to send once the store answers
 
     BodyScan body_scan_ = BodyScan::line_start;
-    std::string body_;
-    std::uint64_t body_octets_ = 0;
+    std::string body_;              // octets not yet handed to the store
+    std::uint64_t body_octets_ = 0; // all octets of the message so far
     bool body_too_big_ = false;
     bool body_bare_newline_ = false;
+    Outcome spool_failure_ = Outcome::ok;  // a chunk could not be written
+    std::uint64_t spool_ = 0;       // the store's spool of this message, 0 = none
+    HeaderScan header_scan_;        // what header fill will need to know
 
     std::uint64_t messages_ = 0;  // per-session part of the queue id
 };

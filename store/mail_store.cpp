@@ -14,6 +14,7 @@
 #include "store/maildir.hpp"
 #include "store/maildrop.hpp"
 #include "store/mbox.hpp"
+#include "store/message_parts.hpp"
 #include "store/queue.hpp"
 
 namespace bm::store {
@@ -49,6 +50,11 @@ bool user_exists(const std::string& mail_dir, const std::string& user) {
     return locate_mailbox(mail_dir, user).kind != MailboxKind::none;
 }
 
+StoreConfig with_defaults(StoreConfig config) {
+    if (config.queue_dir.empty()) config.queue_dir = config.mail_dir + "/.queue";
+    return config;
+}
+
 // ---- delivery -------------------------------------------------------------
 
 std::vector<std::string> distinct(std::vector<std::string> names) {
@@ -76,7 +82,7 @@ Status resolve_mailboxes(const std::string& mail_dir, const std::vector<std::str
 }
 
 Status stage_maildir_copies(const std::vector<Mailbox>& boxes, const std::string& hostname,
-                            std::string_view message, std::vector<StagedFile>& staged) {
+                            const MessageParts& message, std::vector<StagedFile>& staged) {
     for (const auto& box : boxes) {
         if (box.kind != MailboxKind::maildir) continue;
         StagedFile file;
@@ -87,7 +93,8 @@ Status stage_maildir_copies(const std::vector<Mailbox>& boxes, const std::string
     return Status::ok;
 }
 
-Status stage_queue_file(const std::string& queue_dir, const Delivery& d, std::time_t now,
+Status stage_queue_file(const std::string& queue_dir, const Delivery& d,
+                        const MessageParts& message, std::time_t now,
                         std::vector<StagedFile>& staged) {
     if (d.remote_recipients.empty()) return Status::ok;
     queue::Entry entry;
@@ -97,9 +104,8 @@ Status stage_queue_file(const std::string& queue_dir, const Delivery& d, std::ti
     entry.next_try = now;
     for (const auto& rcpt : d.remote_recipients)
         entry.recipients.push_back({queue::RecipientState::pending, rcpt, {}});
-    entry.content = d.message;
     StagedFile file;
-    if (Status s = queue::stage_new(queue_dir, entry, file); s != Status::ok) return s;
+    if (Status s = queue::stage_new(queue_dir, entry, message, file); s != Status::ok) return s;
     staged.push_back(std::move(file));
     return Status::ok;
 }
@@ -124,16 +130,15 @@ struct MboxCopy {
 
 // Every mbox stays locked until all are written, so a failure in one can
 // still cut the others back before anyone reads them.
-Status append_mbox_copies(const std::vector<Mailbox>& boxes, const Delivery& d, std::time_t now,
+Status append_mbox_copies(const std::vector<Mailbox>& boxes, const Delivery& d,
+                          const MessageParts& message, std::time_t now,
                           std::vector<MboxCopy>& copies) {
     std::string from = mbox::from_line(d.sender, now);
-    std::string quoted;
     for (const auto& box : boxes) {
         if (box.kind != MailboxKind::mbox) continue;
-        if (quoted.empty()) quoted = mbox::quote_message(d.message);
         MboxCopy copy;
         if (Status s = copy.box->lock(box.path); s != Status::ok) return s;
-        if (Status s = mbox::append_durably(*copy.box, from, quoted, copy.old_size);
+        if (Status s = mbox::append_durably(*copy.box, from, message, copy.old_size);
             s != Status::ok)
             return s;
         copies.push_back(std::move(copy));
@@ -150,9 +155,11 @@ bool has_mbox(const std::vector<Mailbox>& boxes) {
 
 // ---- MailStore ------------------------------------------------------------
 
-MailStore::MailStore(StoreConfig config) : config_(std::move(config)) {
+// The spools live in the queue's tmp dir: staging space on the queue's file
+// system, which the operator sized for mail in transit.
+MailStore::MailStore(StoreConfig config)
+    : config_(with_defaults(std::move(config))), spools_(config_.queue_dir + "/tmp") {
     check_mail_dir(config_.mail_dir);
-    if (config_.queue_dir.empty()) config_.queue_dir = config_.mail_dir + "/.queue";
     if (int err = queue::ensure_dirs(config_.queue_dir); err != 0)
         throw std::runtime_error("queue dir " + config_.queue_dir + ": cannot create: " +
                                  errno_text(err));
@@ -177,17 +184,31 @@ std::optional<std::string> MailStore::find_user(std::string_view local_part) con
 // registered. Any failure removes every temporary file and cuts every mbox
 // back. The one gap: once mbox copies are committed, a later failure of a
 // Maildir rename or directory fsync in the commit round cannot retract them.
+// A spooled message is copied from its spool file, which goes at the end:
+// the copies hold the octets from then on.
 void MailStore::deliver(const Delivery& d, CommitGroup& group, Status* status) {
+    std::unique_ptr<SpoolFile> spool = d.spool ? spools_.take(d.spool) : nullptr;
+    if (d.spool != 0 && !spool) {
+        log_line("delivery " + d.id + ": spool " + std::to_string(d.spool) + " unknown");
+        *status = Status::temp_failure;
+        return;
+    }
+    MessageParts message{d.head, spool ? spool->fd() : -1, spool ? spool->size() : 0, d.message};
+    write_copies(d, message, group, status);
+}
+
+void MailStore::write_copies(const Delivery& d, const MessageParts& message, CommitGroup& group,
+                             Status* status) {
     std::time_t now = std::time(nullptr);
     std::vector<Mailbox> boxes;
     std::vector<StagedFile> staged;
     std::vector<MboxCopy> mbox_copies;
     Status s = resolve_mailboxes(config_.mail_dir, distinct(d.local_users), boxes);
-    if (s == Status::ok) s = stage_maildir_copies(boxes, config_.hostname, d.message, staged);
-    if (s == Status::ok) s = stage_queue_file(config_.queue_dir, d, now, staged);
+    if (s == Status::ok) s = stage_maildir_copies(boxes, config_.hostname, message, staged);
+    if (s == Status::ok) s = stage_queue_file(config_.queue_dir, d, message, now, staged);
     if (s == Status::ok && has_mbox(boxes)) {
         s = sync_staged(staged);
-        if (s == Status::ok) s = append_mbox_copies(boxes, d, now, mbox_copies);
+        if (s == Status::ok) s = append_mbox_copies(boxes, d, message, now, mbox_copies);
     }
     *status = s;
     if (s != Status::ok) {
@@ -201,6 +222,12 @@ void MailStore::deliver(const Delivery& d, CommitGroup& group, Status* status) {
         group.add_dir_sync(file.dir, status);
     }
 }
+
+Status MailStore::spool_append(std::uint64_t& spool, std::string_view bytes) {
+    return spools_.append(spool, bytes);
+}
+
+void MailStore::drop_spool(std::uint64_t spool) { spools_.drop(spool); }
 
 bool MailStore::authenticate(std::string_view user, std::string_view password,
                              std::string_view apop_digest, std::string_view apop_timestamp) {

@@ -13,9 +13,12 @@
 #include <vector>
 
 #include "store/commit_group.hpp"
+#include "store/spool.hpp"
 #include "store/users.hpp"
 
 namespace bm::store {
+
+struct MessageParts;
 
 struct StoreConfig {
     std::string mail_dir;    // DIR/USER/ (Maildir) or DIR/USER.mbox
@@ -24,13 +27,17 @@ struct StoreConfig {
     std::string hostname = "localhost";  // Maildir unique names
 };
 
-// One accepted message as the SMTP session hands it over.
+// One accepted message as the SMTP session hands it over. The message is
+// `head`, then the octets of spool `spool` (if not 0), then `message`: CRLF
+// lines, un-stuffed, headers filled.
 struct Delivery {
     std::string id;                       // queue id
     std::string sender;                   // empty = null sender
     std::vector<std::string> local_users; // canonical user names
     std::vector<std::string> remote_recipients;  // go to the relay queue
-    std::string message;                  // CRLF lines, un-stuffed, headers filled
+    std::string message;                  // the last octets (or all of them)
+    std::string head{};                   // the fields the session added in front
+    std::uint64_t spool = 0;              // used up by the delivery, whatever its outcome
 };
 
 struct MaildropEntry {
@@ -42,7 +49,8 @@ class MailStore {
 public:
     // Throws std::runtime_error with a reason an operator can act on when
     // the mail dir is missing or unreadable, or the users file unreadable.
-    // Creates the queue dir if missing.
+    // Creates the queue dir if missing; removes the spools of messages a
+    // crash cut short (no 250 was given for them).
     explicit MailStore(StoreConfig config);
     ~MailStore();
 
@@ -55,6 +63,13 @@ public:
     // After group.flush(), *status is final: ok means every copy is
     // durable; otherwise no copy is visible (all-or-nothing).
     void deliver(const Delivery& delivery, CommitGroup& group, Status* status);
+
+    // SMTP DATA as it arrives: appends to spool `spool` (0: a new one,
+    // whose id is set). Plain writes: only deliver() makes octets durable.
+    Status spool_append(std::uint64_t& spool, std::string_view bytes);
+    // The transaction ended without delivery.
+    void drop_spool(std::uint64_t spool);
+    std::size_t open_spools() const { return spools_.count(); }
 
     // POP3: check credentials (users file: clear or crypt(3) hash; APOP
     // only with a clear password), lock the maildrop exclusively (in_use
@@ -83,12 +98,15 @@ private:
         std::int64_t mtime_ns = 0, size = 0, inode = 0;
         bool operator==(const FileStamp&) const = default;
     };
+    void write_copies(const Delivery& delivery, const MessageParts& message, CommitGroup& group,
+                      Status* status);
     void reload_users_if_changed();
     bool authenticate(std::string_view user, std::string_view password,
                       std::string_view apop_digest, std::string_view apop_timestamp);
     std::uint32_t new_handle();
 
     StoreConfig config_;
+    Spools spools_;
     Users users_;
     FileStamp users_stamp_;
     // The I/O worker is the only caller in the server; the lock keeps

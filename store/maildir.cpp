@@ -73,12 +73,12 @@ std::string unique_name(std::string_view hostname, std::uint64_t size) {
 }
 
 Status stage_delivery(const std::string& dir, std::string_view hostname,
-                      std::string_view message, StagedFile& staged) {
+                      const MessageParts& message, StagedFile& staged) {
     std::string name = unique_name(hostname, message.size());
     staged.tmp_path = dir + "/tmp/" + name;
     staged.final_path = dir + "/new/" + name;
     staged.dir = dir + "/new";
-    if (int err = create_and_write(staged.tmp_path, message, staged.fd); err != 0) {
+    if (int err = create_with_message(staged.tmp_path, {}, message, staged.fd); err != 0) {
         log_line("deliver to " + staged.tmp_path + ": " + errno_text(err));
         staged.tmp_path.clear();
         return status_from_errno(err);

@@ -12,6 +12,7 @@
 
 #include "store/commit_group.hpp"
 #include "store/file_io.hpp"
+#include "store/message_parts.hpp"
 
 namespace bm::store::maildir {
 
@@ -29,7 +30,7 @@ std::string safe_hostname(std::string_view hostname);
 
 // Writes `message` as tmp/<unique> and stages its rename into new/.
 Status stage_delivery(const std::string& dir, std::string_view hostname,
-                      std::string_view message, StagedFile& staged);
+                      const MessageParts& message, StagedFile& staged);
 
 // The unique part of a file name (before ":2,flags").
 std::string_view base_name(std::string_view file_name);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "store/log.hpp"
+#include "store/mbox_quoter.hpp"
 #include "store/message_text.hpp"
 
 namespace bm::store::mbox {
@@ -71,6 +72,23 @@ std::string separator_before(int fd, off_t size) {
     std::string_view last(tail, static_cast<std::size_t>(n));
     if (last.ends_with("\n\n") || (size == 1 && last == "\n")) return {};
     return last.ends_with('\n') ? "\n" : "\n\n";
+}
+
+// `block` (what goes before the message), the message in mbox form and
+// the blank line after it, written as the message is read.
+int write_entry(int fd, std::string block, const MessageParts& message) {
+    Quoter quoter;
+    int err = for_each_piece(message, [&](std::string_view piece) {
+        quoter.feed(piece, block);
+        if (block.size() < message_piece) return 0;
+        int write_err = write_all(fd, block);
+        block.clear();
+        return write_err;
+    });
+    if (err != 0) return err;
+    quoter.finish(block);
+    block.push_back('\n');
+    return write_all(fd, block);
 }
 
 }  // namespace
@@ -164,32 +182,12 @@ std::string from_line(std::string_view sender, std::time_t when) {
     return "From " + sender_token(sender) + " " + date;
 }
 
-std::string quote_message(std::string_view crlf_message) {
-    std::string lf = crlf_to_lf(crlf_message);
-    std::string out;
-    out.reserve(lf.size() + 16);
-    std::string_view rest = lf;
-    while (!rest.empty()) {
-        auto eol = rest.find('\n');
-        std::string_view line = rest.substr(0, eol == std::string_view::npos ? rest.size() : eol + 1);
-        if (needs_quoting(line)) out.push_back('>');
-        out.append(line);
-        rest.remove_prefix(line.size());
-    }
-    if (!out.empty() && out.back() != '\n') out.push_back('\n');
-    return out;
-}
-
-Status append_durably(LockedMbox& box, std::string_view from, std::string_view quoted,
+Status append_durably(LockedMbox& box, std::string_view from, const MessageParts& message,
                       off_t& old_size) {
     int fd = box.fd();
     old_size = ::lseek(fd, 0, SEEK_END);
     if (old_size < 0) return status_from_errno(errno);
-    std::string block = separator_before(fd, old_size);
-    block.append(from);
-    block.append(quoted);
-    block.push_back('\n');
-    int err = write_all(fd, block);
+    int err = write_entry(fd, separator_before(fd, old_size) + std::string(from), message);
     if (err == 0 && ::fdatasync(fd) != 0) err = errno;
     if (err == 0) return Status::ok;
     log_line("append to " + box.path() + ": " + errno_text(err));

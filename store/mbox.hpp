@@ -14,6 +14,7 @@
 
 #include "store/commit_group.hpp"
 #include "store/file_io.hpp"
+#include "store/message_parts.hpp"
 
 namespace bm::store::mbox {
 
@@ -48,13 +49,11 @@ private:
 // "From <sender or MAILER-DAEMON> <asctime date>\n".
 std::string from_line(std::string_view sender, std::time_t when);
 
-// The CRLF message as the mbox stores it: LF line ends, mboxrd quoting,
-// a final LF.
-std::string quote_message(std::string_view crlf_message);
-
-// Appends `from_line` + quoted message + blank line and fsyncs. On any
-// failure the file is cut back to `old_size`, so no partial message stays.
-Status append_durably(LockedMbox& box, std::string_view from, std::string_view quoted,
+// Appends `from_line`, the CRLF message in mbox form (LF line ends,
+// mboxrd quoting, a final LF; see store/mbox_quoter.hpp) and a blank line,
+// converting and writing it piece by piece, and fsyncs. On any failure the
+// file is cut back to `old_size`, so no partial message stays.
+Status append_durably(LockedMbox& box, std::string_view from, const MessageParts& message,
                       off_t& old_size);
 // Undoes a successful append whose delivery failed elsewhere.
 void truncate_back(LockedMbox& box, off_t old_size);

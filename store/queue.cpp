@@ -89,11 +89,13 @@ std::optional<Entry> fail(std::string* error, std::string reason) {
     return std::nullopt;
 }
 
-Status stage_file(const std::string& queue_dir, const Entry& entry, StagedFile& staged) {
+Status stage_file(const std::string& queue_dir, const Entry& entry, const MessageParts& content,
+                  StagedFile& staged) {
     staged.tmp_path = queue_dir + "/tmp/" + entry.name + "." + fresh_name();
     staged.final_path = queue_dir + "/" + entry.name;
     staged.dir = queue_dir;
-    if (int err = create_and_write(staged.tmp_path, format(entry), staged.fd); err != 0) {
+    if (int err = create_with_message(staged.tmp_path, format_header(entry), content, staged.fd);
+        err != 0) {
         log_line("queue file " + staged.tmp_path + ": " + errno_text(err));
         staged.tmp_path.clear();
         return status_from_errno(err);
@@ -112,9 +114,10 @@ std::string_view state_name(RecipientState state) {
     return "pending";
 }
 
-std::string format(const Entry& e) {
+std::string format(const Entry& e) { return format_header(e) + e.content; }
+
+std::string format_header(const Entry& e) {
     std::string out;
-    out.reserve(e.content.size() + 256);
     out.append(magic).append("\n");
     out.append("id: ").append(one_line(e.id)).append("\n");
     out.append("created: ").append(std::to_string(e.created)).append("\n");
@@ -127,7 +130,6 @@ std::string format(const Entry& e) {
         if (!r.diagnostic.empty()) out.append("diag: ").append(one_line(r.diagnostic)).append("\n");
     }
     out.append("\n");
-    out.append(e.content);
     return out;
 }
 
@@ -163,13 +165,14 @@ int ensure_dirs(const std::string& queue_dir) {
     return is_directory(queue_dir + "/tmp") ? 0 : ENOTDIR;
 }
 
-Status stage_new(const std::string& queue_dir, Entry& entry, StagedFile& staged) {
+Status stage_new(const std::string& queue_dir, Entry& entry, const MessageParts& content,
+                 StagedFile& staged) {
     // Queue ids are unique per run; a name taken on disk (an id reused
     // after a restart) must never be renamed over, so it gets a fresh one.
     entry.name = entry.id;
     if (!safe_file_name(entry.name) || exists(queue_dir + "/" + entry.name))
         entry.name = fresh_name();
-    return stage_file(queue_dir, entry, staged);
+    return stage_file(queue_dir, entry, content, staged);
 }
 
 std::vector<std::string> list(const std::string& queue_dir) {
@@ -207,8 +210,9 @@ Status read(const std::string& queue_dir, const std::string& name, Entry& entry)
 void rewrite(const std::string& queue_dir, const Entry& entry, CommitGroup& group,
              Status* status) {
     StagedFile staged;
-    *status = safe_file_name(entry.name) ? stage_file(queue_dir, entry, staged)
-                                         : Status::permanent_failure;
+    *status = safe_file_name(entry.name)
+                  ? stage_file(queue_dir, entry, whole_message(entry.content), staged)
+                  : Status::permanent_failure;
     if (*status != Status::ok) return;
     group.add_file(staged.fd, staged.tmp_path, staged.final_path, status);
     group.add_dir_sync(staged.dir, status);

@@ -33,6 +33,7 @@
 
 #include "store/commit_group.hpp"
 #include "store/file_io.hpp"
+#include "store/message_parts.hpp"
 
 namespace bm::store::queue {
 
@@ -57,16 +58,19 @@ struct Entry {
 
 // Bytes of a queue file for `entry`.
 std::string format(const Entry& entry);
+// The same without the content: everything up to and with the blank line.
+std::string format_header(const Entry& entry);
 // nullopt (and *error set) for anything that is not a whole queue file.
 std::optional<Entry> parse(std::string_view file, std::string* error = nullptr);
 
 // Creates QUEUE and QUEUE/tmp if missing. Returns 0 or errno.
 int ensure_dirs(const std::string& queue_dir);
 
-// Writes a new queue file for `entry` under QUEUE/tmp and stages its
-// rename to QUEUE/<name>. Sets entry.name: the id when it is a safe, unused
-// file name, else a fresh unique one.
-Status stage_new(const std::string& queue_dir, Entry& entry, StagedFile& staged);
+// Writes a new queue file for `entry` with `content` (not entry.content)
+// under QUEUE/tmp and stages its rename to QUEUE/<name>. Sets entry.name:
+// the id when it is a safe, unused file name, else a fresh unique one.
+Status stage_new(const std::string& queue_dir, Entry& entry, const MessageParts& content,
+                 StagedFile& staged);
 
 // Names of the queue files (QUEUE/tmp and dot files excluded), sorted.
 std::vector<std::string> list(const std::string& queue_dir);

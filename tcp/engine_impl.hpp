@@ -77,6 +77,7 @@ struct EngineCore {
     void refuse(Tcb& tcb, std::string_view line);
     std::size_t deliver(Tcb& tcb, std::span<const std::uint8_t> bytes);
     std::size_t feed(Tcb& tcb, std::span<const std::uint8_t> bytes);
+    std::size_t held_limit(const Tcb& tcb, std::size_t taken) const;
     void offer_held(Tcb& tcb);
     void check_peer_closed(Tcb& tcb);
     void notify_writable(Tcb& tcb);

@@ -2,6 +2,7 @@
 // a session inside a TCB: opened when the handshake completes, offered input
 // in order (held while the machine waits on the store, like the kernel
 // build's offer_input), released when either side is done.
+#include <algorithm>
 #include <cstdio>
 #include <utility>
 
@@ -149,9 +150,20 @@ std::size_t EngineCore::deliver(Tcb& tcb, std::span<const std::uint8_t> bytes) {
     if (!tcb.session_open || tcb.app_closed) return bytes.size();  // nobody reads it (input after QUIT)
     std::size_t taken = tcb.held.empty() ? feed(tcb, bytes) : 0;
     if (!tcb.session_open || tcb.app_closed) return bytes.size();
-    if (taken < bytes.size()) taken += tcb.held.append(pool, bytes.subspan(taken), config.receive_window);
+    if (taken < bytes.size()) taken += tcb.held.append(pool, bytes.subspan(taken), held_limit(tcb, taken));
     if (taken < bytes.size()) ++counters.dropped_no_room;
     return taken;
+}
+
+// Every byte inside the window we advertised is kept: its scaled form is
+// rounded up so the right edge never moves left (output.cpp, RFC 7323
+// §2.3), which can promise a little more than the receive window; a sender
+// that filled it would otherwise wait a retransmission timeout. `taken`:
+// the bytes at RCV.NXT the machine has just taken.
+std::size_t EngineCore::held_limit(const Tcb& tcb, std::size_t taken) const {
+    std::uint32_t next = tcb.rcv_nxt + std::uint32_t(taken);
+    std::size_t promised = seq_gt(tcb.rcv_adv, next) ? tcb.rcv_adv - next : 0;
+    return std::max<std::size_t>(config.receive_window, tcb.held.size() + promised);
 }
 
 std::size_t EngineCore::feed(Tcb& tcb, std::span<const std::uint8_t> bytes) {

@@ -7,9 +7,11 @@
 #include <algorithm>
 #include <cctype>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
+#include "apps/header_fill.hpp"
 #include "apps/tests/session_harness.hpp"
 
 using namespace bm::apps;
@@ -34,6 +36,9 @@ struct Scenario {
     SmtpConfig config;
     Peer peer;
     Outcome deliver_outcome = Outcome::ok;
+    // How the fake store answers the chunks after the first `spool_ok_chunks`.
+    Outcome spool_outcome = Outcome::ok;
+    std::size_t spool_ok_chunks = 0;
     // Called when the fake store receives a Deliver, before it answers.
     std::function<void(SmtpServer&)> while_delivering;
 
@@ -53,9 +58,28 @@ struct SessionRun {
     std::string sent;
     bool closed = false;
     std::vector<Deliver> delivered;
+    std::vector<std::string> stored;  // head + spooled octets + message, per delivery
+    // The fake store's spools: the octets of those not yet used or dropped.
+    std::map<std::uint64_t, std::string> spools;
+    std::uint64_t spools_made = 0;
+    std::size_t chunks = 0, drops = 0;
     std::vector<std::string> lookups;
     std::vector<std::string> commands, replies, events;
 };
+
+// The fake store's spool: chunks are kept by spool id, answered as told.
+StoreReply spool(const Scenario& scenario, SessionRun& run, const SpoolChunk& chunk) {
+    if (++run.chunks > scenario.spool_ok_chunks && scenario.spool_outcome != Outcome::ok)
+        return Spooled{scenario.spool_outcome, chunk.spool};
+    std::uint64_t id = chunk.spool;
+    if (id == 0) {
+        id = ++run.spools_made;
+        run.spools[id];
+    }
+    EXPECT_TRUE(run.spools.count(id)) << "chunk for an unknown spool";
+    run.spools[id] += chunk.bytes;
+    return Spooled{Outcome::ok, id};
+}
 
 // The fake store: alice, bob and postmaster exist; "tempfail" makes the
 // lookup fail temporarily; deliveries are captured and answered as told.
@@ -71,8 +95,21 @@ StoreReply answer(const Scenario& scenario, SmtpServer& session, SessionRun& run
             return UserFound{Outcome::ok, name};
         return UserFound{Outcome::not_found, {}};
     }
+    if (const auto* chunk = std::get_if<SpoolChunk>(&request)) return spool(scenario, run, *chunk);
+    if (const auto* drop = std::get_if<DropSpool>(&request)) {
+        ++run.drops;
+        EXPECT_EQ(run.spools.erase(drop->spool), 1u) << "drop of an unknown spool";
+        return SpoolDropped{};
+    }
     if (const auto* deliver = std::get_if<Deliver>(&request)) {
+        std::string spooled;
+        if (deliver->spool != 0) {
+            EXPECT_TRUE(run.spools.count(deliver->spool)) << "delivery from an unknown spool";
+            spooled = run.spools[deliver->spool];
+            run.spools.erase(deliver->spool);
+        }
         run.delivered.push_back(*deliver);
+        run.stored.push_back(deliver->head + spooled + deliver->message);
         if (scenario.while_delivering) scenario.while_delivering(session);
         return Delivered{scenario.deliver_outcome, {}};
     }
@@ -97,12 +134,14 @@ SessionRun run_once(const Scenario& scenario, std::string_view input, std::size_
     return run;
 }
 
-bool same_deliveries(const std::vector<Deliver>& a, const std::vector<Deliver>& b) {
-    if (a.size() != b.size()) return false;
+bool same_deliveries(const SessionRun& run_a, const SessionRun& run_b) {
+    const std::vector<Deliver>& a = run_a.delivered;
+    const std::vector<Deliver>& b = run_b.delivered;
+    if (a.size() != b.size() || run_a.stored != run_b.stored) return false;
     for (std::size_t i = 0; i < a.size(); ++i) {
         const Deliver& x = a[i];
         const Deliver& y = b[i];
-        if (x.queue_id != y.queue_id || x.message != y.message ||
+        if (x.queue_id != y.queue_id ||
             x.envelope.sender != y.envelope.sender ||
             x.envelope.recipients.size() != y.envelope.recipients.size())
             return false;
@@ -123,10 +162,11 @@ SessionRun expect_transcript(const Scenario& scenario, std::string_view input,
         for (std::size_t step = 1; step <= input.size(); ++step) steps.push_back(step);
     SessionRun whole = run_once(scenario, input, std::max<std::size_t>(input.size(), 1));
     EXPECT_EQ(whole.sent, expected) << "input in one piece";
+    EXPECT_TRUE(whole.spools.empty()) << "a spool was neither delivered nor dropped";
     for (std::size_t step : steps) {
         SessionRun split = run_once(scenario, input, step);
-        if (split.sent != expected || !same_deliveries(split.delivered, whole.delivered) ||
-            split.closed != whole.closed) {
+        if (split.sent != expected || !same_deliveries(split, whole) ||
+            split.closed != whole.closed || !split.spools.empty()) {
             ADD_FAILURE() << "split every " << step << " bytes gives:\n" << split.sent;
             break;
         }
@@ -188,7 +228,7 @@ TEST(SmtpServer, EhloSessionWithTwoMessages) {
     ASSERT_EQ(first.envelope.recipients.size(), 1u);
     EXPECT_EQ(first.envelope.recipients[0].address, "alice@mx.example");
     EXPECT_EQ(first.envelope.recipients[0].mailbox, "alice");
-    EXPECT_EQ(first.message, filled("t.2a.1", "alice@mx.example") + plain_message);
+    EXPECT_EQ(run.stored[0], filled("t.2a.1", "alice@mx.example") + plain_message);
 
     const Deliver& second = run.delivered[1];
     EXPECT_EQ(second.envelope.sender, "");
@@ -196,7 +236,7 @@ TEST(SmtpServer, EhloSessionWithTwoMessages) {
     EXPECT_EQ(second.envelope.recipients[0].address, "Bob@mx.example");
     EXPECT_EQ(second.envelope.recipients[0].mailbox, "bob");
     EXPECT_EQ(second.envelope.recipients[1].address, "alice@localhost");
-    EXPECT_EQ(second.message, filled("t.2a.2", "") + "Subject: two\r\n\r\nsecond\r\n");
+    EXPECT_EQ(run.stored[1], filled("t.2a.2", "") + "Subject: two\r\n\r\nsecond\r\n");
     EXPECT_EQ(run.lookups, (std::vector<std::string>{"alice", "Bob", "alice"}));
 }
 
@@ -240,7 +280,7 @@ TEST(SmtpServer, HeloSessionGetsPlainReplies) {
                                     "500 Error: command not recognized\r\n"
                                     "221 mx.example closing connection\r\n");
     ASSERT_EQ(run.delivered.size(), 1u);
-    EXPECT_EQ(run.delivered[0].message, filled("t.2a.1", "alice@mx.example", false) + plain_message);
+    EXPECT_EQ(run.stored[0], filled("t.2a.1", "alice@mx.example", false) + plain_message);
 }
 
 TEST(SmtpServer, RepliesBeforeAnyGreetingArePlain) {
@@ -264,7 +304,7 @@ TEST(SmtpServer, DotStuffingIsRemoved) {
                                     "354 End data with <CR><LF>.<CR><LF>\r\n"
                                     "250 2.0.0 Ok: queued as t.2a.1\r\n");
     ASSERT_EQ(run.delivered.size(), 1u);
-    EXPECT_EQ(run.delivered[0].message, ".x\r\n");
+    EXPECT_EQ(run.stored[0], ".x\r\n");
     // What followed the end was read as commands again.
     EXPECT_EQ(run.commands.size(), 4u);
 }
@@ -282,7 +322,7 @@ TEST(SmtpServer, DotStuffedLinesInsideTheBody) {
                                     "250 2.0.0 Ok: queued as t.2a.1\r\n"
                                     "250 2.0.0 Ok\r\n");
     ASSERT_EQ(run.delivered.size(), 1u);
-    EXPECT_EQ(run.delivered[0].message, "first\r\n.\r\n..\r\nx\r\nlast.\r\n");
+    EXPECT_EQ(run.stored[0], "first\r\n.\r\n..\r\nx\r\nlast.\r\n");
 }
 
 TEST(SmtpServer, EmptyMessageEndsAtFirstLineDot) {
@@ -293,7 +333,7 @@ TEST(SmtpServer, EmptyMessageEndsAtFirstLineDot) {
         greeting + "250 mx.example\r\n250 OK\r\n250 OK\r\n354 End data with <CR><LF>.<CR><LF>\r\n"
                    "250 OK\r\n");
     ASSERT_EQ(run.delivered.size(), 1u);
-    EXPECT_EQ(run.delivered[0].message, "");
+    EXPECT_EQ(run.stored[0], "");
 }
 
 TEST(SmtpServer, BodyLinesHaveNoLengthLimit) {
@@ -309,7 +349,7 @@ TEST(SmtpServer, BodyLinesHaveNoLengthLimit) {
             "250 2.0.0 Ok: queued as t.2a.1\r\n",
         {1, 2, 3, 7, 100, 999, 1000, 1001, 4096});
     ASSERT_EQ(run.delivered.size(), 1u);
-    EXPECT_EQ(run.delivered[0].message, line + "\r\n");
+    EXPECT_EQ(run.stored[0], line + "\r\n");
 }
 
 namespace {
@@ -411,7 +451,7 @@ TEST(SmtpServer, ActualSizeOverLimitIsRefusedAfterTheEnd) {
     SessionRun fits = expect_transcript(scenario, head + "123456789012345678\r\n.\r\n",
                                  greeting + ehlo20 + start + "250 2.0.0 Ok: queued as t.2a.1\r\n");
     ASSERT_EQ(fits.delivered.size(), 1u);
-    EXPECT_EQ(fits.delivered[0].message.size(), 20u);
+    EXPECT_EQ(fits.stored[0].size(), 20u);
     SessionRun too_big = expect_transcript(
         scenario, head + "1234567890123456789\r\n" + std::string(3000, 'z') + "\r\n.\r\nNOOP\r\n",
         greeting + ehlo20 + start + "552 5.3.4 Message size exceeds fixed limit\r\n"
@@ -819,49 +859,346 @@ std::string message_session(const std::string& rcpts, const std::string& body) {
            ".\r\n";
 }
 
-Deliver only_delivery(const Scenario& scenario, const std::string& input) {
+// What the one delivery of `input` stores.
+std::string only_delivery(const Scenario& scenario, const std::string& input) {
     SessionRun run = run_once(scenario, input, 1);
     SessionRun whole = run_once(scenario, input, input.size());
-    EXPECT_TRUE(same_deliveries(run.delivered, whole.delivered));
-    EXPECT_EQ(run.delivered.size(), 1u);
-    return run.delivered.empty() ? Deliver{} : run.delivered.front();
+    EXPECT_TRUE(same_deliveries(run, whole));
+    EXPECT_EQ(run.stored.size(), 1u);
+    return run.stored.empty() ? std::string() : run.stored.front();
 }
 
 }  // namespace
 
 TEST(SmtpServer, HeaderFillAddsDateAndMessageIdWhenMissing) {
     Scenario scenario;
-    Deliver d = only_delivery(scenario, message_session("RCPT TO:<alice@localhost>\r\n",
+    std::string d = only_delivery(scenario, message_session("RCPT TO:<alice@localhost>\r\n",
                                                         "Subject: s\r\n\r\nb\r\n"));
-    EXPECT_EQ(d.message, filled("t.2a.1", "alice@localhost") + "Subject: s\r\n\r\nb\r\n");
+    EXPECT_EQ(d, filled("t.2a.1", "alice@localhost") + "Subject: s\r\n\r\nb\r\n");
 }
 
 TEST(SmtpServer, HeaderFillKeepsDateAndMessageIdWhenPresent) {
     Scenario scenario;
     std::string body = "date: Mon, 1 Jan 2024 00:00:00 +0000\r\nMESSAGE-ID: <m@x>\r\n\r\nb\r\n";
-    Deliver d = only_delivery(scenario, message_session("RCPT TO:<alice@localhost>\r\n", body));
-    EXPECT_EQ(d.message, received("t.2a.1", "alice@localhost") + body);
+    std::string d = only_delivery(scenario, message_session("RCPT TO:<alice@localhost>\r\n", body));
+    EXPECT_EQ(d, received("t.2a.1", "alice@localhost") + body);
 }
 
 TEST(SmtpServer, HeaderFillOnMessageWithoutHeaders) {
     Scenario scenario;
-    Deliver d = only_delivery(scenario,
+    std::string d = only_delivery(scenario,
                               message_session("RCPT TO:<alice@localhost>\r\n", "just text\r\n"));
-    EXPECT_EQ(d.message, filled("t.2a.1", "alice@localhost") + "\r\njust text\r\n");
+    EXPECT_EQ(d, filled("t.2a.1", "alice@localhost") + "\r\njust text\r\n");
 }
 
 TEST(SmtpServer, ReceivedForClauseOnlyWithOneRecipient) {
     Scenario scenario;
-    Deliver d = only_delivery(
+    std::string d = only_delivery(
         scenario, message_session("RCPT TO:<alice@localhost>\r\nRCPT TO:<bob@localhost>\r\n",
                                   "Subject: s\r\n\r\nb\r\n"));
-    EXPECT_EQ(d.message, filled("t.2a.1", "") + "Subject: s\r\n\r\nb\r\n");
+    EXPECT_EQ(d, filled("t.2a.1", "") + "Subject: s\r\n\r\nb\r\n");
 }
 
 TEST(SmtpServer, HeaderFillNoneStoresExactlyWhatWasSent) {
     Scenario scenario;
     scenario.config.header_fill = false;
     std::string body = "Subject: s\r\n\r\nb\r\n";
-    Deliver d = only_delivery(scenario, message_session("RCPT TO:<alice@localhost>\r\n", body));
-    EXPECT_EQ(d.message, body);
+    std::string d = only_delivery(scenario, message_session("RCPT TO:<alice@localhost>\r\n", body));
+    EXPECT_EQ(d, body);
+}
+
+// ---- big messages: the body goes to the store in chunks as it arrives ----------
+
+namespace {
+
+// About `octets` of CRLF lines of varying length; some start with a dot or
+// "From ", one is empty. `header` goes first.
+std::string big_body(std::size_t octets, const std::string& header = "Subject: big\r\n\r\n") {
+    std::string body = header;
+    for (std::size_t i = 0; body.size() < octets; ++i) {
+        if (i % 7 == 0) body += ".";
+        if (i % 11 == 0) body += "From here ";
+        if (i % 13 != 5) body += std::string(i % 97, static_cast<char>('a' + i % 26));
+        body += "\r\n";
+    }
+    return body;
+}
+
+// RFC 5321 §4.5.2: the client doubles a leading dot.
+std::string stuffed(const std::string& body) {
+    std::string out;
+    bool line_start = true;
+    for (char c : body) {
+        if (line_start && c == '.') out += '.';
+        out += c;
+        line_start = c == '\n';
+    }
+    return out;
+}
+
+const std::string big_start =
+    "EHLO client.example\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<alice@localhost>\r\nDATA\r\n";
+const std::string big_start_replies =
+    greeting + ehlo_reply + "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 End data with <CR><LF>.<CR><LF>\r\n";
+
+// Steps that cut the input everywhere relative to the chunk size.
+const std::vector<std::size_t> big_steps = {1,    2,    3,     7,      100,    999,
+                                            1000, 4096, 65537, 262144, 262145, 700001};
+
+}  // namespace
+
+TEST(SmtpServerSpool, BigMessageIsHandedInChunksAndStoredAsOneByteForByte) {
+    for (bool fill : {true, false}) {
+        Scenario scenario;
+        scenario.config.header_fill = fill;
+        std::string body = big_body(1 << 20);
+        SessionRun run = expect_transcript(scenario, big_start + stuffed(body) + ".\r\nNOOP\r\n",
+                                           big_start_replies +
+                                               "250 2.0.0 Ok: queued as t.2a.1\r\n"
+                                               "250 2.0.0 Ok\r\n",
+                                           big_steps);
+        ASSERT_EQ(run.stored.size(), 1u);
+        std::string head = fill ? received("t.2a.1", "alice@localhost") + "Date: " + fixed_date +
+                                      "\r\nMessage-ID: <t.2a.1@mx.example>\r\n"
+                                : "";
+        EXPECT_TRUE(run.stored[0] == head + body) << "fill " << fill;
+        EXPECT_EQ(run.delivered[0].head, head);
+        EXPECT_NE(run.delivered[0].spool, 0u);
+        EXPECT_LT(run.delivered[0].message.size(), spool_chunk_size + 4096);
+        EXPECT_GE(run.chunks, 3u);
+        EXPECT_EQ(run.drops, 0u);
+        EXPECT_EQ(run.events.back(), "accepted id=t.2a.1 from=<a@b.example> rcpts=1 size=" +
+                                         std::to_string(head.size() + body.size()));
+    }
+}
+
+TEST(SmtpServerSpool, ChunksNeverHoldMuchMoreThanTheChunkSize) {
+    Scenario scenario;
+    RecordingTransport transport;
+    QueuedMailPort port;
+    RecordingObserver observer;
+    SmtpServer session(scenario.config, scenario.peer, transport, port, observer);
+    SessionRun run;
+    session.start();
+    feed(session, transport, port, big_start + stuffed(big_body(3 << 20)) + ".\r\n", 65536,
+         [&](const StoreRequest& request) {
+             if (const auto* chunk = std::get_if<SpoolChunk>(&request)) {
+                 EXPECT_GE(chunk->bytes.size(), spool_chunk_size);
+                 EXPECT_LE(chunk->bytes.size(), spool_chunk_size + 4000);
+             }
+             return answer(scenario, session, run, request);
+         });
+    EXPECT_EQ(run.stored.size(), 1u);
+    EXPECT_GE(run.chunks, 11u);
+}
+
+TEST(SmtpServerSpool, SmallMessageIsNotSpooled) {
+    Scenario scenario;
+    std::string body = big_body(spool_chunk_size - 200);
+    SessionRun run = expect_transcript(scenario, big_start + stuffed(body) + ".\r\n",
+                                       big_start_replies + "250 2.0.0 Ok: queued as t.2a.1\r\n",
+                                       {1, 1000, 4096});
+    EXPECT_EQ(run.chunks, 0u);
+    ASSERT_EQ(run.delivered.size(), 1u);
+    EXPECT_EQ(run.delivered[0].spool, 0u);
+    EXPECT_EQ(run.delivered[0].message, body);
+}
+
+// The end of data and dot-stuffing fall on every position around the
+// point where the first chunk is handed over.
+TEST(SmtpServerSpool, EndOfDataAndStuffingAcrossTheChunkBoundary) {
+    Scenario scenario;
+    scenario.config.header_fill = false;
+    for (std::size_t extra = 0; extra < 12; ++extra) {
+        std::string body = std::string(spool_chunk_size - 8 + extra, 'x') + "\r\n.\r\n..\r\n";
+        std::string more = std::string(extra, 'y') + "\r\n";
+        for (const std::string& text : {body, body + more}) {
+            SessionRun run = expect_transcript(
+                scenario, big_start + stuffed(text) + ".\r\nNOOP\r\n",
+                big_start_replies + "250 2.0.0 Ok: queued as t.2a.1\r\n250 2.0.0 Ok\r\n",
+                {1, 2, 3, 5, 4000, 4096});
+            ASSERT_EQ(run.stored.size(), 1u);
+            EXPECT_TRUE(run.stored[0] == text) << "extra " << extra;
+        }
+    }
+}
+
+// The fields to add are decided on the whole header section, however long.
+TEST(SmtpServerSpool, HeaderLongerThanAChunkGetsTheSameFill) {
+    std::string filler;
+    while (filler.size() < spool_chunk_size + 5000) filler += "X-Filler: " + std::string(60, 'f') + "\r\n";
+    Scenario scenario;
+    for (const std::string& header :
+         {filler + "Date: Mon, 1 Jan 2024 00:00:00 +0000\r\n\r\n",
+          filler + " folded\r\nMessage-Id: <m@x>\r\n\r\n", filler + "not a field\r\nDate: x\r\n\r\n"}) {
+        std::string body = big_body(700000, header);
+        SessionRun run = expect_transcript(scenario, big_start + stuffed(body) + ".\r\n",
+                                           big_start_replies + "250 2.0.0 Ok: queued as t.2a.1\r\n",
+                                           {1, 4096, 300000});
+        ASSERT_EQ(run.stored.size(), 1u);
+        Arrival arrival{"client.example", "10.99.0.7", "mx.example", true, "t.2a.1",
+                        run.delivered[0].envelope.recipients, fixed_time};
+        EXPECT_GE(run.chunks, 2u);
+        EXPECT_TRUE(run.stored[0] == header_prefix(arrival, std::string_view(body)) + body);
+    }
+}
+
+TEST(SmtpServerSpool, OverTheSizeLimitTheSpoolIsDroppedAnd552Follows) {
+    Scenario scenario;
+    scenario.config.max_message_size = 600000;
+    SessionRun run = expect_transcript(
+        scenario, big_start + stuffed(big_body(1 << 20)) + ".\r\nNOOP\r\n",
+        greeting +
+            "250-mx.example\r\n250-PIPELINING\r\n250-SIZE 600000\r\n250-8BITMIME\r\n"
+            "250-ENHANCEDSTATUSCODES\r\n250 HELP\r\n250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n"
+            "354 End data with <CR><LF>.<CR><LF>\r\n552 5.3.4 Message size exceeds fixed limit\r\n"
+            "250 2.0.0 Ok\r\n",
+        {1, 4096, 65536});
+    EXPECT_TRUE(run.stored.empty());
+    EXPECT_EQ(run.chunks, 2u);  // nothing more once the limit is passed
+    EXPECT_EQ(run.drops, 1u);
+}
+
+TEST(SmtpServerSpool, BareLfAfterSpoolingDropsTheSpoolAnd554Follows) {
+    Scenario scenario;
+    std::string body = big_body(600000) + "smuggled\n.\r\n" + big_body(300000);
+    SessionRun run = expect_transcript(scenario, big_start + stuffed(body) + ".\r\nNOOP\r\n",
+                                       big_start_replies + smuggling_refused + "250 2.0.0 Ok\r\n",
+                                       {1, 4096});
+    EXPECT_TRUE(run.stored.empty());
+    EXPECT_EQ(run.drops, 1u);
+}
+
+TEST(SmtpServerSpool, DiskFullWhileSpoolingReadsToTheEndThenGets452) {
+    for (std::size_t ok_chunks : {0, 1, 2}) {
+        Scenario scenario;
+        scenario.spool_outcome = Outcome::no_space;
+        scenario.spool_ok_chunks = ok_chunks;
+        // Line by line the rest would read as commands: it must not.
+        SessionRun run = expect_transcript(
+            scenario, big_start + stuffed(big_body(1 << 20, "MAIL FROM:<x@y>\r\n\r\n")) + ".\r\nNOOP\r\n",
+            big_start_replies + "452 4.3.1 Insufficient system storage\r\n250 2.0.0 Ok\r\n",
+            {1, 4096, 65536});
+        EXPECT_TRUE(run.stored.empty());
+        EXPECT_EQ(run.chunks, ok_chunks + 1);  // none after the failure
+        EXPECT_EQ(run.drops, ok_chunks ? 1u : 0u);
+        EXPECT_EQ(run.commands.size(), 5u);
+    }
+}
+
+TEST(SmtpServerSpool, SpoolWriteErrorGets451) {
+    Scenario scenario;
+    scenario.spool_outcome = Outcome::temp_failure;
+    scenario.spool_ok_chunks = 1;
+    SessionRun run = expect_transcript(
+        scenario, big_start + stuffed(big_body(1 << 20)) + ".\r\n",
+        big_start_replies + "451 4.3.0 Error: queue file write error\r\n", {4096});
+    EXPECT_TRUE(run.stored.empty());
+}
+
+TEST(SmtpServerSpool, SecondMessageOfTheSessionStartsANewSpool) {
+    Scenario scenario;
+    scenario.config.header_fill = false;
+    std::string one = big_body(600000), two = big_body(400000, "Subject: two\r\n\r\n");
+    SessionRun run = expect_transcript(
+        scenario,
+        big_start + stuffed(one) + ".\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<bob@localhost>\r\nDATA\r\n" +
+            stuffed(two) + ".\r\n",
+        big_start_replies + "250 2.0.0 Ok: queued as t.2a.1\r\n250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n"
+                            "354 End data with <CR><LF>.<CR><LF>\r\n250 2.0.0 Ok: queued as t.2a.2\r\n",
+        {1, 4096});
+    ASSERT_EQ(run.stored.size(), 2u);
+    EXPECT_TRUE(run.stored[0] == one);
+    EXPECT_TRUE(run.stored[1] == two);
+    EXPECT_NE(run.delivered[0].spool, run.delivered[1].spool);
+}
+
+namespace {
+
+// A session stopped in the middle of a big DATA: its first chunk answered
+// by the fake store (spool 7), the second one still out unless
+// `answer_second`, and then the rest of the body read.
+struct MidData {
+    Scenario scenario;
+    RecordingTransport transport;
+    QueuedMailPort port;
+    RecordingObserver observer;
+    SmtpServer session{scenario.config, scenario.peer, transport, port, observer};
+
+    explicit MidData(bool answer_second) {
+        session.start();
+        std::string input = big_start + stuffed(big_body(600000));
+        std::size_t at = 0, chunks = 0;
+        while (at < input.size()) {
+            at += session.on_bytes(std::string_view(input).substr(at));
+            if (!session.waiting()) continue;
+            EXPECT_EQ(port.requests.size(), 1u);
+            bool lookup = std::holds_alternative<LookupUser>(port.requests.front());
+            if (!lookup && ++chunks == 2 && !answer_second) return;
+            port.requests.clear();
+            if (lookup) {
+                session.on_store_reply(UserFound{Outcome::ok, "alice"});
+            } else {
+                session.on_store_reply(Spooled{Outcome::ok, 7});
+            }
+        }
+        EXPECT_EQ(chunks, 2u);
+    }
+
+    bool dropped(std::uint64_t spool) const {
+        return std::any_of(port.requests.begin(), port.requests.end(), [&](const StoreRequest& r) {
+            const auto* drop = std::get_if<DropSpool>(&r);
+            return drop && drop->spool == spool;
+        });
+    }
+};
+
+}  // namespace
+
+TEST(SmtpServerSpool, WhileAChunkIsOutNoInputIsRead) {
+    MidData mid(false);
+    ASSERT_TRUE(mid.session.waiting());
+    std::string more(100000, 'z');
+    std::size_t taken = mid.session.on_bytes(more);
+    EXPECT_LE(taken, 4000u);  // only what the line buffer holds: TCP back-pressure
+    EXPECT_EQ(mid.session.on_bytes(more), 0u);
+}
+
+TEST(SmtpServerSpool, PeerGoneMidDataDropsTheSpool) {
+    MidData mid(true);
+    EXPECT_FALSE(mid.session.waiting());
+    mid.session.on_peer_closed();
+    EXPECT_TRUE(mid.dropped(7));
+    EXPECT_EQ(mid.port.requests.size(), 1u);
+}
+
+TEST(SmtpServerSpool, PeerGoneWhileAChunkIsOutDropsItsSpoolWhenItsAnswerComes) {
+    MidData mid(false);
+    ASSERT_TRUE(mid.session.waiting());
+    mid.port.requests.clear();
+    mid.session.on_peer_closed();
+    EXPECT_TRUE(mid.dropped(7));  // the spool of the earlier chunks
+    mid.port.requests.clear();
+    mid.session.on_store_reply(SpoolDropped{});
+    mid.session.on_store_reply(Spooled{Outcome::ok, 7});
+    EXPECT_TRUE(mid.dropped(7));
+}
+
+TEST(SmtpServerSpool, ShutdownMidDataAnswersTheChunkThenDropsTheSpool) {
+    MidData mid(false);
+    ASSERT_TRUE(mid.session.waiting());
+    mid.port.requests.clear();
+    mid.session.on_shutdown();
+    EXPECT_FALSE(mid.transport.closed);  // the chunk is answered first
+    mid.session.on_store_reply(Spooled{Outcome::ok, 7});
+    EXPECT_TRUE(mid.transport.closed);
+    EXPECT_TRUE(mid.transport.sent.ends_with("421 mx.example shutting down\r\n"));
+    EXPECT_TRUE(mid.dropped(7));
+}
+
+TEST(SmtpServerSpool, IdleTimeoutMidDataDropsTheSpool) {
+    MidData mid(true);
+    mid.session.on_idle_timeout();
+    EXPECT_TRUE(mid.transport.closed);
+    EXPECT_TRUE(mid.dropped(7));
 }

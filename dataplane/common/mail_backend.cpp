@@ -27,7 +27,19 @@ store::Delivery to_delivery(apps::Deliver& request) {
         else d.local_users.push_back(std::move(r.mailbox));
     }
     d.message = std::move(request.message);
+    d.head = std::move(request.head);
+    d.spool = request.spool;
     return d;
+}
+
+// The spool a request leaves for the store to drop if it is refused (the
+// ring full): a refused Deliver never uses its spool up, and a DropSpool
+// must still happen. A refused SpoolChunk names its spool in the reply, so
+// the session drops it.
+std::uint64_t spool_to_release(const apps::StoreRequest& request) {
+    if (const auto* deliver = std::get_if<apps::Deliver>(&request)) return deliver->spool;
+    if (const auto* drop = std::get_if<apps::DropSpool>(&request)) return drop->spool;
+    return 0;
 }
 
 // A reply that fails the request without touching anything.
@@ -39,6 +51,8 @@ apps::StoreReply failure_reply(const apps::StoreRequest& request, apps::Outcome 
             else if constexpr (std::is_same_v<T, apps::Deliver>) return apps::Delivered{why, "I/O queue full"};
             else if constexpr (std::is_same_v<T, apps::OpenMaildrop>) return apps::MaildropOpened{why, 0, {}};
             else if constexpr (std::is_same_v<T, apps::ReadMessage>) return apps::MessageText{why, {}};
+            else if constexpr (std::is_same_v<T, apps::SpoolChunk>) return apps::Spooled{why, r.spool};
+            else if constexpr (std::is_same_v<T, apps::DropSpool>) return apps::SpoolDropped{};
             else return apps::MaildropClosed{why};
         },
         request);
@@ -87,6 +101,22 @@ private:
         store()->deliver(delivery, group, &delivery_status_);
     }
 
+    void run(apps::SpoolChunk& r, store::CommitGroup&) {
+        apps::Spooled spooled{apps::Outcome::ok, r.spool};
+        if (store()) {
+            spooled.outcome = outcome(store()->spool_append(spooled.spool, r.bytes));
+        } else if (spooled.spool == 0) {
+            spooled.spool = 1;  // --sink: nothing kept, any id will do
+        }
+        std::string().swap(r.bytes);  // freed here, not when the reply has travelled back
+        reply_ = spooled;
+    }
+
+    void run(apps::DropSpool& r, store::CommitGroup&) {
+        if (store()) store()->drop_spool(r.spool);
+        reply_ = apps::SpoolDropped{};
+    }
+
     void run(apps::OpenMaildrop& r, store::CommitGroup&) {
         apps::MaildropOpened opened{apps::Outcome::auth_failed, 0, {}};
         if (store()) {
@@ -126,19 +156,35 @@ MailBackend::MailBackend(store::MailStore* store, store::IoWorker& worker, Reply
 
 void MailBackend::submit(std::uint64_t token, apps::StoreRequest request) {
     apps::StoreReply refusal = failure_reply(request, apps::Outcome::temp_failure);
+    std::uint64_t spool = spool_to_release(request);
     if (worker_.submit(std::make_unique<RequestJob>(*this, token, std::move(request)))) return;
     refused_.emplace_back(token, std::move(refusal));
+    if (spool != 0) spools_to_drop_.push_back(spool);
 }
 
-// A maildrop opened for a client that has gone would stay locked forever.
+// A maildrop opened, or a spool made, for a client that has gone would
+// stay locked, or on disk, until the next start.
 void MailBackend::deliver_reply(std::uint64_t token, apps::StoreReply reply) {
     if (on_reply_(token, reply)) return;
     auto* opened = std::get_if<apps::MaildropOpened>(&reply);
     if (opened && opened->outcome == apps::Outcome::ok)
         submit(orphan_token, apps::CloseMaildrop{opened->maildrop, {}, false});
+    auto* spooled = std::get_if<apps::Spooled>(&reply);
+    if (spooled && spooled->spool != 0) submit(orphan_token, apps::DropSpool{spooled->spool});
+}
+
+// Drops that found the ring full are tried again until it takes them.
+void MailBackend::retry_spool_drops() {
+    while (!spools_to_drop_.empty()) {
+        auto job = std::make_unique<RequestJob>(*this, orphan_token,
+                                                apps::DropSpool{spools_to_drop_.front()});
+        if (!worker_.submit(std::move(job))) return;
+        spools_to_drop_.pop_front();
+    }
 }
 
 std::size_t MailBackend::poll() {
+    retry_spool_drops();
     std::size_t n = worker_.poll_completions();
     while (!refused_.empty()) {
         auto [token, reply] = std::move(refused_.front());

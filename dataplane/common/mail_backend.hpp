@@ -42,6 +42,7 @@ public:
 private:
     friend class RequestJob;
     void deliver_reply(std::uint64_t token, apps::StoreReply reply);
+    void retry_spool_drops();
 
     store::MailStore* store_;
     store::IoWorker& worker_;
@@ -50,6 +51,8 @@ private:
     // Requests the worker's ring had no room for: answered with a temporary
     // failure on the next poll (never from inside submit).
     std::deque<std::pair<std::uint64_t, apps::StoreReply>> refused_;
+    // Spools of refused requests, to drop once the ring has room.
+    std::deque<std::uint64_t> spools_to_drop_;
 };
 
 }  // namespace bm

@@ -21,6 +21,8 @@ class NullObserver : public Observer {};
 StoreReply answer(const StoreRequest& request) {
     if (std::holds_alternative<LookupUser>(request)) return UserFound{Outcome::ok, "alice"};
     if (std::holds_alternative<Deliver>(request)) return Delivered{Outcome::ok, {}};
+    if (std::holds_alternative<SpoolChunk>(request)) return Spooled{Outcome::ok, 1};
+    if (std::holds_alternative<DropSpool>(request)) return SpoolDropped{};
     if (std::holds_alternative<OpenMaildrop>(request))
         return MaildropOpened{Outcome::ok, 1, {{1026, "uid1"}}};
     if (std::holds_alternative<ReadMessage>(request))

@@ -13,6 +13,7 @@ import hashlib
 import os
 import re
 import socket
+import subprocess
 import time
 from pathlib import Path
 
@@ -345,6 +346,26 @@ def queue_files(queue_dir) -> list[Path]:
     if not d.is_dir():
         return []
     return sorted(p for p in d.iterdir() if p.is_file() and not p.name.startswith("."))
+
+
+def spool_files(queue_dir) -> list[Path]:
+    """Spools: the octets of messages still being received (QUEUE/tmp/.spool.*)."""
+    d = Path(queue_dir) / "tmp"
+    if not d.is_dir():
+        return []
+    return sorted(p for p in d.iterdir() if p.name.startswith(".spool."))
+
+
+def mount_tmpfs(path, size) -> str | None:
+    """A tmpfs of `size` at `path` (root only); the error text if it cannot be mounted."""
+    Path(path).mkdir(parents=True, exist_ok=True)
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+                       capture_output=True, text=True)
+    return None if r.returncode == 0 else (r.stderr.strip() or "mount failed")
+
+
+def umount(path):
+    subprocess.run(["umount", "-l", str(path)], capture_output=True)
 
 
 # ------------------------------------------------------------- processes

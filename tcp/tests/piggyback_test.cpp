@@ -4,6 +4,10 @@
 // middle of a DATA body or while a durable write is pending.
 #include "tcp/tests/harness.hpp"
 
+#include <algorithm>
+
+#include "tcp/seq.hpp"
+
 namespace bm::tcp::testing {
 namespace {
 
@@ -156,6 +160,35 @@ TEST_F(PiggybackTest, Rfc9293_3_8_6_WindowShrinksWhileInputIsHeldAndReopensAfter
     EXPECT_EQ(replies.size(), 8u * 910);  // RCPT and 909 NOOPs
     EXPECT_EQ(out.back().segment.window, 16384);  // all taken by the machine: open again
     EXPECT_EQ(out.back().segment.ack, c.seq);
+}
+
+// RFC 7323 §2.3: the scaled window field is rounded up so the right edge
+// never moves left; while the machine waits on the store (a spooled DATA
+// chunk), a sender that fills the window to that edge must lose no byte,
+// or it stalls for a retransmission timeout.
+TEST_F(PiggybackTest, Rfc7323_2_3_EveryByteOfTheScaledWindowIsKeptWhileTheMachineWaits) {
+    Client c = smtp_in_data();
+    const std::string line = std::string(1446, 'x') + "\r\n";
+    std::uint32_t edge = c.seq + 4 * 1448;  // well inside the first window
+    auto note_edge = [&](const std::vector<Sent>& out) {
+        for (const Sent& s : out) {
+            std::uint32_t right = s.segment.ack + (std::uint32_t(s.segment.window) << 7);
+            if (seq_gt(right, edge)) edge = right;
+        }
+    };
+    while (store_.calls.empty()) note_edge(send(c, line));
+    ASSERT_TRUE(std::holds_alternative<apps::SpoolChunk>(store_.calls.front().request));
+    note_edge(advance_ms(500));  // the delayed ACK, with the window as it stands
+    while (seq_lt(c.seq, edge)) {
+        std::size_t len = std::min<std::size_t>(line.size(), edge - c.seq);
+        note_edge(send(c, std::string_view(line).substr(0, len)));
+    }
+    EXPECT_EQ(engine_->counters().dropped_no_room, 0u);
+    answer(apps::Spooled{apps::Outcome::ok, 1});
+    auto out = out_.take();
+    ASSERT_FALSE(out.empty());
+    EXPECT_EQ(out.back().segment.ack, c.seq);  // every byte sent was taken
+    EXPECT_GT(out.back().segment.window, 0u);
 }
 
 }  // namespace

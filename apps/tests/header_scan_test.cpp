@@ -1,0 +1,120 @@
+// The streaming header scan gives the answers of the whole-text functions
+// (has_header, has_header_section) for any text cut anywhere: a spooled
+// message gets the same header fill as one held whole.
+#include "apps/header_scan.hpp"
+
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "apps/header_fill.hpp"
+
+using bm::apps::has_header;
+using bm::apps::has_header_section;
+using bm::apps::HeaderScan;
+
+namespace {
+
+struct Answers {
+    bool date, message_id, section, blank;
+    bool operator==(const Answers&) const = default;
+};
+
+Answers whole_text(std::string_view m) {
+    return {has_header(m, "Date"), has_header(m, "Message-ID"), has_header_section(m),
+            m.starts_with("\r\n")};
+}
+
+Answers scanned(std::string_view m, std::size_t step) {
+    HeaderScan scan;
+    for (std::size_t at = 0; at < m.size(); at += step) scan.feed(m.substr(at, step));
+    return {scan.has_date(), scan.has_message_id(), scan.has_header_section(),
+            scan.starts_with_blank_line()};
+}
+
+void expect_same_everywhere(const std::string& m) {
+    Answers want = whole_text(m);
+    for (std::size_t step = 1; step <= std::max<std::size_t>(m.size(), 1); ++step)
+        ASSERT_TRUE(scanned(m, step) == want) << "step " << step << " of: " << m;
+    for (std::size_t cut = 0; cut <= m.size(); ++cut) {
+        HeaderScan scan;
+        scan.feed(std::string_view(m).substr(0, cut));
+        scan.feed(std::string_view(m).substr(cut));
+        Answers got{scan.has_date(), scan.has_message_id(), scan.has_header_section(),
+                    scan.starts_with_blank_line()};
+        ASSERT_TRUE(got == want) << "cut at " << cut << " of: " << m;
+    }
+}
+
+// A fixed-seed generator, so a failure reproduces.
+struct Lcg {
+    std::uint64_t state = 0x9e3779b97f4a7c15ULL;
+    std::size_t next(std::size_t bound) {
+        state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+        return static_cast<std::size_t>(state >> 33) % bound;
+    }
+};
+
+}  // namespace
+
+TEST(HeaderScan, AgreesWithTheWholeTextFunctionsOnKnownShapes) {
+    const std::vector<std::string> shapes = {
+        "",
+        "\r\n",
+        "\r\nDate: x\r\n",
+        "Date: x\r\n\r\nbody\r\n",
+        "date : x\r\nMESSAGE-ID:<a@b>\r\n\r\n",
+        "Dates: x\r\nMessage-IDs: y\r\n\r\n",
+        "Subject: x\r\n folded\r\n\tDate: no\r\nDate: yes\r\n\r\n",
+        " Date: leading space\r\n",
+        "Subject: x\r\nnot a field\r\nDate: after\r\n",
+        "Subject: x\r\n\r\nDate: in the body\r\n",
+        "Subject: x\r\r\nDate: y\r\n",
+        "Subject: x\r\n\rDate: y\r\n",
+        "just text\r\n",
+        "Date",
+        "Date:",
+        "Message-ID\t \t: x",
+        "X:\nDate: bare lf\n\n",
+        "Subject: \xc3\xa9\r\nDate: x\r\n",
+        "\xc3\xa9: x\r\nDate: x\r\n",
+        "Subject: x\r\nDate\r\n: y\r\nMessage-ID: z\r\n",
+    };
+    for (const std::string& m : shapes) expect_same_everywhere(m);
+}
+
+TEST(HeaderScan, AgreesWithTheWholeTextFunctionsOnRandomTexts) {
+    const std::array<std::string_view, 14> tokens = {
+        "Date", "Message-ID", "message-id", "X-Y", ":", " ", "\t", "\r\n", "\n", "\r", "x", "Da", "\r\n\r\n", "."};
+    Lcg random;
+    for (int round = 0; round < 3000; ++round) {
+        std::string m;
+        std::size_t n = random.next(16);
+        for (std::size_t i = 0; i < n; ++i) m += tokens[random.next(tokens.size())];
+        Answers want = whole_text(m);
+        for (std::size_t step : {1, 2, 3, 7}) ASSERT_TRUE(scanned(m, step) == want) << m;
+    }
+}
+
+TEST(HeaderScan, OnceDoneMoreTextChangesNothing) {
+    HeaderScan scan;
+    scan.feed("Subject: x\r\n\r\n");
+    EXPECT_TRUE(scan.done());
+    scan.feed("Date: x\r\nMessage-ID: y\r\n");
+    EXPECT_FALSE(scan.has_date());
+    EXPECT_FALSE(scan.has_message_id());
+    EXPECT_TRUE(scan.has_header_section());
+}
+
+TEST(HeaderScan, AHeaderLongerThanAnyBufferIsStillFollowed) {
+    HeaderScan scan;
+    for (int i = 0; i < 100000; ++i) scan.feed("X-Filler: abcdefghijklmnopqrstuvwxyz\r\n");
+    EXPECT_FALSE(scan.done());
+    scan.feed("Message-Id: <m@x>\r\n\r\n");
+    EXPECT_TRUE(scan.done());
+    EXPECT_TRUE(scan.has_message_id());
+    EXPECT_FALSE(scan.has_date());
+}

@@ -106,8 +106,19 @@ struct CloseMaildrop {
     bool commit = false;
 };
 
+// The relay client's DATA: a piece of the text of queue file `queue_name`
+// (CRLF lines, not dot-stuffed, exactly as queued), the octets from
+// `offset`, at most `max_bytes` of them. Like ReadMessage it is asked for
+// piece by piece as the connection drains, so no session holds a queued
+// message whole; reading in order is cheap (the store keeps its place).
+struct ReadQueued {
+    std::string queue_name;
+    std::uint64_t offset = 0;
+    std::uint32_t max_bytes = 64 * 1024;  // > 0
+};
+
 using StoreRequest = std::variant<LookupUser, Deliver, OpenMaildrop, ReadMessage, CloseMaildrop,
-                                  SpoolChunk, DropSpool>;
+                                  SpoolChunk, DropSpool, ReadQueued>;
 
 // ---- replies ----------------------------------------------------------
 
@@ -165,8 +176,17 @@ struct Spooled {
 
 struct SpoolDropped {};
 
+// The answer to ReadQueued. When ok and !end the piece is never empty.
+// Unlike MessageText the whole text need not end with CRLF (the client
+// adds one before the final dot).
+struct QueuedText {
+    Outcome outcome = Outcome::not_found;
+    std::string text;
+    bool end = false;  // the piece reaches the end of the text
+};
+
 using StoreReply = std::variant<UserFound, Delivered, MaildropOpened, MessageText, MaildropClosed,
-                                Spooled, SpoolDropped>;
+                                Spooled, SpoolDropped, QueuedText>;
 
 class MailPort {
 public:

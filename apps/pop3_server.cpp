@@ -458,35 +458,17 @@ void Pop3Server::on_message_text(const MessageText& text) {
         reply(first);
     }
     stream_.offset += text.text.size();
-    send_stuffed(text.text);
+    // RFC 1939 §3: the same byte-stuffing as SMTP's (RFC 5321 §4.5.2).
+    stream_.stuffer.send(text.text, transport_);
     if (text.end) return end_stream();
     if (transport_.send_room() >= kMinPiece) return request_piece();
     stream_.awaiting_room = true;
 }
 
-// RFC 1939 §3: a line of the message that begins with "." gets another "."
-// so the client cannot mistake it for the end. The piece goes out in spans
-// between those dots (the transport copies once; no stuffed copy is built).
-// A piece may end mid-line: `line_start` carries over to the next one.
-void Pop3Server::send_stuffed(std::string_view piece) {
-    std::size_t from = 0;
-    for (std::size_t at = 0; at < piece.size();) {
-        if (stream_.line_start && piece[at] == '.') {
-            if (at > from) transport_.send(piece.substr(from, at - from));
-            transport_.send(".");
-            from = at;  // the line's own dot leaves with the next span
-        }
-        std::size_t eol = piece.find('\n', at);
-        stream_.line_start = eol != std::string_view::npos;
-        at = stream_.line_start ? eol + 1 : piece.size();
-    }
-    if (from < piece.size()) transport_.send(piece.substr(from));
-}
-
 // The store promises CRLF lines; a missing final CRLF is added anyway so
 // the terminating "." stays on its own line.
 void Pop3Server::end_stream() {
-    bool mid_line = stream_.offset > 0 && !stream_.line_start;
+    bool mid_line = stream_.stuffer.mid_line();
     stream_ = Stream{};
     transport_.send(mid_line ? "\r\n.\r\n" : ".\r\n");
 }

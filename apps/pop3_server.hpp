@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "apps/config.hpp"
+#include "apps/dot_stuffer.hpp"
 #include "apps/line_reader.hpp"
 #include "apps/mail_port.hpp"
 #include "apps/session.hpp"
@@ -92,7 +93,6 @@ private:
     void answer_login(std::string_view line);
     void login_failed(std::string_view line);
     void on_message_text(const MessageText& text);
-    void send_stuffed(std::string_view piece);
     void end_stream();
     void stream_failed(Outcome outcome);
     void stream_cut(std::string_view event, std::string_view detail);
@@ -129,7 +129,7 @@ private:
     struct Stream {
         bool active = false;
         bool awaiting_room = false;  // the next piece waits for on_writable
-        bool line_start = true;      // dot-stuffing state across pieces
+        DotStuffer stuffer;          // dot-stuffing state across pieces
         std::uint32_t index = 0;
         std::int32_t top_lines = -1;
         std::uint64_t offset = 0;    // octets of the text already sent

@@ -30,22 +30,24 @@ bool valid_code(std::string_view line) {
            line[1] <= '5' && is_digit(line[2]);
 }
 
-bool has_8bit(const std::string& content) {
-    return std::any_of(content.begin(), content.end(),
-                       [](char c) { return static_cast<unsigned char>(c) > 127; });
-}
+// Pieces of the text asked for: at most 64 KiB (so a session holds about
+// that much of a message), and not less than 4 KiB (else a nearly full
+// send queue would make for many tiny reads).
+constexpr std::uint32_t min_piece = 4 * 1024;
+constexpr std::uint32_t max_piece = 64 * 1024;
 
 }  // namespace
 
 SmtpClient::SmtpClient(const SmtpClientConfig& config, OutboundMessage message,
-                       Transport& transport, Observer& observer, RelayReport& report)
+                       Transport& transport, MailPort& store, Observer& observer,
+                       RelayReport& report)
     : config_(config),
       message_(std::move(message)),
       transport_(transport),
+      store_(store),
       observer_(observer),
       report_(report),
       reader_(max_reply_line) {
-    if (!message_.content) message_.content = std::make_shared<const std::string>();
     for (const std::string& address : message_.recipients)
         results_.push_back({address, RelayOutcome::temporary, {}});
     settled_.assign(results_.size(), false);
@@ -57,7 +59,7 @@ SmtpClient::SmtpClient(const SmtpClientConfig& config, OutboundMessage message,
 std::size_t SmtpClient::on_bytes(std::string_view bytes) {
     if (closed_) return bytes.size();  // after QUIT / abort nothing matters
     std::size_t taken = 0;
-    while (!closed_ && taken < bytes.size()) {
+    while (!closed_ && !sending_text() && taken < bytes.size()) {
         std::size_t fed = reader_.feed(bytes.substr(taken));
         taken += fed;
         process_input();
@@ -87,7 +89,7 @@ void SmtpClient::on_connect_failed(std::string_view reason) {
 // ---- replies --------------------------------------------------------------
 
 void SmtpClient::process_input() {
-    while (!closed_) {
+    while (!closed_ && !sending_text()) {
         std::optional<LineReader::Line> line = reader_.next();
         if (!line) return;
         if (line->kind == LineReader::Kind::too_long) {
@@ -206,7 +208,7 @@ void SmtpClient::send_ehlo_capabilities(const Reply& reply) {
 }
 
 void SmtpClient::send_mail_from() {
-    std::uint64_t size = message_.content->size();
+    std::uint64_t size = message_.size;
     // RFC 1870 §6.1: do not send what the server announced it would refuse.
     if (server_size_limit_ != 0 && size > server_size_limit_) {
         settle_open(RelayOutcome::permanent,
@@ -218,7 +220,7 @@ void SmtpClient::send_mail_from() {
     }
     std::string line = "MAIL FROM:<" + message_.sender + ">";
     if (server_size_) line += " SIZE=" + std::to_string(size);  // RFC 1870 §6
-    if (server_8bitmime_ && has_8bit(*message_.content)) line += " BODY=8BITMIME";  // RFC 6152 §3
+    if (server_8bitmime_ && message_.eight_bit) line += " BODY=8BITMIME";  // RFC 6152 §3
     phase_ = Phase::mail;
     send_command(line);
 }
@@ -286,22 +288,58 @@ void SmtpClient::on_end_of_data(const Reply& reply) {
     quit();
 }
 
-// RFC 5321 §4.5.2: a line starting with "." gets one more; the text ends
-// with CRLF "." CRLF. Sent in pieces, so the content is never copied whole.
+// RFC 5321 §4.5.2: the text, dot-stuffed, then CRLF "." CRLF. It is read
+// from the queue piece by piece, each piece asked for once the connection
+// has room for it, so a message of any size costs about one piece here.
 void SmtpClient::send_body() {
-    const std::string& text = *message_.content;
-    std::string_view rest(text);
-    if (rest.starts_with('.')) transport_.send(".");
-    for (std::size_t at = rest.find("\r\n."); at != std::string_view::npos;
-         at = rest.find("\r\n.")) {
-        transport_.send(rest.substr(0, at + 2));
-        transport_.send(".");
-        rest.remove_prefix(at + 2);
+    if (transport_.send_room() >= min_piece) return request_piece();
+    body_.awaiting_room = true;
+}
+
+void SmtpClient::request_piece() {
+    auto room = static_cast<std::uint32_t>(
+        std::clamp<std::size_t>(transport_.send_room(), min_piece, max_piece));
+    body_.reading = true;
+    store_.submit(ReadQueued{message_.queue_name, body_.offset, room});
+}
+
+void SmtpClient::on_writable() {
+    if (closed_ || !body_.awaiting_room) return;
+    body_.awaiting_room = false;
+    request_piece();
+}
+
+void SmtpClient::on_store_reply(StoreReply reply) {
+    auto* text = std::get_if<QueuedText>(&reply);
+    if (text == nullptr || !body_.reading) return;
+    body_.reading = false;
+    if (closed_) return;  // cut while the piece was read
+    on_queued_text(*text);
+}
+
+void SmtpClient::on_queued_text(const QueuedText& text) {
+    // Part of the text may be out already: ending it with the final dot
+    // would have the server accept a truncated message. The connection is
+    // cut instead (no dot), so the server drops the transaction, and every
+    // open recipient is a temporary failure: the delivery is tried again.
+    if (text.outcome != Outcome::ok || (!text.end && text.text.empty())) {
+        abort("4.3.0 cannot read the queued message");
+        return;
     }
-    transport_.send(rest);
-    if (!text.empty() && !text.ends_with("\r\n")) transport_.send("\r\n");
+    stuffer_.send(text.text, transport_);
+    body_.offset += text.text.size();
+    if (text.end) return end_body();
+    send_body();
+}
+
+// The queue holds CRLF lines; should the text lack its final CRLF anyway,
+// one is added so the terminating "." stands on a line of its own.
+void SmtpClient::end_body() {
+    if (stuffer_.mid_line()) transport_.send("\r\n");
     transport_.send(".\r\n");
-    observer_.on_command("<message text, " + std::to_string(text.size()) + " octets>");
+    body_.sent = true;
+    observer_.on_command("<message text, " + std::to_string(body_.offset) + " octets>");
+    process_input();  // a reply already read waited for the dot
 }
 
 // ---- outcomes ---------------------------------------------------------------

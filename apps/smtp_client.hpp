@@ -12,15 +12,20 @@
 // reply). Its only output besides bytes is exactly one RelayReport call
 // with each recipient's outcome; the driver learns the connection is over
 // through Transport::close as usual.
+//
+// The message text is never held whole: after the 354 it is asked for
+// piece by piece from the queue file through the MailPort (ReadQueued),
+// each piece dot-stuffed and sent while the transport has room, the next
+// asked for once it drains (on_writable), as POP3 RETR streams.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
-#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "apps/dot_stuffer.hpp"
 #include "apps/line_reader.hpp"
 #include "apps/session.hpp"
 
@@ -33,13 +38,14 @@ struct SmtpClientConfig {
     std::chrono::seconds reply_timeout{300};
 };
 
-// One message for some recipients of one next hop.
+// One message for some recipients of one next hop. Only its envelope and
+// what MAIL FROM must say about the text; the text stays in the queue file.
 struct OutboundMessage {
     std::string sender;                  // reverse-path without <>; empty = null sender
     std::vector<std::string> recipients; // forward-paths without <>
-    // CRLF lines, not dot-stuffed (as the queue holds it); shared because
-    // one queued message may go to several hosts at once.
-    std::shared_ptr<const std::string> content;
+    std::string queue_name;              // the queue file whose text DATA sends (ReadQueued)
+    std::uint64_t size = 0;              // octets of the text (RFC 1870 SIZE)
+    bool eight_bit = false;              // the text has octets > 127 (RFC 6152)
 };
 
 enum class RelayOutcome {
@@ -66,17 +72,20 @@ protected:
 class SmtpClient final : public Session {
 public:
     SmtpClient(const SmtpClientConfig& config, OutboundMessage message, Transport& transport,
-               Observer& observer, RelayReport& report);
+               MailPort& store, Observer& observer, RelayReport& report);
 
     // The server speaks first (RFC 5321 §3.1): nothing to send.
     void start() override {}
     std::size_t on_bytes(std::string_view bytes) override;
-    void on_store_reply(StoreReply) override {}
+    void on_store_reply(StoreReply reply) override;
+    void on_writable() override;
     // No reply in time: every open recipient is temporary (§4.5.3.2).
     void on_idle_timeout() override;
     // Server stopping: the session is cut; open recipients stay temporary.
     void on_shutdown() override;
     void on_peer_closed() override;
+    // A piece being read is no reason to outlive the peer: a connection
+    // lost before the final dot is a temporary failure either way.
     bool waiting() const override { return false; }
 
     // The connection could not be opened (refused, unreachable).
@@ -94,6 +103,10 @@ private:
         std::string full() const { return std::to_string(code) + " " + text; }
     };
 
+    // RFC 5321 §4.1.1.4: the server replies only after the final dot, so
+    // input waits until the dot is out (a server giving up sooner closes
+    // the connection, and the session ends as lost).
+    bool sending_text() const { return phase_ == Phase::body && !body_.sent; }
     void process_input();
     bool take_reply_line(std::string_view line);  // true once a whole reply is in
     void on_reply(const Reply& reply);
@@ -109,6 +122,9 @@ private:
     void send_mail_from();
     void send_next_rcpt_or_data();
     void send_body();
+    void request_piece();
+    void on_queued_text(const QueuedText& text);
+    void end_body();
     void send_command(const std::string& line);
     void quit();
     // Every recipient still without an outcome gets this one.
@@ -119,6 +135,7 @@ private:
     const SmtpClientConfig config_;
     OutboundMessage message_;
     Transport& transport_;
+    MailPort& store_;
     Observer& observer_;
     RelayReport& report_;
 
@@ -135,6 +152,16 @@ private:
     std::vector<bool> accepted_;  // RCPT got 2yz, waiting for the end of DATA
     bool reported_ = false;
     bool closed_ = false;
+
+    // DATA in progress: how far the text has been sent, and what it waits for.
+    struct Body {
+        std::uint64_t offset = 0;    // octets of the text sent so far
+        bool reading = false;        // a ReadQueued is out
+        bool awaiting_room = false;  // waits for on_writable
+        bool sent = false;           // the final dot is out
+    };
+    Body body_;
+    DotStuffer stuffer_;
 };
 
 }  // namespace bm::apps

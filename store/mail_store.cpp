@@ -268,6 +268,12 @@ Status MailStore::read_message(std::uint32_t handle, std::uint32_t index, std::i
     return it->second->pop.read(index, top_lines, offset, max_bytes, piece, end);
 }
 
+Status MailStore::read_queued(const std::string& name, std::uint64_t offset,
+                              std::uint32_t max_bytes, std::string& piece, bool& end) {
+    std::lock_guard guard(mutex_);
+    return queue_texts_.read(config_.queue_dir, name, offset, max_bytes, piece, end);
+}
+
 Status MailStore::close_maildrop(std::uint32_t handle, const std::vector<std::uint32_t>& deleted,
                                  bool commit) {
     std::lock_guard guard(mutex_);

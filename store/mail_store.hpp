@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "store/commit_group.hpp"
+#include "store/queue_text.hpp"
 #include "store/spool.hpp"
 #include "store/users.hpp"
 
@@ -90,6 +91,13 @@ public:
     Status close_maildrop(std::uint32_t handle, const std::vector<std::uint32_t>& deleted,
                           bool commit);
 
+    // Relay client: a piece of the text of queue file `name` (at most
+    // max_bytes octets from `offset`; `end` once it reaches the end), so
+    // DATA streams a queued message of any size. Reading the pieces in
+    // order keeps the file open at its place between them.
+    Status read_queued(const std::string& name, std::uint64_t offset, std::uint32_t max_bytes,
+                       std::string& piece, bool& end);
+
     const StoreConfig& config() const { return config_; }
 
 private:
@@ -114,6 +122,7 @@ private:
     std::mutex mutex_;
     std::map<std::uint32_t, std::unique_ptr<Maildrop>> maildrops_;
     std::uint32_t next_handle_ = 1;
+    queue::TextReaders queue_texts_;
 };
 
 }  // namespace bm::store

@@ -27,7 +27,8 @@ int for_each_spool_piece(const MessageParts& message, std::uint64_t from,
     for (std::uint64_t offset = from; offset < message.spool_size;) {
         std::size_t want = static_cast<std::size_t>(
             std::min<std::uint64_t>(buffer.size(), message.spool_size - offset));
-        ssize_t n = ::pread(message.spool_fd, buffer.data(), want, static_cast<off_t>(offset));
+        ssize_t n = ::pread(message.spool_fd, buffer.data(), want,
+                            static_cast<off_t>(message.spool_offset + offset));
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) return errno;
         if (n == 0) return EIO;  // shorter than it was written: never store a cut message
@@ -65,14 +66,15 @@ int copy_by_reading(const MessageParts& message, std::uint64_t from, int out_fd)
 }
 
 int copy_spool(const MessageParts& message, int out_fd) {
-    loff_t offset = 0;
-    auto size = static_cast<loff_t>(message.spool_size);
-    while (offset < size) {
+    auto start = static_cast<loff_t>(message.spool_offset);
+    loff_t offset = start;
+    loff_t end = start + static_cast<loff_t>(message.spool_size);
+    while (offset < end) {
         ssize_t n = ::copy_file_range(message.spool_fd, &offset, out_fd, nullptr,
-                                      static_cast<std::size_t>(size - offset), 0);
+                                      static_cast<std::size_t>(end - offset), 0);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP))
-            return copy_by_reading(message, static_cast<std::uint64_t>(offset), out_fd);
+            return copy_by_reading(message, static_cast<std::uint64_t>(offset - start), out_fd);
         if (n < 0) return errno;
         if (n == 0) return EIO;  // the spool is shorter than it was written
     }

@@ -14,9 +14,12 @@ namespace bm::store {
 
 struct MessageParts {
     std::string_view head;
-    int spool_fd = -1;  // read with pread from offset 0; none when < 0
+    int spool_fd = -1;  // read with pread; none when < 0
     std::uint64_t spool_size = 0;
     std::string_view tail;
+    // Where the spool octets start in its file: 0 for a spool, the end of
+    // the header for a queue file whose text is copied into its next version.
+    std::uint64_t spool_offset = 0;
 
     std::uint64_t size() const { return head.size() + spool_size + tail.size(); }
 };

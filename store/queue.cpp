@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <ctime>
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -17,6 +18,9 @@ namespace bm::store::queue {
 namespace {
 
 constexpr std::string_view magic = "baremail-queue 1";
+// A header is a few lines per recipient; anything longer is not ours.
+constexpr std::size_t max_header = 16 * 1024 * 1024;
+constexpr std::size_t header_piece = 4096;
 
 std::atomic<std::uint64_t> name_counter{0};
 
@@ -103,6 +107,55 @@ Status stage_file(const std::string& queue_dir, const Entry& entry, const Messag
     return Status::ok;
 }
 
+// The header lines through the last one's LF (the blank line excluded).
+std::optional<Entry> parse_header(std::string_view header, std::string* error) {
+    Entry e;
+    bool first = true;
+    while (!header.empty()) {
+        auto eol = header.find('\n');
+        std::string_view line = header.substr(0, eol);
+        header.remove_prefix(eol + 1);
+        if (first) {
+            if (line != magic) return fail(error, "not a baremail queue file (version 1)");
+            first = false;
+            continue;
+        }
+        auto colon = line.find(": ");
+        std::string_view key = line.substr(0, colon);
+        std::string_view value = colon == std::string_view::npos ? "" : line.substr(colon + 2);
+        if (colon == std::string_view::npos && line.ends_with(':')) key.remove_suffix(1);
+        if (!apply_field(key, value, e)) return fail(error, "bad line: " + std::string(line));
+    }
+    if (e.recipients.empty()) return fail(error, "no recipients");
+    return e;
+}
+
+// Reads the header of an open queue file in small pieces up to its blank
+// line: `header` gets the lines through the last LF, `body_offset` where
+// the content starts. EBADMSG when there is no blank line.
+int read_header(int fd, std::string& header, std::uint64_t& body_offset) {
+    header.clear();
+    char buffer[header_piece];
+    for (;;) {
+        ssize_t n = ::pread(fd, buffer, sizeof buffer, static_cast<off_t>(header.size()));
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return errno;
+        std::size_t from = header.empty() ? 0 : header.size() - 1;
+        header.append(buffer, static_cast<std::size_t>(n));
+        if (auto end = header.find("\n\n", from); end != std::string::npos) {
+            header.resize(end + 1);
+            body_offset = end + 2;
+            return 0;
+        }
+        if (n == 0 || header.size() > max_header) return EBADMSG;
+    }
+}
+
+Status malformed(const std::string& path, const std::string& why) {
+    log_line("queue file " + path + ": " + why);
+    return Status::permanent_failure;
+}
+
 }  // namespace
 
 std::string_view state_name(RecipientState state) {
@@ -136,26 +189,11 @@ std::string format_header(const Entry& e) {
 std::optional<Entry> parse(std::string_view file, std::string* error) {
     auto header_end = file.find("\n\n");
     if (header_end == std::string_view::npos) return fail(error, "no end of header");
-    std::string_view header = file.substr(0, header_end + 1);
-    Entry e;
-    e.content = file.substr(header_end + 2);
-    bool first = true;
-    while (!header.empty()) {
-        auto eol = header.find('\n');
-        std::string_view line = header.substr(0, eol);
-        header.remove_prefix(eol + 1);
-        if (first) {
-            if (line != magic) return fail(error, "not a baremail queue file (version 1)");
-            first = false;
-            continue;
-        }
-        auto colon = line.find(": ");
-        std::string_view key = line.substr(0, colon);
-        std::string_view value = colon == std::string_view::npos ? "" : line.substr(colon + 2);
-        if (colon == std::string_view::npos && line.ends_with(':')) key.remove_suffix(1);
-        if (!apply_field(key, value, e)) return fail(error, "bad line: " + std::string(line));
-    }
-    if (e.recipients.empty()) return fail(error, "no recipients");
+    auto e = parse_header(file.substr(0, header_end + 1), error);
+    if (!e) return e;
+    e->content = file.substr(header_end + 2);
+    e->body_offset = header_end + 2;
+    e->content_size = e->content.size();
     return e;
 }
 
@@ -198,21 +236,44 @@ Status read(const std::string& queue_dir, const std::string& name, Entry& entry)
         return err == ENOENT ? Status::not_found : status_from_errno(err);
     std::string error;
     auto parsed = parse(text, &error);
-    if (!parsed) {
-        log_line("queue file " + queue_dir + "/" + name + ": " + error);
-        return Status::permanent_failure;
-    }
+    if (!parsed) return malformed(queue_dir + "/" + name, error);
     entry = std::move(*parsed);
     entry.name = name;
     return Status::ok;
 }
 
+Status read_envelope(const std::string& queue_dir, const std::string& name, Entry& entry,
+                     UniqueFd* fd) {
+    if (!safe_file_name(name)) return Status::not_found;
+    std::string path = queue_dir + "/" + name;
+    UniqueFd file(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!file.valid()) return errno == ENOENT ? Status::not_found : status_from_errno(errno);
+    struct stat st {};
+    if (::fstat(file.get(), &st) != 0) return status_from_errno(errno);
+    std::string header;
+    std::uint64_t body_offset = 0;
+    if (int err = read_header(file.get(), header, body_offset); err != 0)
+        return err == EBADMSG ? malformed(path, "no end of header") : status_from_errno(err);
+    std::string error;
+    auto parsed = parse_header(header, &error);
+    if (!parsed) return malformed(path, error);
+    entry = std::move(*parsed);
+    entry.name = name;
+    entry.body_offset = body_offset;
+    entry.content_size = static_cast<std::uint64_t>(st.st_size) - body_offset;
+    if (fd) *fd = std::move(file);
+    return Status::ok;
+}
+
 void rewrite(const std::string& queue_dir, const Entry& entry, CommitGroup& group,
              Status* status) {
+    Entry current;
+    UniqueFd fd;
+    *status = read_envelope(queue_dir, entry.name, current, &fd);
+    if (*status != Status::ok) return;
+    MessageParts content{{}, fd.get(), current.content_size, {}, current.body_offset};
     StagedFile staged;
-    *status = safe_file_name(entry.name)
-                  ? stage_file(queue_dir, entry, whole_message(entry.content), staged)
-                  : Status::permanent_failure;
+    *status = stage_file(queue_dir, entry, content, staged);
     if (*status != Status::ok) return;
     group.add_file(staged.fd, staged.tmp_path, staged.final_path, status);
     group.add_dir_sync(staged.dir, status);

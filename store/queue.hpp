@@ -53,7 +53,9 @@ struct Entry {
     std::uint32_t attempts = 0;
     std::int64_t next_try = 0;
     std::vector<Recipient> recipients;
-    std::string content;
+    std::string content;  // only from parse()/read(); empty from read_envelope()
+    std::uint64_t body_offset = 0;   // where the content starts in the file
+    std::uint64_t content_size = 0;  // octets of the content
 };
 
 // Bytes of a queue file for `entry`.
@@ -75,12 +77,23 @@ Status stage_new(const std::string& queue_dir, Entry& entry, const MessageParts&
 // Names of the queue files (QUEUE/tmp and dot files excluded), sorted.
 std::vector<std::string> list(const std::string& queue_dir);
 
-// Reads QUEUE/<name>. not_found if gone, permanent_failure if malformed.
+// Reads QUEUE/<name> whole, content included (tools and tests; the server
+// itself never holds a queued message whole). not_found if gone,
+// permanent_failure if malformed.
 Status read(const std::string& queue_dir, const std::string& name, Entry& entry);
+
+// Reads only the header of QUEUE/<name>: the envelope, body_offset and
+// content_size, never the content. With `fd`, the file stays open there:
+// that version's content can be read at body_offset even after a rewrite
+// renames a new version (whose header may be longer) over it.
+Status read_envelope(const std::string& queue_dir, const std::string& name, Entry& entry,
+                     UniqueFd* fd = nullptr);
 
 // Replaces QUEUE/<entry.name> atomically with the new state of `entry`
 // (tmp file, fsync, rename over, directory fsync) through `group`; after
-// group.flush() *status says whether the new version is durable.
+// group.flush() *status says whether the new version is durable. The
+// content is copied from the current file (entry.content is not used), so
+// a state change never needs the message in memory.
 void rewrite(const std::string& queue_dir, const Entry& entry, CommitGroup& group,
              Status* status);
 

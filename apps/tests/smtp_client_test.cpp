@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -31,31 +32,59 @@ struct ClientRun {
     int reports = 0;
 };
 
-OutboundMessage message(std::vector<std::string> rcpts, std::string content,
-                        std::string sender = "alice@mx.example") {
-    return OutboundMessage{std::move(sender), std::move(rcpts),
-                           std::make_shared<const std::string>(std::move(content))};
+// A queued message: the envelope the client gets, and the text the fake
+// store serves piece by piece.
+struct Queued {
+    OutboundMessage envelope;
+    std::string text;
+};
+
+Queued message(std::vector<std::string> rcpts, std::string content,
+               std::string sender = "alice@mx.example") {
+    bool eight_bit = std::any_of(content.begin(), content.end(),
+                                 [](char c) { return static_cast<unsigned char>(c) > 127; });
+    OutboundMessage envelope{std::move(sender), std::move(rcpts), "Q1", content.size(), eight_bit};
+    return Queued{std::move(envelope), std::move(content)};
+}
+
+// The store's answer to ReadQueued: at most `cap` octets of the text per
+// piece (whatever the client asked for), or `fail_at` once a piece would
+// start at or past that offset.
+StoreAnswer serve(const std::string& text, std::size_t cap = std::size_t(-1),
+                  std::size_t fail_at = std::size_t(-1)) {
+    return [&text, cap, fail_at](const StoreRequest& request) -> StoreReply {
+        const auto& read = std::get<ReadQueued>(request);
+        EXPECT_EQ(read.queue_name, "Q1");
+        EXPECT_GT(read.max_bytes, 0u);
+        EXPECT_LE(read.max_bytes, 64u * 1024);
+        if (read.offset >= fail_at) return QueuedText{Outcome::temp_failure, {}, false};
+        std::size_t offset = std::min<std::size_t>(read.offset, text.size());
+        std::string piece = text.substr(offset, std::min<std::size_t>(read.max_bytes, cap));
+        bool end = offset + piece.size() >= text.size();
+        return QueuedText{Outcome::ok, std::move(piece), end};
+    };
 }
 
 // Plays `server` (all of the server's replies) into a fresh client in
-// pieces of `step` octets; `after` may poke the client at the end.
-ClientRun play(const OutboundMessage& m, const std::string& server, std::size_t step,
-         void (*after)(SmtpClient&) = nullptr) {
+// pieces of `step` octets, the text served in pieces of at most `cap`;
+// `after` may poke the client at the end.
+ClientRun play(const Queued& m, const std::string& server, std::size_t step,
+               void (*after)(SmtpClient&) = nullptr, std::size_t cap = std::size_t(-1)) {
     SmtpClientConfig config;
     config.hostname = "relay.example";
     RecordingTransport transport;
     QueuedMailPort port;
     RecordingObserver observer;
     RecordingReport report;
-    SmtpClient client(config, m, transport, observer, report);
+    SmtpClient client(config, m.envelope, transport, port, observer, report);
     client.start();
-    feed(client, transport, port, server, step, [](const StoreRequest&) { return StoreReply{}; });
+    feed(client, transport, port, server, step, serve(m.text, cap));
     if (after) after(client);
     return ClientRun{transport.sent, transport.closed, report.results, report.calls};
 }
 
 // Every split of the server's bytes must give the same run.
-ClientRun play_all_splits(const OutboundMessage& m, const std::string& server,
+ClientRun play_all_splits(const Queued& m, const std::string& server,
                     void (*after)(SmtpClient&) = nullptr) {
     ClientRun whole = play(m, server, server.size() ? server.size() : 1, after);
     for (std::size_t step = 1; step < server.size(); ++step) {
@@ -248,4 +277,122 @@ TEST(SmtpClient, ShutdownCutsTheSessionAndKeepsRecipientsPending) {
     ClientRun run = play(m, "220 x\r\n250 x\r\n", 1, [](SmtpClient& c) { c.on_shutdown(); });
     EXPECT_TRUE(run.closed);
     EXPECT_EQ(run.results[0].outcome, RelayOutcome::temporary);
+}
+
+// ---- DATA streamed from the queue -------------------------------------------------
+
+namespace {
+
+const std::string to_data = "220 x\r\n250 x\r\n250 ok\r\n250 ok\r\n354 go\r\n";
+
+// A client past RCPT, with its transport and store in the test's hands.
+struct Streaming {
+    explicit Streaming(const Queued& m) : client(config, m.envelope, transport, port, observer, report) {}
+    SmtpClientConfig config;
+    RecordingTransport transport;
+    QueuedMailPort port;
+    RecordingObserver observer;
+    RecordingReport report;
+    SmtpClient client;
+
+    void reply(const std::string& bytes) { EXPECT_EQ(client.on_bytes(bytes), bytes.size()); }
+    // Answers the one outstanding ReadQueued.
+    void answer(const StoreAnswer& store) {
+        ASSERT_EQ(port.requests.size(), 1u);
+        StoreRequest request = std::move(port.requests.front());
+        port.requests.pop_front();
+        client.on_store_reply(store(request));
+    }
+};
+
+}  // namespace
+
+TEST(SmtpClient, Rfc5321_4_5_2_PiecesOfEverySizeGiveTheSameBytesOnTheWire) {
+    // Dots at line starts cut from their CRLF, a CR cut from its LF, a bare
+    // LF (not a line end), and no CRLF at the end.
+    const std::string text = ".a\r\n..b\r\nc\r\n.\r\nd.\r\n\r\n.e\n.f\r\r\n.g";
+    const std::string wire = "DATA\r\n..a\r\n...b\r\nc\r\n..\r\nd.\r\n\r\n..e\n.f\r\r\n..g\r\n.\r\nQUIT\r\n";
+    auto m = message({"a@far.example"}, text);
+    for (std::size_t cap = 1; cap <= text.size() + 1; ++cap) {
+        ClientRun run = play(m, to_data + "250 ok\r\n221 bye\r\n", 1000, nullptr, cap);
+        EXPECT_NE(run.sent.find(wire), std::string::npos) << "pieces of " << cap << ": " << run.sent;
+        ASSERT_EQ(run.results.size(), 1u);
+        EXPECT_EQ(run.results[0].outcome, RelayOutcome::delivered);
+    }
+}
+
+TEST(SmtpClient, TextEndingWithCrlfGetsNoExtraLineAndEmptyTextOnlyTheDot) {
+    for (std::size_t cap : {1u, 2u, 3u, 100u}) {
+        auto m = message({"a@far.example"}, "x\r\n.\r\n");
+        ClientRun run = play(m, to_data + "250 ok\r\n221 bye\r\n", 1000, nullptr, cap);
+        EXPECT_NE(run.sent.find("DATA\r\nx\r\n..\r\n.\r\nQUIT"), std::string::npos) << run.sent;
+    }
+    auto empty = message({"a@far.example"}, "");
+    ClientRun run = play(empty, to_data + "250 ok\r\n221 bye\r\n", 1000);
+    EXPECT_NE(run.sent.find("DATA\r\n.\r\nQUIT"), std::string::npos) << run.sent;
+}
+
+TEST(SmtpClient, AsksForPiecesOnlyWhileTheTransportHasRoom) {
+    const std::string text = std::string(200 * 1024 - 2, 'x') + "\r\n";
+    auto m = message({"a@far.example"}, text);
+    Streaming s(m);
+    s.transport.room = 1000;  // below the smallest piece worth a read
+    s.reply(to_data);
+    EXPECT_TRUE(s.port.requests.empty());
+    std::size_t before = s.transport.sent.size();
+
+    s.transport.room = 1 << 20;  // drained: the biggest piece is asked for
+    s.client.on_writable();
+    ASSERT_EQ(s.port.requests.size(), 1u);
+    EXPECT_EQ(std::get<ReadQueued>(s.port.requests.front()).offset, 0u);
+    EXPECT_EQ(std::get<ReadQueued>(s.port.requests.front()).max_bytes, 64u * 1024);
+    s.transport.room = 0;  // the piece fills the queue
+    s.answer(serve(text));
+    EXPECT_EQ(s.transport.sent.size() - before, 64u * 1024);
+    EXPECT_TRUE(s.port.requests.empty());
+    s.transport.room = 8 * 1024;
+    s.client.on_writable();
+    ASSERT_EQ(s.port.requests.size(), 1u);
+    EXPECT_EQ(std::get<ReadQueued>(s.port.requests.front()).offset, 64u * 1024);
+    EXPECT_EQ(std::get<ReadQueued>(s.port.requests.front()).max_bytes, 8u * 1024);
+    s.client.on_writable();
+    EXPECT_EQ(s.port.requests.size(), 1u);  // one read at a time
+
+    s.transport.room = std::size_t(-1);
+    while (!s.port.requests.empty()) s.answer(serve(text));
+    EXPECT_EQ(s.transport.sent.substr(before), text + ".\r\n");
+    s.reply("250 ok\r\n");
+    ASSERT_EQ(s.report.calls, 1);
+    EXPECT_EQ(s.report.results[0].outcome, RelayOutcome::delivered);
+}
+
+TEST(SmtpClient, ReadFailureMidDataCutsTheConnectionWithoutTheDot) {
+    const std::string text = std::string(100, 'x') + "\r\n" + std::string(100, 'y') + "\r\n";
+    auto m = message({"a@far.example"}, text);
+    Streaming s(m);
+    s.reply(to_data);
+    s.answer(serve(text, 50));
+    s.answer(serve(text, 50, 50));  // the second piece cannot be read
+    EXPECT_TRUE(s.port.requests.empty());
+    EXPECT_TRUE(s.transport.closed);
+    EXPECT_TRUE(s.transport.sent.ends_with("DATA\r\n" + text.substr(0, 50))) << s.transport.sent;
+    EXPECT_EQ(s.transport.sent.find("QUIT"), std::string::npos);
+    ASSERT_EQ(s.report.calls, 1);
+    EXPECT_EQ(s.report.results[0].outcome, RelayOutcome::temporary);
+    EXPECT_NE(s.report.results[0].reply.find("cannot read"), std::string::npos);
+}
+
+TEST(SmtpClient, RepliesWaitUntilTheFinalDotIsOut) {
+    const std::string text = std::string(100, 'x') + "\r\n";
+    auto m = message({"a@far.example"}, text);
+    Streaming s(m);
+    s.reply(to_data);
+    EXPECT_EQ(s.client.on_bytes("250 ok\r\n"), 0u);  // offered again later
+    EXPECT_EQ(s.report.calls, 0);
+    s.answer(serve(text));
+    EXPECT_TRUE(s.transport.sent.ends_with(text + ".\r\n"));
+    s.reply("250 ok\r\n");
+    ASSERT_EQ(s.report.calls, 1);
+    EXPECT_EQ(s.report.results[0].outcome, RelayOutcome::delivered);
+    EXPECT_TRUE(s.transport.sent.ends_with("QUIT\r\n"));
 }

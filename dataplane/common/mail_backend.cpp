@@ -53,6 +53,7 @@ apps::StoreReply failure_reply(const apps::StoreRequest& request, apps::Outcome 
             else if constexpr (std::is_same_v<T, apps::ReadMessage>) return apps::MessageText{why, {}};
             else if constexpr (std::is_same_v<T, apps::SpoolChunk>) return apps::Spooled{why, r.spool};
             else if constexpr (std::is_same_v<T, apps::DropSpool>) return apps::SpoolDropped{};
+            else if constexpr (std::is_same_v<T, apps::ReadQueued>) return apps::QueuedText{why, {}, false};
             else return apps::MaildropClosed{why};
         },
         request);
@@ -134,6 +135,14 @@ private:
         if (store())
             text.outcome = outcome(store()->read_message(r.maildrop, r.index, r.top_lines, r.offset,
                                                          r.max_bytes, text.text, text.end));
+        reply_ = std::move(text);
+    }
+
+    void run(apps::ReadQueued& r, store::CommitGroup&) {
+        apps::QueuedText text{apps::Outcome::not_found, {}, false};
+        if (store())
+            text.outcome = outcome(store()->read_queued(r.queue_name, r.offset, r.max_bytes,
+                                                        text.text, text.end));
         reply_ = std::move(text);
     }
 

@@ -96,9 +96,9 @@ void RelayAgent::begin(DueDelivery due) {
     a.due = std::move(due);
     a.open = a.due.recipients;
 
-    auto read = std::make_unique<ReadContentJob>(
+    auto facts = std::make_unique<TextFactsJob>(
         settings_.queue_dir, a.due.message,
-        [this, id](store::Status status, std::shared_ptr<const std::string> content) {
+        [this, id](store::Status status, store::queue::TextFacts text) {
             auto it = attempts_.find(id);
             if (it == attempts_.end()) return;  // ended while the read was out
             Attempt& a = it->second;
@@ -107,10 +107,10 @@ void RelayAgent::begin(DueDelivery due) {
                 end_attempt(id);
                 return;
             }
-            a.content = std::move(content);
+            a.text = text;
             try_next_address(a);
         });
-    if (!worker_.submit(std::move(read))) {
+    if (!worker_.submit(std::move(facts))) {
         settle_open(a, apps::RelayOutcome::temporary, "4.3.0 I/O queue full");
         end_attempt(id);
         return;
@@ -120,7 +120,7 @@ void RelayAgent::begin(DueDelivery due) {
         a.port = settings_.relayhost->port;
         if (settings_.relayhost->ip) a.addresses = {*settings_.relayhost->ip};
         else a.exchanges = {settings_.relayhost->host};
-        if (a.exchanges.empty()) return;  // addresses known; wait for the content
+        if (a.exchanges.empty()) return;  // addresses known; wait for the text's facts
         a.exchange = 0;
         next_exchange(a);
         return;
@@ -208,14 +208,15 @@ void RelayAgent::next_exchange(Attempt& a) {
 }
 
 void RelayAgent::try_next_address(Attempt& a) {
-    if (!a.content || a.resolving || a.connected || stopping_) return;
+    if (!a.text || a.resolving || a.connected || stopping_) return;
     if (a.open.empty()) {
         end_attempt(a.due.delivery);
         return;
     }
     while (a.address < a.addresses.size()) {
         std::uint32_t ip = a.addresses[a.address++];
-        apps::OutboundMessage message{a.due.sender, a.open, a.content};
+        apps::OutboundMessage message{a.due.sender, a.open, a.due.message, a.text->size,
+                                      a.text->eight_bit};
         if (network_.connect(a.due.delivery, ip, a.port, std::move(message))) {
             a.connected = true;
             return;

@@ -3,6 +3,7 @@
 // route of RFC 5321 §5.1 (MX, then each exchange's A record, or the
 // relayhost), asks the network for lookups and connections, submits the
 // queue work to the I/O worker (relay_jobs) and writes the relay log lines.
+// It holds each queued message's envelope and state, never its text.
 //
 // The driver (the kernel epoll loop; later the DPDK engine) implements
 // RelayNetwork and calls back on_resolved / on_session_end, always from
@@ -83,8 +84,9 @@ private:
     // One delivery attempt of one (message, domain): RFC 5321 §5.1 route.
     struct Attempt {
         DueDelivery due;
-        std::shared_ptr<const std::string> content;
-        bool content_failed = false;
+        // What MAIL FROM says about the text; the text itself stays in the
+        // queue file and is read piece by piece during DATA.
+        std::optional<store::queue::TextFacts> text;
         std::vector<std::string> exchanges;  // host names, in order
         std::size_t exchange = 0;            // the one being tried
         std::vector<std::uint32_t> addresses;

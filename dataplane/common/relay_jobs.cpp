@@ -30,6 +30,11 @@ q::RecipientState to_queue_state(RcptState s) {
     return q::RecipientState::pending;
 }
 
+// The most of the original a bounce quotes: a header section longer than
+// this is cut. The part only helps the sender recognise the message (RFC
+// 6522 §3 makes it optional), so it need not cost a big read.
+constexpr std::size_t bounce_header_cap = 256 * 1024;
+
 // QUEUE/tmp files are renamed into place in the commit round that wrote
 // them; one older than this process was left by a crash.
 void remove_stale_tmp(const std::string& queue_dir, std::time_t stale_before) {
@@ -83,21 +88,18 @@ void ScanQueueJob::execute(store::CommitGroup&) {
     for (const std::string& name : q::list(queue_dir_)) {
         if (known_.count(name)) continue;
         q::Entry entry;
-        if (q::read(queue_dir_, name, entry) != store::Status::ok) continue;  // read() logs why
+        if (q::read_envelope(queue_dir_, name, entry) != store::Status::ok) continue;  // it logs why
         found_.push_back(envelope_of(entry));
     }
 }
 
 // ---- read ------------------------------------------------------------------
 
-ReadContentJob::ReadContentJob(std::string queue_dir, std::string name, Done done)
+TextFactsJob::TextFactsJob(std::string queue_dir, std::string name, Done done)
     : queue_dir_(std::move(queue_dir)), name_(std::move(name)), done_(std::move(done)) {}
 
-void ReadContentJob::execute(store::CommitGroup&) {
-    q::Entry entry;
-    status_ = q::read(queue_dir_, name_, entry);
-    if (status_ == store::Status::ok)
-        content_ = std::make_shared<const std::string>(std::move(entry.content));
+void TextFactsJob::execute(store::CommitGroup&) {
+    status_ = q::text_facts(queue_dir_, name_, facts_);
 }
 
 // ---- rewrite ----------------------------------------------------------------
@@ -107,7 +109,7 @@ RewriteQueueJob::RewriteQueueJob(std::string queue_dir, QueuedMessage message, D
 
 void RewriteQueueJob::execute(store::CommitGroup& group) {
     q::Entry entry;
-    status_ = q::read(queue_dir_, message_.name, entry);
+    status_ = q::read_envelope(queue_dir_, message_.name, entry);
     if (status_ != store::Status::ok) return;
     apply_state(message_, entry);
     q::rewrite(queue_dir_, entry, group, &status_);
@@ -130,8 +132,13 @@ void BounceJob::execute(store::CommitGroup& group) {
         lookup_ = store::Status::not_found;
         return;
     }
+    // RFC 3464 reports quote only the header section (text/rfc822-headers):
+    // that much is read, never the whole message.
     q::Entry entry;
-    lookup_ = q::read(queue_dir_, message_.name, entry);
+    std::string headers;
+    lookup_ = q::read_envelope(queue_dir_, message_.name, entry);
+    if (lookup_ == store::Status::ok)
+        lookup_ = q::read_header_section(queue_dir_, message_.name, bounce_header_cap, headers);
     if (lookup_ != store::Status::ok) return;
 
     apps::BounceInput input;
@@ -143,7 +150,7 @@ void BounceJob::execute(store::CommitGroup& group) {
     input.unique = settings_.unique;
     for (const auto& r : message_.recipients)
         if (r.state == RcptState::failed) input.failed.push_back({r.address, r.diagnostic});
-    input.original = entry.content;
+    input.original = headers;
 
     // RFC 5321 §6.1: the notification goes from the null sender.
     store::Delivery bounce;

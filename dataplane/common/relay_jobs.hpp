@@ -16,6 +16,7 @@
 #include "store/io_worker.hpp"
 #include "store/mail_store.hpp"
 #include "store/queue.hpp"
+#include "store/queue_text.hpp"
 
 namespace bm {
 
@@ -23,7 +24,7 @@ namespace bm {
 QueuedMessage envelope_of(const store::queue::Entry& entry);
 void apply_state(const QueuedMessage& message, store::queue::Entry& entry);
 
-// Lists the queue dir and reads every file not in `known` (envelope only).
+// Lists the queue dir and reads the header of every file not in `known`.
 // First run: temporary files older than `stale_before` are crash leftovers
 // (never renamed into place) and are removed.
 class ScanQueueJob final : public store::Job {
@@ -42,19 +43,21 @@ private:
     std::vector<QueuedMessage> found_;
 };
 
-// The message text of one queue file.
-class ReadContentJob final : public store::Job {
+// The size of one queued message's text and whether it has 8-bit octets
+// (RFC 1870 SIZE and RFC 6152 BODY= go in MAIL FROM, before the text):
+// read through once in pieces, never held.
+class TextFactsJob final : public store::Job {
 public:
-    using Done = std::function<void(store::Status status, std::shared_ptr<const std::string> content)>;
-    ReadContentJob(std::string queue_dir, std::string name, Done done);
+    using Done = std::function<void(store::Status status, store::queue::TextFacts facts)>;
+    TextFactsJob(std::string queue_dir, std::string name, Done done);
     void execute(store::CommitGroup& group) override;
-    void complete() override { done_(status_, std::move(content_)); }
+    void complete() override { done_(status_, facts_); }
 
 private:
     std::string queue_dir_, name_;
     Done done_;
     store::Status status_ = store::Status::temp_failure;
-    std::shared_ptr<const std::string> content_;
+    store::queue::TextFacts facts_;
 };
 
 // Rewrites a queue file atomically with the scheduler's state of it.

@@ -15,7 +15,7 @@ public:
 
     std::unique_ptr<apps::Session> on_established(const tcp::SessionHost& host) override {
         return std::make_unique<apps::SmtpClient>(link_.client_config_, std::move(message_), host.transport,
-                                                  host.observer, *this);
+                                                  host.store, host.observer, *this);
     }
 
     // RFC 5321 §4.5.4.1: a connection that cannot be made is a temporary

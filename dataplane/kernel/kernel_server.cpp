@@ -533,7 +533,7 @@ bool KernelServer::connect(std::uint64_t delivery, std::uint32_t ip, std::uint16
     c.peer.port = port;
     c.peer.connection = next_connection_++;
     c.peer_text = peer;
-    c.machine.emplace<apps::SmtpClient>(client_config_, std::move(message), c, c, c);
+    c.machine.emplace<apps::SmtpClient>(client_config_, std::move(message), c, c, c, c);
     // EPOLLOUT reports the end of the non-blocking connect (connect(2)).
     c.writing = true;
     epoll_event ev{EPOLLIN | EPOLLOUT, {.u64 = c.slot}};

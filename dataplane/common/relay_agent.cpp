@@ -40,6 +40,7 @@ void RelayAgent::start(std::time_t now) {
 }
 
 void RelayAgent::tick(std::time_t now) {
+    scanned_ = false;
     if (stopping_) return;
     if (!scan_in_flight_ && (scan_wanted_ || now >= next_scan_)) scan(now);
     start_due(now);
@@ -74,6 +75,7 @@ void RelayAgent::scan(std::time_t now) {
 
 void RelayAgent::on_scanned(std::vector<QueuedMessage> found) {
     scan_in_flight_ = false;
+    scanned_ = true;
     if (stopping_) return;
     for (QueuedMessage& m : found) {
         if (finishing_.count(m.name)) continue;

@@ -68,6 +68,10 @@ public:
     void start(std::time_t now);
     void tick(std::time_t now);
     void queue_changed() { scan_wanted_ = true; }
+    // Something for tick() to do before its next second: a scan asked for,
+    // or one that just finished (its messages may be due now). A driver
+    // that ticks once a second ticks at once when this is true.
+    bool wants_tick() const { return (scan_wanted_ && !scan_in_flight_) || scanned_; }
     // SIGTERM: start nothing new; lookups in progress are dropped, their
     // recipients stay pending. Sessions are cut by the driver.
     void stop();
@@ -125,6 +129,7 @@ private:
     bool stopping_ = false;
     bool scan_wanted_ = false;
     bool scan_in_flight_ = false;
+    bool scanned_ = false;  // a scan finished since the last tick
     std::time_t next_scan_ = 0;
     std::time_t started_ = 0;
     std::uint64_t bounces_ = 0;

@@ -139,7 +139,7 @@ void RelayLink::poll(std::uint64_t now_us) {
     finished_.clear();
     for (Finished& f : finished) agent_->on_session_end(f.delivery, f.peer, f.results);
     std::time_t now = std::time(nullptr);  // vDSO: no system call
-    if (now == last_tick_ && finished.empty()) return;
+    if (now == last_tick_ && finished.empty() && !agent_->wants_tick()) return;
     last_tick_ = now;
     agent_->tick(now);
     attempts_.remove_if([&](const std::unique_ptr<Attempt>& a) {

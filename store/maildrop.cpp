@@ -101,20 +101,23 @@ Status Pop3Maildrop::snapshot_mbox() {
     // Under the delivery locks, so no half-appended message is seen.
     mbox::LockedMbox locked;
     if (Status s = locked.lock(box_.path); s != Status::ok) return s;
-    std::string content;
-    if (int err = read_all(locked.fd(), content); err != 0) return status_from_errno(err);
+    // Read in pieces: a big mbox must not cost its size in memory.
+    mbox::Scan scan;
+    if (int err = mbox::scan(locked.fd(), scan); err != 0) {
+        log_line("read " + box_.path + ": " + errno_text(err));
+        return status_from_errno(err);
+    }
     mbox_fd_.reset(::open(box_.path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!mbox_fd_.valid() || !same_file(mbox_fd_.get(), locked.fd())) return Status::temp_failure;
-    mbox_size_ = content.size();
-    mbox_digest_ = hex_md5({content});
-    messages_ = mbox::parse(content);
+    mbox_size_ = scan.size;
+    mbox_digest_ = std::move(scan.digest);
+    messages_.clear();
     std::map<std::string, int> seen;
-    for (const auto& m : messages_) {
-        std::string_view from(content.data() + m.start, m.text_start - m.start);
-        std::string_view stored(content.data() + m.text_start, m.text_end - m.text_start);
+    for (auto& m : scan.messages) {
+        messages_.push_back(m.where);
         MaildropEntry e;
-        e.size = mbox::message_text(stored).size();
-        e.uid = hex_md5({from, stored});
+        e.size = m.size;
+        e.uid = std::move(m.md5);  // of the From_ line and the stored text
         // Identical copies (same From_ line, same text) still need distinct
         // UIDLs (RFC 1939 §7); the n-th copy is stable while earlier stay.
         if (int n = ++seen[e.uid]; n > 1) e.uid.append("-").append(std::to_string(n));
@@ -229,31 +232,46 @@ Status Pop3Maildrop::commit_maildir(const std::vector<bool>& doomed) {
 Status Pop3Maildrop::commit_mbox(const std::vector<bool>& doomed) {
     mbox::LockedMbox locked;
     if (Status s = locked.lock(box_.path); s != Status::ok) return s;
-    std::string current;
-    if (int err = read_all(locked.fd(), current); err != 0) return status_from_errno(err);
+    std::uint64_t current_size = 0;
+    std::string digest;
+    int err = file_size(locked.fd(), current_size);
+    if (err == 0 && current_size >= mbox_size_)
+        err = mbox::md5_prefix(locked.fd(), mbox_size_, digest);
+    if (err != 0) {
+        log_line("read " + box_.path + ": " + errno_text(err));
+        return status_from_errno(err);
+    }
     // Deliveries may have appended since the snapshot; anything else
     // (a mail reader rewrote the file) makes our offsets meaningless.
-    bool unchanged = same_file(locked.fd(), mbox_fd_.get()) && current.size() >= mbox_size_ &&
-                     hex_md5({std::string_view(current).substr(0, mbox_size_)}) == mbox_digest_;
+    bool unchanged = same_file(locked.fd(), mbox_fd_.get()) && current_size >= mbox_size_ &&
+                     digest == mbox_digest_;
     if (!unchanged) {
         log_line(box_.path + " was changed by another program during the POP3 session; "
                  "deletions not applied");
         return Status::temp_failure;
     }
-    return mbox::replace_contents(locked, mbox_without(current, doomed));
+    auto kept = mbox_kept(current_size, doomed);
+    return mbox::replace_contents(
+        locked, [&](int fd) { return mbox::copy_ranges(locked.fd(), fd, kept); });
 }
 
-std::string Pop3Maildrop::mbox_without(std::string_view current,
-                                       const std::vector<bool>& doomed) const {
-    std::string out;
-    out.reserve(current.size());
-    std::uint64_t first = messages_.empty() ? mbox_size_ : messages_.front().start;
-    out.append(current.substr(0, first));
+// The octets the rewritten mbox keeps: what precedes the first message,
+// the messages not deleted, and what was appended after the snapshot.
+std::vector<mbox::Range> Pop3Maildrop::mbox_kept(std::uint64_t current_size,
+                                                 const std::vector<bool>& doomed) const {
+    std::vector<mbox::Range> kept;
+    auto add = [&](std::uint64_t begin, std::uint64_t end) {
+        if (begin == end) return;
+        if (!kept.empty() && kept.back().end == begin)
+            kept.back().end = end;  // adjacent: one longer copy
+        else
+            kept.push_back({begin, end});
+    };
+    add(0, messages_.empty() ? mbox_size_ : messages_.front().start);
     for (std::size_t i = 0; i < messages_.size(); ++i)
-        if (!doomed[i])
-            out.append(current.substr(messages_[i].start, messages_[i].end - messages_[i].start));
-    out.append(current.substr(mbox_size_));
-    return out;
+        if (!doomed[i]) add(messages_[i].start, messages_[i].end);
+    add(mbox_size_, current_size);
+    return kept;
 }
 
 }  // namespace bm::store

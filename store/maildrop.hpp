@@ -15,6 +15,7 @@
 #include "store/mailbox.hpp"
 #include "store/maildir.hpp"
 #include "store/mbox.hpp"
+#include "store/mbox_scan.hpp"
 #include "store/message_stream.hpp"
 
 namespace bm::store {
@@ -50,7 +51,8 @@ private:
     Status open_maildir_file(std::uint32_t index, UniqueFd& fd);
     Status commit_maildir(const std::vector<bool>& doomed);
     Status commit_mbox(const std::vector<bool>& doomed);
-    std::string mbox_without(std::string_view current, const std::vector<bool>& doomed) const;
+    std::vector<mbox::Range> mbox_kept(std::uint64_t current_size,
+                                       const std::vector<bool>& doomed) const;
 
     Mailbox box_;
     UniqueFd lock_fd_;

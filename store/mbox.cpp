@@ -237,6 +237,10 @@ std::string message_text(std::string_view stored) {
 }
 
 Status replace_contents(LockedMbox& box, std::string_view contents) {
+    return replace_contents(box, [contents](int fd) { return write_all(fd, contents); });
+}
+
+Status replace_contents(LockedMbox& box, const ContentWriter& write) {
     std::string dir = parent_dir(box.path());
     std::string name = box.path().substr(box.path().find_last_of('/') + 1);
     // A leading dot keeps the temp file from ever being taken for a user.
@@ -245,9 +249,10 @@ Status replace_contents(LockedMbox& box, std::string_view contents) {
     if (::fstat(box.fd(), &st) != 0) return status_from_errno(errno);
     ::unlink(tmp.c_str());  // left over from a crash during a rewrite
     int fd = -1;
-    int err = create_and_write(tmp, contents, fd);
+    int err = create_and_write(tmp, {}, fd);
+    UniqueFd owned(fd);  // closed before the unlink below, if that is reached
+    if (err == 0) err = write(fd);
     if (err == 0) {
-        UniqueFd owned(fd);
         ::fchmod(fd, st.st_mode & 07777);
         if (::fchown(fd, st.st_uid, st.st_gid) != 0) {}  // only root can; fine otherwise
         if (::fdatasync(fd) != 0) err = errno;
@@ -255,6 +260,7 @@ Status replace_contents(LockedMbox& box, std::string_view contents) {
         if (err == 0) err = fsync_dir(dir);
     }
     if (err == 0) return Status::ok;
+    owned.reset();
     ::unlink(tmp.c_str());
     log_line("rewrite " + box.path() + ": " + errno_text(err));
     return status_from_errno(err);

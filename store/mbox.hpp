@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <ctime>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <sys/types.h>
@@ -71,8 +72,13 @@ std::vector<Message> parse(std::string_view file);
 // A stored message back in the form it was delivered: unquoted, CRLF.
 std::string message_text(std::string_view stored);
 
+// Writes the new content at the file position of `fd`: 0 or an errno
+// value. A callback, so that big content can be copied piece by piece.
+using ContentWriter = std::function<int(int fd)>;
+
 // Atomically replaces the mbox content: temp file beside it, fsync,
 // rename over, fsync the directory. Mode and owner are kept.
+Status replace_contents(LockedMbox& box, const ContentWriter& write);
 Status replace_contents(LockedMbox& box, std::string_view contents);
 
 }  // namespace bm::store::mbox

@@ -21,7 +21,7 @@
 #include <utility>
 
 #include "tcp/engine.hpp"
-#include "tcp/tests/heap_meter.hpp"
+#include "harness/testing/heap_meter.hpp"
 
 namespace bm::tcp {
 namespace {

@@ -5,7 +5,7 @@
 #include <cstdio>
 
 #include "tcp/tests/harness.hpp"
-#include "tcp/tests/heap_meter.hpp"
+#include "harness/testing/heap_meter.hpp"
 
 namespace bm::tcp::testing {
 namespace {

@@ -7,7 +7,7 @@
 #include "tcp/chunk_pool.hpp"
 #include "tcp/send_buffer.hpp"
 #include "tcp/tests/harness.hpp"
-#include "tcp/tests/heap_meter.hpp"
+#include "harness/testing/heap_meter.hpp"
 
 namespace bm::tcp::testing {
 namespace {

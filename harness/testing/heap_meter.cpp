@@ -1,4 +1,4 @@
-#include "tcp/tests/heap_meter.hpp"
+#include "harness/testing/heap_meter.hpp"
 
 #include <malloc.h>
 
@@ -6,7 +6,7 @@
 #include <cstdlib>
 #include <new>
 
-namespace bm::tcp::heap {
+namespace bm::heap {
 namespace {
 
 std::atomic<std::size_t> live_bytes{0}, peak_bytes{0};
@@ -41,27 +41,27 @@ Stats stats() {
             allocation_count.load(std::memory_order_relaxed)};
 }
 
-}  // namespace bm::tcp::heap
+}  // namespace bm::heap
 
-void* operator new(std::size_t size) { return bm::tcp::heap::take(size); }
-void* operator new[](std::size_t size) { return bm::tcp::heap::take(size); }
+void* operator new(std::size_t size) { return bm::heap::take(size); }
+void* operator new[](std::size_t size) { return bm::heap::take(size); }
 void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
     try {
-        return bm::tcp::heap::take(size);
+        return bm::heap::take(size);
     } catch (...) {
         return nullptr;
     }
 }
 void* operator new[](std::size_t size, const std::nothrow_t&) noexcept {
     try {
-        return bm::tcp::heap::take(size);
+        return bm::heap::take(size);
     } catch (...) {
         return nullptr;
     }
 }
-void operator delete(void* p) noexcept { bm::tcp::heap::give(p); }
-void operator delete[](void* p) noexcept { bm::tcp::heap::give(p); }
-void operator delete(void* p, std::size_t) noexcept { bm::tcp::heap::give(p); }
-void operator delete[](void* p, std::size_t) noexcept { bm::tcp::heap::give(p); }
-void operator delete(void* p, const std::nothrow_t&) noexcept { bm::tcp::heap::give(p); }
-void operator delete[](void* p, const std::nothrow_t&) noexcept { bm::tcp::heap::give(p); }
+void operator delete(void* p) noexcept { bm::heap::give(p); }
+void operator delete[](void* p) noexcept { bm::heap::give(p); }
+void operator delete(void* p, std::size_t) noexcept { bm::heap::give(p); }
+void operator delete[](void* p, std::size_t) noexcept { bm::heap::give(p); }
+void operator delete(void* p, const std::nothrow_t&) noexcept { bm::heap::give(p); }
+void operator delete[](void* p, const std::nothrow_t&) noexcept { bm::heap::give(p); }

@@ -8,7 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 
-namespace bm::tcp::heap {
+namespace bm::heap {
 
 struct Stats {
     std::size_t live = 0;           // bytes held now
@@ -20,4 +20,4 @@ struct Stats {
 void mark();
 Stats stats();
 
-}  // namespace bm::tcp::heap
+}  // namespace bm::heap

@@ -24,16 +24,32 @@ unsigned digest(const EVP_MD* md, std::initializer_list<std::string_view> parts,
 
 }  // namespace
 
-std::string hex_md5(std::initializer_list<std::string_view> parts) {
-    std::array<unsigned char, EVP_MAX_MD_SIZE> raw{};
-    unsigned len = digest(EVP_md5(), parts, raw);
-    static constexpr char hex[] = "0123456789abcdef";
+Md5::Md5() : ctx_(EVP_MD_CTX_new(), &EVP_MD_CTX_free) { reset(); }
+
+void Md5::reset() { ok_ = ctx_ && EVP_DigestInit_ex(ctx_.get(), EVP_md5(), nullptr) == 1; }
+
+void Md5::update(std::string_view bytes) {
+    if (ok_ && !bytes.empty()) ok_ = EVP_DigestUpdate(ctx_.get(), bytes.data(), bytes.size()) == 1;
+}
+
+std::string Md5::hex() {
+    unsigned char raw[EVP_MAX_MD_SIZE];
+    unsigned len = 0;
+    if (!ok_ || EVP_DigestFinal_ex(ctx_.get(), raw, &len) != 1) len = 0;
+    ok_ = false;
+    static constexpr char digits[] = "0123456789abcdef";
     std::string out;
     for (unsigned i = 0; i < len; ++i) {
-        out.push_back(hex[raw[i] >> 4]);
-        out.push_back(hex[raw[i] & 0xf]);
+        out.push_back(digits[raw[i] >> 4]);
+        out.push_back(digits[raw[i] & 0xf]);
     }
     return out;
+}
+
+std::string hex_md5(std::initializer_list<std::string_view> parts) {
+    Md5 md5;
+    for (std::string_view part : parts) md5.update(part);
+    return md5.hex();
 }
 
 bool equal_constant_time(std::string_view a, std::string_view b) {

@@ -2,10 +2,28 @@
 // and a constant-time equality for secrets. OpenSSL EVP does the hashing.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <string_view>
 
+struct evp_md_ctx_st;
+
 namespace bm::store {
+
+// MD5 fed piece by piece (a file or message read in pieces); hex() gives
+// what hex_md5 gives for the concatenation of the pieces, "" if OpenSSL
+// failed. reset() starts again.
+class Md5 {
+public:
+    Md5();
+    void reset();
+    void update(std::string_view bytes);
+    std::string hex();
+
+private:
+    std::unique_ptr<evp_md_ctx_st, void (*)(evp_md_ctx_st*)> ctx_;
+    bool ok_ = false;
+};
 
 // Lower-case hex MD5 of the concatenation of `parts`.
 std::string hex_md5(std::initializer_list<std::string_view> parts);

@@ -3,10 +3,10 @@
 #include <algorithm>
 #include <cerrno>
 #include <memory>
-#include <openssl/evp.h>
 #include <string_view>
 #include <unistd.h>
 
+#include "store/digest.hpp"
 #include "store/file_io.hpp"
 #include "store/message_stream.hpp"
 
@@ -17,34 +17,6 @@ constexpr std::string_view from_prefix = "From ";
 // Output room of the converter while counting a POP3 size; the output
 // itself is dropped.
 constexpr std::size_t count_room = 64 * 1024;
-
-// MD5 fed piece by piece; hex() gives what hex_md5 gives for the
-// concatenation of the pieces (also "" if OpenSSL failed).
-class Md5 {
-public:
-    Md5() : ctx_(EVP_MD_CTX_new(), &EVP_MD_CTX_free) { reset(); }
-    void reset() { ok_ = ctx_ && EVP_DigestInit_ex(ctx_.get(), EVP_md5(), nullptr) == 1; }
-    void update(std::string_view s) {
-        if (ok_ && !s.empty()) ok_ = EVP_DigestUpdate(ctx_.get(), s.data(), s.size()) == 1;
-    }
-    std::string hex() {
-        unsigned char raw[EVP_MAX_MD_SIZE];
-        unsigned len = 0;
-        if (!ok_ || EVP_DigestFinal_ex(ctx_.get(), raw, &len) != 1) len = 0;
-        ok_ = false;
-        static constexpr char digits[] = "0123456789abcdef";
-        std::string out;
-        for (unsigned i = 0; i < len; ++i) {
-            out.push_back(digits[raw[i] >> 4]);
-            out.push_back(digits[raw[i] & 0xf]);
-        }
-        return out;
-    }
-
-private:
-    std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx_;
-    bool ok_ = false;
-};
 
 // mbox::parse, message_text sizes and UIDL digests over pieces cut
 // anywhere. Only a line start is ever held back (at most "From " before it

@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <exception>
 
+#include "dataplane/common/relay_route.hpp"
+
 namespace bm {
 
 int run_program(const Program& program, int argc, char** argv,
@@ -33,6 +35,18 @@ store::StoreConfig store_config(const Options& o) {
     c.users_file = o.users_file;
     c.hostname = o.hostname;
     return c;
+}
+
+RelaySettings relay_settings(const Options& options, const std::string& instance_tag) {
+    RelaySettings settings;
+    settings.queue_dir = options.queue_dir;
+    settings.hostname = options.hostname;
+    settings.local_domains = options.local_domains;
+    if (!options.relayhost.empty()) settings.relayhost = parse_relayhost(options.relayhost);
+    settings.retry_delay = options.retry_delay;
+    settings.max_attempts = options.max_attempts;
+    settings.instance_tag = instance_tag;
+    return settings;
 }
 
 }  // namespace bm

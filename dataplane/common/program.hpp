@@ -5,6 +5,7 @@
 #include <functional>
 
 #include "dataplane/common/options.hpp"
+#include "dataplane/common/relay_agent.hpp"
 #include "store/mail_store.hpp"
 
 namespace bm {
@@ -19,5 +20,7 @@ int run_program(const Program& program, int argc, char** argv,
                 const std::function<int(const Options&)>& serve);
 
 store::StoreConfig store_config(const Options& options);
+// The relay client's settings from the SPEC options (both builds).
+RelaySettings relay_settings(const Options& options, const std::string& instance_tag);
 
 }  // namespace bm

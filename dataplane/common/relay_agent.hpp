@@ -56,6 +56,9 @@ struct RelaySettings {
     std::size_t max_deliveries = 64;         // concurrent (message, domain) deliveries
     std::int64_t rescan_interval = 60;       // seconds between queue scans
     std::string instance_tag = "0";          // unique bounce ids across restarts
+
+    // SPEC --dns: lookups are needed unless the relayhost is an address.
+    bool needs_dns() const { return !relayhost || !relayhost->ip; }
 };
 
 class RelayAgent {

@@ -1,6 +1,7 @@
 #include "dataplane/dpdk/relay_link.hpp"
 
 #include "dataplane/common/cidr.hpp"
+#include "dataplane/common/program.hpp"
 #include "dataplane/common/resolv_conf.hpp"
 
 namespace bm::dpdk {
@@ -81,16 +82,8 @@ RelayLink::RelayLink(const Options& options, const std::string& instance_tag, st
     : engine_(engine), log_(log) {
     client_config_.hostname = options.hostname;
     client_config_.reply_timeout = std::chrono::seconds(options.relay_timeout);
-    RelaySettings settings;
-    settings.queue_dir = options.queue_dir;
-    settings.hostname = options.hostname;
-    settings.local_domains = options.local_domains;
-    if (!options.relayhost.empty()) settings.relayhost = parse_relayhost(options.relayhost);
-    settings.retry_delay = options.retry_delay;
-    settings.max_attempts = options.max_attempts;
-    settings.instance_tag = instance_tag;
-    // SPEC --dns: lookups are needed unless the relayhost is an address.
-    if (!settings.relayhost || !settings.relayhost->ip) start_dns(options, udp);
+    RelaySettings settings = relay_settings(options, instance_tag);
+    if (settings.needs_dns()) start_dns(options, udp);
     agent_ = std::make_unique<RelayAgent>(std::move(settings), store, worker, *this, log_);
     last_tick_ = std::time(nullptr);
     agent_->start(last_tick_);

@@ -15,6 +15,8 @@
 #include <ctime>
 #include <stdexcept>
 
+#include "dataplane/common/program.hpp"
+
 namespace bm::kernel {
 namespace {
 
@@ -470,17 +472,9 @@ void KernelServer::service_timers() {
 namespace bm::kernel {
 
 void KernelServer::start_relay(store::MailStore& store, store::IoWorker& worker) {
-    RelaySettings settings;
-    settings.queue_dir = store.config().queue_dir;
-    settings.hostname = options_.hostname;
-    settings.local_domains = options_.local_domains;
-    if (!options_.relayhost.empty()) settings.relayhost = parse_relayhost(options_.relayhost);
-    settings.retry_delay = options_.retry_delay;
-    settings.max_attempts = options_.max_attempts;
+    RelaySettings settings = relay_settings(options_, smtp_config_.instance_tag);
     settings.max_deliveries = relay_capacity_;
-    settings.instance_tag = smtp_config_.instance_tag;
-    // SPEC --dns: lookups are needed unless the relayhost is an address.
-    if (!settings.relayhost || !settings.relayhost->ip) {
+    if (settings.needs_dns()) {
         std::string server = options_.dns.empty() ? DnsResolver::system_nameserver() : options_.dns;
         if (server.empty()) {
             log_.event("relay", "-", "no-dns-server", "none in /etc/resolv.conf; using 127.0.0.1");

@@ -391,3 +391,25 @@ def pid_alive(pid) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def _status_kib(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise AssertionError(f"no {field} for {pid}")
+
+
+class PeakRss:
+    """How much a process's peak RSS grew from here: the peak is reset to
+    the current RSS (clear_refs 5, Linux >= 4.0), growth() reads VmHWM."""
+
+    def __init__(self, pid: int):
+        self.pid = pid
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+        self.base = _status_kib(pid, "VmRSS")
+
+    def growth(self) -> int:
+        """Bytes the peak RSS rose above the RSS at the start."""
+        return (_status_kib(self.pid, "VmHWM") - self.base) * 1024
+

@@ -11,18 +11,12 @@ import pytest
 
 import helpers
 from conftest import free_port, record_result
-from test_big_smtp import big_message, memory_kib, reset_peak
+from test_big_smtp import big_message
 from test_relay import FakeSmarthost, relay_server
 
 SIZE = 20 * 1024 * 1024
 MAX_SIZE = "50000000"
 HWM_LIMIT = 8 * 1024 * 1024  # the whole-message relay held the message two or three times
-
-
-def unstuff(data: bytes) -> bytes:
-    """RFC 5321 §4.5.2 undone on a whole DATA body (without the final dot line)."""
-    body = data.replace(b"\r\n..", b"\r\n.")
-    return body[1:] if body.startswith(b"..") else body
 
 
 class BigSmarthost(FakeSmarthost):
@@ -83,7 +77,7 @@ class BigSmarthost(FakeSmarthost):
                 start = time.monotonic()
                 body = data()
                 self.data_seconds.append(time.monotonic() - start)
-                self.received.append((mail_from, rcpts, unstuff(body)))
+                self.received.append((mail_from, rcpts, helpers.dot_unstuff(body)))
                 conn.sendall(b"250 2.0.0 queued\r\n")
             elif verb == b"QUIT":
                 conn.sendall(b"221 bye\r\n")
@@ -121,15 +115,13 @@ def test_20mb_message_is_relayed_exact_with_bounded_memory(server, big_smarthost
     helpers.wait_until(lambda: helpers.queue_files(s.queue_dir) == [], timeout=10, what="queue emptied")
 
     text = big_message(SIZE)
-    pid = s.pid
-    reset_peak(pid)
-    base = memory_kib(pid, "VmRSS")
+    peak = helpers.PeakRss(s.pid)
     start = time.monotonic()
     submit(s, "alice@localhost", "far@example.com", text)
     queued = time.monotonic()
     helpers.wait_until(lambda: len(h.received) == 2, timeout=120, what="the big message at the smarthost")
     relayed = time.monotonic()
-    growth = (memory_kib(pid, "VmHWM") - base) * 1024
+    growth = peak.growth()
     mail_from, rcpts, got = h.received[1]
     assert b"<alice@localhost>" in mail_from and b"SIZE=%d" % len(text) in mail_from
     assert rcpts == [b"RCPT TO:<far@example.com>"]
@@ -147,12 +139,10 @@ def test_bounce_of_a_20mb_message_quotes_only_its_header(server, build):
     s = relay_server(server, free_port(), "--max-msg-size", MAX_SIZE, "--header-fill", "none",
                      "--retry-delay", "1", "--max-attempts", "1")
     text = big_message(SIZE)
-    pid = s.pid
-    reset_peak(pid)
-    base = memory_kib(pid, "VmRSS")
+    peak = helpers.PeakRss(s.pid)
     submit(s, "alice@localhost", "far@example.com", text)
     [dsn] = s.wait_messages("alice", 1, timeout=30)
-    growth = (memory_kib(pid, "VmHWM") - base) * 1024
+    growth = peak.growth()
     head = text[: text.index(b"\r\n\r\n") + 4]
     assert re.search(rb"(?i)content-type:\s*text/rfc822-headers", dsn), dsn[:2000]
     assert head in dsn

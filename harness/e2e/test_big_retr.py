@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import helpers
 from conftest import record_result
 
 SIZE = 10 * 1024 * 1024
@@ -37,16 +38,6 @@ def put_in_maildir(mail_dir: Path, user: str, text: bytes, name: str):
     tmp.write_bytes(text)
     tmp.rename(mail_dir / user / "new" / f"{name},S={len(text)}")
 
-
-def memory_kib(pid: int, field: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise AssertionError(f"no {field} for {pid}")
-
-
-def reset_peak(pid: int):
-    Path(f"/proc/{pid}/clear_refs").write_text("5")  # VmHWM := VmRSS (Linux >= 4.0)
 
 
 class Reader:
@@ -104,16 +95,14 @@ def retr(s, text, **slow):
     assert r.cmd("PASS alice-pw").startswith(b"+OK")
     status, small = r.cmd("RETR 2"), r.multiline()  # warms the path up before measuring
     assert status.startswith(b"+OK") and small == b"Subject: small\r\n\r\nhello\r\n"
-    pid = s.pid
-    reset_peak(pid)
-    base = memory_kib(pid, "VmRSS")
+    peak = helpers.PeakRss(s.pid)
     start = time.monotonic()
     r.sock.sendall(b"RETR 1\r\nNOOP\r\n")
     status = r.line()
     body = r.multiline(**slow)
     seconds = time.monotonic() - start
     assert r.line() == b"+OK"  # the pipelined NOOP, after the terminator
-    growth = (memory_kib(pid, "VmHWM") - base) * 1024
+    growth = peak.growth()
     assert r.cmd("QUIT").startswith(b"+OK")
     r.sock.close()
     assert status == b"+OK %d octets" % len(text), status

@@ -7,7 +7,6 @@ does not stay, and a full disk while spooling gives 452 after the final
 dot with the session still in step."""
 
 import time
-from pathlib import Path
 
 import pytest
 
@@ -43,16 +42,6 @@ def mboxrd(text: bytes) -> bytes:
     return b"\n".join(out) + b"\n"
 
 
-def memory_kib(pid: int, field: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise AssertionError(f"no {field} for {pid}")
-
-
-def reset_peak(pid: int):
-    Path(f"/proc/{pid}/clear_refs").write_text("5")  # VmHWM := VmRSS (Linux >= 4.0)
-
 
 def start_data(c, *rcpts):
     assert c.cmd("MAIL FROM:<sender@client.test>")[0] == 250
@@ -84,10 +73,9 @@ def test_30mb_message_is_stored_exact_with_bounded_memory(big_server, build):
         start_data(c, "alice@localhost")  # warms the path up before measuring
         c.send(b"Subject: small\r\n\r\nhello\r\n.\r\n")
         assert c.read_reply()[0] == 250
-        reset_peak(s.pid)
-        base = memory_kib(s.pid, "VmRSS")
+        peak = helpers.PeakRss(s.pid)
         code, lines, seconds = send_big(c, text, "alice@localhost", "carol@localhost")
-        growth = (memory_kib(s.pid, "VmHWM") - base) * 1024
+        growth = peak.growth()
         assert code == 250, lines
     stored = [m for m in s.wait_messages("alice", 2) if len(m) > 1000]
     assert len(stored) == 1 and len(stored[0]) == len(text)

@@ -8,6 +8,10 @@
 # non-zero if anything failed. Needs root (namespace, TAP ports).
 set -uo pipefail
 cd "$(dirname "$0")/.."
+# Every program the suites call must be installed: one line naming what is
+# missing (and its package) now, rather than a traceback mid-suite.
+/usr/bin/python3 harness/preflight.py || exit 1
+
 results=build/test-results
 rm -rf "$results" && mkdir -p "$results"
 

@@ -106,11 +106,18 @@ bool Engine::on_store_reply(std::uint64_t token, apps::StoreReply&& reply, std::
     return true;
 }
 
-void Engine::on_timers(std::uint64_t now_us) {
+std::size_t Engine::on_timers(std::uint64_t now_us) {
     Impl& e = *impl_;
     e.now_us = now_us;
-    e.wheel.expire(now_us, [&e](std::uint32_t slot) { e.on_tcb_timer(e.table.at(slot)); });
+    std::size_t fired = 0;
+    e.wheel.expire(now_us, [&e, &fired](std::uint32_t slot) {
+        ++fired;
+        e.on_tcb_timer(e.table.at(slot));
+    });
+    return fired;
 }
+
+std::uint64_t Engine::next_timer_us() const { return impl_->wheel.next_due_bound(); }
 
 // SPEC: stop accepting (new SYNs are answered as for a closed port, RFC
 // 9293 §3.10.7.1), every session sends its shutdown line and closes;

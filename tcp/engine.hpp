@@ -184,7 +184,12 @@ public:
     // maildrop). Taken by rvalue reference so that stays possible.
     bool on_store_reply(std::uint64_t token, apps::StoreReply&& reply, std::uint64_t now_us);
     // Retransmission, delayed ACK, TIME_WAIT, idle timeouts, session wake-ups.
-    void on_timers(std::uint64_t now_us);
+    // Returns how many TCBs' timers fired (0: nothing was due).
+    std::size_t on_timers(std::uint64_t now_us);
+    // The earliest time on_timers may have work: a poll loop can sleep
+    // until then. A lower bound (it may find nothing due); all ones when no
+    // timer is armed.
+    std::uint64_t next_timer_us() const;
     // RFC 9293 §3.10.1 active OPEN: a TCB in SYN-SENT on a free ephemeral
     // port, its SYN sent now. The outcome comes later through `handler`;
     // a failure here (no free TCB or port, no local address, stopping) is

@@ -19,6 +19,12 @@ void TimerWheel::cancel(std::uint32_t id) {
     if (where_[id] != none) unlink(id);
 }
 
+std::uint64_t TimerWheel::next_due_bound() const {
+    for (std::uint64_t tick = done_tick_ + 1; tick <= done_tick_ + slots; ++tick)
+        if (head_[tick % slots] != none) return tick * tick_us;
+    return no_deadline;
+}
+
 void TimerWheel::link(std::uint32_t id, std::uint32_t slot) {
     where_[id] = slot;
     prev_[id] = none;

@@ -38,6 +38,13 @@ public:
     void schedule(std::uint32_t id, std::uint64_t due_us);
     void cancel(std::uint32_t id);
     bool armed(std::uint32_t id) const { return where_[id] != none; }
+    // No entry can fire before this time: the start of the first tick not
+    // yet run whose slot holds an entry (that entry may belong to a later
+    // turn: a caller sleeping until then wakes early, never late).
+    // no_deadline when nothing is armed. Scans at most one turn of slots:
+    // for a poll loop about to sleep, not for every iteration.
+    static constexpr std::uint64_t no_deadline = ~std::uint64_t(0);
+    std::uint64_t next_due_bound() const;
     // Calls fire(id) for every entry due at or before now_us. fire may
     // schedule or cancel entry `id` only (the slot being run is detached).
     template <typename Fire>

@@ -151,6 +151,21 @@ TEST(TimerWheel, FiresAtOrAfterDeadlineNeverBefore) {
     EXPECT_EQ(fired, (std::vector<std::uint32_t>{0, 1}));
 }
 
+TEST(TimerWheel, NextDueBoundIsNeverLaterThanTheEarliestEntry) {
+    TimerWheel wheel(4);
+    wheel.begin(1'000'000);
+    EXPECT_EQ(wheel.next_due_bound(), TimerWheel::no_deadline);
+    wheel.schedule(0, 1'040'500);             // rounded up to the 1,041 ms tick
+    wheel.schedule(1, 1'000'000 + 10'000'000);  // a later turn
+    EXPECT_EQ(wheel.next_due_bound(), 1'041'000u);
+    wheel.cancel(0);
+    std::uint64_t bound = wheel.next_due_bound();  // entry 1's slot, one turn early
+    EXPECT_LE(bound, 11'000'000u);
+    EXPECT_GT(bound, 1'000'000u);
+    wheel.cancel(1);
+    EXPECT_EQ(wheel.next_due_bound(), TimerWheel::no_deadline);
+}
+
 TEST(TcbTable, InsertFindEraseKeepsProbeRunsIntact) {
     TcbTable table(64, SipKey{1, 2});
     std::vector<FourTuple> tuples;

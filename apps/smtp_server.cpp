@@ -182,7 +182,9 @@ void SmtpServer::on_peer_closed() {
 void SmtpServer::process_input() {
     while (!closed_session() && !waiting()) {
         if (phase_ == Phase::in_data) {
-            if (!read_body()) return;
+            BodyRead body = read_body(reader_.raw());
+            reader_.consume_raw(body.consumed);
+            if (!body.ended) return;
             end_of_data();
             continue;
         }
@@ -456,10 +458,9 @@ void SmtpServer::on_user_found(const UserFound& found) {
 // ---- DATA --------------------------------------------------------------------
 
 void SmtpServer::begin_body() {
-    body_scan_ = BodyScan::line_start;  // the DATA line's CRLF just passed
+    data_.reset();  // the DATA line's CRLF just passed
     body_octets_ = 0;
     body_too_big_ = false;
-    body_bare_newline_ = false;
     spool_failure_ = Outcome::ok;
     header_scan_ = HeaderScan{};
     std::uint64_t hint = transaction_.declared_size ? transaction_.declared_size
@@ -469,68 +470,17 @@ void SmtpServer::begin_body() {
     body_.reserve(static_cast<std::size_t>(hint));
 }
 
-// Scans what is buffered; true once <CRLF>.<CRLF> has been consumed.
-bool SmtpServer::read_body() {
-    std::string_view raw = reader_.raw();
-    std::size_t at = 0;
-    bool ended = false;
-    while (at < raw.size() && !ended) {
-        if (body_scan_ == BodyScan::text) {
-            // Inside a line only CR and LF matter: take the rest in one piece.
-            std::size_t stop = std::min(raw.find_first_of("\r\n", at), raw.size());
-            store_body(raw.substr(at, stop - at));
-            at = stop;
-            if (at == raw.size()) break;
-        }
-        ended = scan_body_octet(raw[at]);
-        ++at;
+// Scans body octets from `input`, as far as the end of the data.
+SmtpServer::BodyRead SmtpServer::read_body(std::string_view input) {
+    BodyRead read;
+    while (read.consumed < input.size() && !read.ended) {
+        DataReader::Piece piece = data_.next(input.substr(read.consumed));
+        read.consumed += piece.consumed;
+        read.ended = piece.end;
+        if (!piece.octets.empty()) store_body(piece.octets);
     }
-    reader_.consume_raw(at);
-    if (!ended && body_.size() >= spool_chunk_size) spool_body();
-    return ended;
-}
-
-// One octet of the DATA stream; true at the end of the data.
-bool SmtpServer::scan_body_octet(char c) {
-    switch (body_scan_) {
-        case BodyScan::line_start:
-            if (c == '.') {
-                body_scan_ = BodyScan::dot;
-                return false;
-            }
-            break;
-        case BodyScan::dot:
-            if (c == '\r') {
-                body_scan_ = BodyScan::dot_cr;
-                return false;
-            }
-            break;  // RFC 5321 §4.5.2: the leading dot was stuffing; drop it
-        case BodyScan::dot_cr:
-            if (c == '\n') return true;  // RFC 5321 §4.1.1.4: <CRLF>.<CRLF>
-            body_bare_newline_ = true;   // RFC 5321 §2.3.8: ".<CR>" without LF
-            store_body("\r");
-            break;
-        case BodyScan::cr:
-            if (c == '\n') {
-                store_body("\r\n");
-                body_scan_ = BodyScan::line_start;
-                return false;
-            }
-            body_bare_newline_ = true;  // RFC 5321 §2.3.8: CR without LF
-            store_body("\r");
-            break;
-        case BodyScan::text:
-            break;
-    }
-    // An ordinary octet of a line.
-    if (c == '\r') {
-        body_scan_ = BodyScan::cr;
-        return false;
-    }
-    if (c == '\n') body_bare_newline_ = true;  // RFC 5321 §2.3.8: LF without CR
-    store_body(std::string_view(&c, 1));
-    body_scan_ = BodyScan::text;
-    return false;
+    if (!read.ended && body_.size() >= spool_chunk_size) spool_body();
+    return read;
 }
 
 void SmtpServer::store_body(std::string_view octets) {
@@ -550,7 +500,7 @@ void SmtpServer::store_body(std::string_view octets) {
 // data, or the client's next lines would be taken for commands) but kept
 // nowhere.
 bool SmtpServer::body_refused() const {
-    return body_too_big_ || body_bare_newline_ || spool_failure_ != Outcome::ok;
+    return body_too_big_ || data_.bare_newline() || spool_failure_ != Outcome::ok;
 }
 
 void SmtpServer::discard_body() {
@@ -587,7 +537,7 @@ void SmtpServer::release_late_spool(const StoreReply& reply) {
 
 void SmtpServer::end_of_data() {
     phase_ = Phase::greeted;
-    if (body_bare_newline_) {
+    if (data_.bare_newline()) {
         // RFC 5321 §2.3.8: lines end only in CRLF; a bare CR or LF could
         // let a client smuggle a second message past another server.
         reply("554", "5.5.2",

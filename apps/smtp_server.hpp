@@ -22,6 +22,7 @@
 
 #include "apps/address.hpp"
 #include "apps/config.hpp"
+#include "apps/data_reader.hpp"
 #include "apps/header_scan.hpp"
 #include "apps/line_reader.hpp"
 #include "apps/mail_port.hpp"
@@ -53,8 +54,6 @@ private:
     };
     enum class Greeting { none, helo, ehlo };
     enum class Pending { none, lookup_user, spool, deliver };
-    // Where the DATA scanner stands inside the current line (RFC 5321 §4.5.2).
-    enum class BodyScan { line_start, dot, dot_cr, text, cr };
 
     struct Command {
         std::string_view verb;
@@ -103,9 +102,12 @@ private:
     void on_user_found(const UserFound& found);
 
     // ---- DATA
+    struct BodyRead {
+        std::size_t consumed = 0;
+        bool ended = false;  // <CRLF>.<CRLF> consumed
+    };
     void begin_body();
-    bool read_body();
-    bool scan_body_octet(char c);
+    BodyRead read_body(std::string_view input);
     void store_body(std::string_view octets);
     bool body_refused() const;
     void discard_body();
@@ -149,11 +151,10 @@ private:
     std::string pending_accepted_detail_;   // its "accepted" log line
     std::optional<std::string> final_line_; // 421 to send once the store answers
 
-    BodyScan body_scan_ = BodyScan::line_start;
+    DataReader data_;               // un-stuffing, end of data, bare CR/LF
     std::string body_;              // octets not yet handed to the store
     std::uint64_t body_octets_ = 0; // all octets of the message so far
     bool body_too_big_ = false;
-    bool body_bare_newline_ = false;
     Outcome spool_failure_ = Outcome::ok;  // a chunk could not be written
     std::uint64_t spool_ = 0;       // the store's spool of this message, 0 = none
     HeaderScan header_scan_;        // what header fill will need to know

@@ -1,0 +1,73 @@
+// mailgun: load generator and capture replayer for mail servers (SMTP,
+// POP3), with the two transports the server has.
+//
+//   mailgun --server IP[:PORT] [options]                  (kernel sockets)
+//   mailgun [EAL options] -- --transport dpdk --ip A.B.C.D/NN --server ... (the project's stack)
+//
+// Options are parsed first, so a bad one touches nothing (exit 2); then the
+// scenario (a generated load, or a capture to replay) runs on the chosen
+// transport, and the report is printed (and written as JSON).
+#include <cstdio>
+#include <exception>
+#include <iostream>
+#include <memory>
+#include <string_view>
+
+#include "dataplane/dpdk/eal_args.hpp"
+#include "harness/mailgun/kernel_transport.hpp"
+#include "harness/mailgun/load_scenario.hpp"
+#include "harness/mailgun/report.hpp"
+#include "harness/mailgun/stop_signal.hpp"
+#include "harness/mailgun/workload.hpp"
+
+namespace {
+
+// True when the command line has EAL options before a "--".
+bool has_eal_options(int argc, char** argv) {
+    for (int i = 1; i < argc; ++i)
+        if (std::string_view(argv[i]) == "--") return i > 1;
+    return false;
+}
+
+int run(const bm::mailgun::Workload& workload, bm::dpdk::CommandLine& line, bool eal_given) {
+    using namespace bm::mailgun;
+    Tally tally;
+    MonotonicClock clock;
+    install_stop_signals();
+    if (workload.transport == TransportKind::dpdk) {
+        (void)line;
+        (void)eal_given;
+        throw std::runtime_error("--transport dpdk is not in this build");
+    }
+    LoadScenario scenario(workload, tally, clock.now_ns());
+    KernelTransport transport(workload, tally);
+    transport.run(scenario);
+    if (!workload.quiet || workload.json_path.empty()) print_report(std::cout, workload, tally);
+    if (!workload.json_path.empty()) write_json_report(workload.json_path, workload, tally);
+    return tally.error_total() || tally.mismatch_count ? 1 : 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    bm::dpdk::CommandLine line = bm::dpdk::split_command_line(argc, argv);
+    bm::dpdk::Argv app(line.app);
+    bm::mailgun::Workload workload;
+    try {
+        workload = bm::mailgun::parse_workload(app.argc(), app.argv());
+    } catch (const bm::mailgun::UsageError& e) {
+        std::string_view text = e.what();
+        if (text.starts_with("usage:")) {
+            std::cout << text << "\n";
+            return 0;
+        }
+        std::cerr << "mailgun: " << text << "\n";
+        return 2;
+    }
+    try {
+        return run(workload, line, has_eal_options(argc, argv));
+    } catch (const std::exception& e) {
+        std::cerr << "mailgun: " << e.what() << "\n";
+        return 2;
+    }
+}

@@ -1,6 +1,7 @@
 #include "dataplane/common/event_log.hpp"
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <stdexcept>
@@ -16,6 +17,7 @@ EventLog::~EventLog() {
 
 void EventLog::open(const std::string& path, bool verbose) {
     verbose_ = verbose;
+    if (const char* event = std::getenv("BAREMAIL_TEST_ABORT_ON_EVENT")) abort_on_event_ = event;
     if (path.empty()) return;
     std::FILE* f = std::fopen(path.c_str(), "a");
     if (!f) throw std::runtime_error("cannot open log file " + path + ": " + std::strerror(errno));
@@ -37,6 +39,13 @@ void EventLog::event(std::string_view service, std::string_view peer, std::strin
                           service.data(), int(peer.size()), peer.data(), int(event.size()), event.data(),
                           int(detail.size()), detail.data());
     emit(file_, line, n);
+    // The test harness's own test needs a server that crashes at a chosen
+    // moment ("disconnect closed": when a session ends with QUIT) to prove
+    // that its fixtures catch a crash after the last checked reply.
+    if (!abort_on_event_.empty() && abort_on_event_.size() == event.size() + 1 + detail.size() &&
+        abort_on_event_.starts_with(event) && abort_on_event_.ends_with(detail) &&
+        abort_on_event_[event.size()] == ' ')
+        std::abort();
 }
 
 void EventLog::debug(std::uint64_t connection, std::string_view text) { debug_line("", connection, text); }

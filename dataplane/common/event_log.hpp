@@ -33,6 +33,7 @@ public:
     void debug_line(std::string_view prefix, std::uint64_t connection, std::string_view line);
 
 private:
+    std::string abort_on_event_;  // BAREMAIL_TEST_ABORT_ON_EVENT (harness self-test only)
     void emit(std::FILE* to, char* line, int length);
 
     LogWriter* writer_ = nullptr;

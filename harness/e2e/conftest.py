@@ -34,6 +34,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -41,6 +42,9 @@ from pathlib import Path
 import pytest
 
 import helpers
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "testing"))
+import server_health  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD_DIR = Path(os.environ.get("BAREMAIL_BUILD_DIR", REPO / "build"))
@@ -230,6 +234,7 @@ class Server:
         self.proc: subprocess.Popen | None = None
         self.daemon_pids: list[int] = []
         self.starts = 0
+        self.health = server_health.Health()
 
         def has(opt):
             return any(o == opt or o.startswith(opt + "=") for o in self.options)
@@ -311,6 +316,7 @@ class Server:
     def start(self, wait=True):
         assert self.build.binary.exists(), f"{self.build.binary} not built"
         self.starts += 1
+        self.health.on_start()
         err = open(self.stderr_path, "ab")
         self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=err, stderr=err,
                                      cwd=self.root, start_new_session=True)
@@ -369,6 +375,7 @@ class Server:
         return None if self.proc is None else self.proc.poll()
 
     def send_signal(self, sig):
+        self.health.on_signal(sig)
         os.kill(self.pid, sig)
 
     def stop(self, sig=signal.SIGTERM, timeout=STOP_TIMEOUT):
@@ -379,14 +386,18 @@ class Server:
         if self.daemon:
             helpers.wait_until(lambda: not helpers.pid_alive(self.pid), timeout=timeout,
                                what="daemon exit")
+            self.health.on_stop(sig, None)
             return None
         try:
-            return self.proc.wait(timeout=timeout)
+            rc = self.proc.wait(timeout=timeout)
+            self.health.on_stop(sig, rc)
+            return rc
         except subprocess.TimeoutExpired:
             self.kill()
             raise AssertionError(f"server did not exit within {timeout} s of signal {sig}")
 
     def kill(self):
+        self.health.ended_by_test = True
         for pid in list(self.daemon_pids):
             if helpers.pid_alive(pid) and self._is_ours(pid):
                 try:
@@ -404,6 +415,18 @@ class Server:
                 if not helpers.pid_alive(pid):
                     break
                 time.sleep(0.05)
+
+    def shutdown_for_teardown(self, grace=3.0):
+        """SIGTERM and a short wait: the exit code, which must be 0 (a crash
+        at shutdown, or one just after the last reply, shows here), or None
+        when it is still closing sessions (teardown then kills it)."""
+        if self.daemon or self.proc is None:
+            return None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            return None
 
     def _is_ours(self, pid):
         try:
@@ -498,9 +521,18 @@ def server(build, tmp_path):
         return s
 
     yield make
+    failures = []
     for s in started:
+        alive, returncode = s.alive(), s.returncode()
+        shutdown = s.shutdown_for_teardown() if alive else None
+        found = server_health.problems(f"{build.name} server {s.root.name}", s.health, alive,
+                                       returncode, s.stderr, shutdown)
+        if found:
+            failures.append((found, s.stderr))
         s.kill()
         build.cleanup(s.net)
+    if failures:
+        pytest.fail(server_health.report(failures), pytrace=False)
 
 
 @pytest.fixture

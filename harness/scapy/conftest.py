@@ -34,6 +34,9 @@ from pathlib import Path
 import pytest
 
 import netns as netns_mod
+import sys
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "testing"))
+import server_health  # noqa: E402
 from wire import TcpConn, Wire, arp_resolve
 
 REPO = Path(__file__).resolve().parents[2]
@@ -117,6 +120,7 @@ class Server:
         self.smtp_port, self.pop3_port, self.echo_port = 2500, 11000, 10000
         self.options = list(options)
         self.proc: subprocess.Popen | None = None
+        self.health = server_health.Health()
         self.wire: Wire | None = None
         self.mac: str | None = None
         for name in users:
@@ -137,6 +141,7 @@ class Server:
     def start(self):
         assert binary().is_file(), f"{binary()} not built (set BAREMAIL_BUILD_DIR)"
         err = open(self.stderr_path, "ab")
+        self.health.on_start()
         self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=err, stderr=err,
                                      cwd=self.root, start_new_session=True)
         err.close()
@@ -167,6 +172,7 @@ class Server:
         return self.proc is not None and self.proc.poll() is None
 
     def kill(self):
+        self.health.ended_by_test = True
         if self.wire is not None:
             self.wire.close()
             self.wire = None
@@ -240,9 +246,18 @@ def server(tmp_path):
             raise
 
     yield make
+    failures = []
     for s in started:
+        # Before the kill: hand-made connections are left half-open, so the
+        # SIGTERM below may end in SIGKILL and its exit code says nothing.
+        found = server_health.problems(f"baremail on {s.iface}", s.health, s.alive(),
+                                       None if s.proc is None else s.proc.poll(), s.stderr)
+        if found:
+            failures.append((found, s.stderr))
         s.kill()
         print(f"--- stderr of {s.iface} ---\n{s.stderr[-3000:]}")
+    if failures:
+        pytest.fail(server_health.report(failures), pytrace=False)
 
 
 @pytest.fixture

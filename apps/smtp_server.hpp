@@ -42,6 +42,8 @@ public:
     void on_shutdown() override;
     void on_peer_closed() override;
     bool waiting() const override { return pending_ != Pending::none; }
+    // RFC 5321 §4.1.1.4: no reply until the final dot ends the body.
+    bool reply_due() const override { return phase_ != Phase::in_data; }
 
 private:
     // RFC 5321 §4.1.4: where the session is in the command sequence.

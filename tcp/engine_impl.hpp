@@ -46,6 +46,7 @@ struct EngineCore {
     bool acknowledgment_arrives(Tcb& tcb, const SegmentIn& segment, std::size_t payload_len);
     void new_acknowledgment(Tcb& tcb, std::uint32_t ack);
     void text_arrives(Tcb& tcb, std::uint32_t seq, std::span<const std::uint8_t> payload);
+    bool ack_unanswered_text(Tcb& tcb, std::uint8_t flags);
     void fin_arrives(Tcb& tcb);
 
     // ---- active_open.cpp

@@ -401,7 +401,10 @@ void EngineCore::segment_arrives(Tcb& tcb, const SegmentIn& segment) {
     // and RFC 6093 §4 advises new applications not to use it.
 
     // ---- seventh, process the segment text
-    if (!payload.empty() && synchronized_text_state(tcb.state)) text_arrives(tcb, data_seq, payload);
+    if (!payload.empty() && synchronized_text_state(tcb.state)) {
+        text_arrives(tcb, data_seq, payload);
+        if (ack_unanswered_text(tcb, flags)) tcb.ack_now = true;
+    }
 
     // ---- eighth, check the FIN bit: only once every byte before it is in
     if ((flags & FIN) && data_seq + std::uint32_t(payload.size()) == tcb.rcv_nxt && !tcb.peer_fin) fin_arrives(tcb);
@@ -540,6 +543,20 @@ void EngineCore::text_arrives(Tcb& tcb, std::uint32_t seq, std::span<const std::
     // RFC 1122 §4.2.3.2: "an ACK should be generated for at least every
     // second full-sized segment".
     if (tcb.rcv_nxt - tcb.rcv_acked >= 2u * config.mss) tcb.ack_now = true;
+}
+
+// Text the machine answers with no reply (a DATA body) is ACKed at once if
+// the segment was pushed — the sender has nothing more to send now, and a
+// Nagle sender (RFC 9293 §3.7.4) holds its next small piece until this ACK —
+// or if it leaves the peer less than half the window last offered, so the
+// sender is not stalled (RFC 9293 §3.8.6.3; RFC 1122 §4.2.3.2 lets an ACK
+// go early, never late). Elsewhere the ACK waits to ride on the reply.
+bool EngineCore::ack_unanswered_text(Tcb& tcb, std::uint8_t flags) {
+    if (!tcb.session_open || tcb.app_closed || tcb.session().reply_due()) return false;
+    if (flags & PSH) return true;
+    std::uint32_t offered = tcb.rcv_adv - tcb.rcv_acked;
+    std::uint32_t used = tcb.rcv_nxt - tcb.rcv_acked;
+    return 2 * std::uint64_t(used) > offered;
 }
 
 // The eighth step: "advance RCV.NXT over the FIN ... and return an

@@ -332,6 +332,12 @@ void KernelServer::on_readable(Connection& c) {
     if (c.closing) return;  // input after QUIT is ignored
     c.in.append(buf, std::size_t(n));
     offer_input(c);
+    // Input that earns no reply (a DATA body), read to the end of what has
+    // come: ACK it now, not after Linux's delayed-ACK time — a Nagle client
+    // holds its next piece for it. TCP_QUICKACK does not stick: ask each time.
+    int one = 1;
+    if (std::size_t(n) < sizeof buf && !c.closing && !c.session().reply_due())
+        setsockopt(c.fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
     flush(c);
 }
 

@@ -1,7 +1,10 @@
 // The intertwined path (ARCHITECTURE.md): the ACK for a request rides on
 // the segment carrying the machine's reply; a pure ACK goes out only when no
-// reply is due within the delayed-ACK time (RFC 1122 §4.2.3.2), e.g. in the
-// middle of a DATA body or while a durable write is pending.
+// reply is due within the delayed-ACK time (RFC 1122 §4.2.3.2), e.g. while a
+// durable write is pending. Where the machine says no reply is due at all
+// (a DATA body before its final dot), a pushed segment, or one that leaves
+// the peer less than half the window it was offered, is ACKed at once: a
+// Nagle sender (RFC 9293 §3.7.4) holds its next small piece for that ACK.
 #include "tcp/tests/harness.hpp"
 
 #include <algorithm>
@@ -76,11 +79,12 @@ TEST_F(PiggybackTest, PipelinedCommandsSplitAnywhereStillOneReplySegmentPerArriv
     EXPECT_EQ(out[0].segment.ack, c.seq);  // covers the partial third command too
 }
 
-TEST_F(PiggybackTest, Rfc1122_4_2_3_2_DelayedAckOnlyWhenNoReplyMidDataBody) {
+TEST_F(PiggybackTest, Rfc1122_4_2_3_2_UnpushedMidDataSegmentGetsTheDelayedAck) {
     Client c = smtp_in_data();
     std::uint64_t pure_before = engine_->counters().pure_acks_out;
-    auto out = send(c, "Subject: test\r\n\r\nfirst line of the body\r\n");
-    EXPECT_TRUE(out.empty());  // no reply due: the ACK waits
+    // No PSH: more follows at once, its arrival (or the timer) ACKs both.
+    auto out = send(c, "Subject: test\r\n\r\nfirst line of the body\r\n", ACK);
+    EXPECT_TRUE(out.empty());
     EXPECT_TRUE(advance_ms(39).empty());
     out = advance_ms(1);  // delayed_ack_ms = 40
     ASSERT_EQ(out.size(), 1u);
@@ -94,11 +98,120 @@ TEST_F(PiggybackTest, Rfc1122_4_2_3_2_EverySecondFullSizedSegmentAckedAtOnce) {
     Client c = smtp_in_data();
     std::string line(1458, 'x');
     line += "\r\n";  // 1460 bytes: one full-sized segment
-    EXPECT_TRUE(send(c, line).empty());
-    auto out = send(c, line);
+    EXPECT_TRUE(send(c, line, ACK).empty());  // not pushed, a small part of the window
+    auto out = send(c, line, ACK);
     ASSERT_EQ(out.size(), 1u);
     EXPECT_EQ(out[0].segment.flags, ACK);
     EXPECT_EQ(out[0].segment.ack, c.seq);
+}
+
+// A Nagle client writing the body in pieces: each pushed piece is ACKed at
+// once, with nothing else in the segment (no reply is due in a body).
+TEST_F(PiggybackTest, Rfc1122_4_2_3_2_PushedMidDataSegmentAckedAtOnce) {
+    Client c = smtp_in_data();
+    std::uint64_t pure_before = engine_->counters().pure_acks_out;
+    for (std::string_view piece : {"Subject: test\r\n", "\r\n", "first line", " of the body\r\n"}) {
+        auto out = send(c, piece);  // ACK | PSH
+        ASSERT_EQ(out.size(), 1u) << piece;
+        EXPECT_EQ(out[0].segment.flags, ACK);
+        EXPECT_TRUE(out[0].payload.empty());
+        EXPECT_EQ(out[0].segment.ack, c.seq);
+        EXPECT_EQ(out[0].segment.seq, c.ack);
+    }
+    EXPECT_EQ(engine_->counters().pure_acks_out, pure_before + 4);
+    EXPECT_TRUE(advance_ms(500).empty());  // nothing left owed
+}
+
+// RFC 9293 §3.8.6.3: ACK before the sender runs short of window. Unpushed
+// body bytes past half the window last offered are ACKed at once; up to
+// half they wait for the delayed-ACK time.
+TEST_F(PiggybackTest, Rfc9293_3_8_6_3_MidDataSegmentLeavingLessThanHalfTheWindowAckedAtOnce) {
+    EngineConfig config = test_config();
+    config.receive_window = 4096;
+    start(config);
+    Client c = smtp_in_data();
+    EXPECT_TRUE(send(c, std::string(1000, 'a') + "\r\n", ACK).empty());
+    EXPECT_TRUE(send(c, std::string(1000, 'b') + "\r\n", ACK).empty());  // 2004 of 4096
+    auto out = send(c, std::string(98, 'c') + "\r\n", ACK);              // 2104 of 4096
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0].segment.flags, ACK);
+    EXPECT_EQ(out[0].segment.ack, c.seq);
+    EXPECT_EQ(std::uint32_t(out[0].segment.window) << 7, 4096u);  // the machine took it all
+}
+
+// Only a body is answered by no reply: a command line, even pushed, is
+// ACKed by its reply, never by a pure ACK first.
+TEST_F(PiggybackTest, Rfc1122_4_2_3_2_PushedCommandLinesAnsweredOnOneSegmentAroundTheBody) {
+    Client c = connect(smtp_port);
+    receive(c, send(c, "HELO client.test\r\n"));
+    EXPECT_TRUE(send(c, "MAIL FROM:<alice", ACK | PSH).empty());  // half a command: the reply comes later
+    auto out = send(c, "@client.test>\r\n");
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0].segment.flags, ACK | PSH);
+    EXPECT_EQ(out[0].segment.ack, c.seq);
+    EXPECT_EQ(receive(c, out), "250 OK\r\n");
+    EXPECT_TRUE(send(c, "RCPT TO:<bob@mx.test>\r\n").empty());  // the lookup is pending
+    answer(apps::UserFound{apps::Outcome::ok, "bob"});
+    receive(c, out_.take());
+    out = send(c, "DATA\r\n");
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0].segment.flags, ACK | PSH);
+    EXPECT_EQ(out[0].segment.ack, c.seq);
+    EXPECT_EQ(receive(c, out), "354 End data with <CR><LF>.<CR><LF>\r\n");
+    receive(c, send(c, "Subject: test\r\n\r\nbody\r\n"));  // the pure ACK of the body
+    std::uint64_t pure_before = engine_->counters().pure_acks_out;
+    EXPECT_TRUE(send(c, ".\r\n").empty());  // the final dot: the 250 is due
+    answer(apps::Delivered{apps::Outcome::ok, ""});
+    out = out_.take();
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0].segment.ack, c.seq);
+    EXPECT_EQ(receive(c, out), "250 OK\r\n");
+    out = send(c, "MAIL FROM:<alice@client.test>\r\n");
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0].segment.ack, c.seq);
+    EXPECT_EQ(receive(c, out), "250 OK\r\n");
+    EXPECT_TRUE(acknowledge(c).empty());
+    EXPECT_TRUE(advance_ms(500).empty());
+    EXPECT_EQ(engine_->counters().pure_acks_out, pure_before);
+}
+
+// The final dot arriving alone, pushed, after pieces ACKed at once: a store
+// answering within the delayed-ACK time puts its 250 on the only segment;
+// a slow one gets the data ACKed after the delayed-ACK time (the durable
+// write is pending, the client must not retransmit), then the 250.
+TEST_F(PiggybackTest, Rfc1122_4_2_3_2_FinalDotWaitsForTheReplyOrTheDelayedAckTime) {
+    Client c = smtp_in_data();
+    receive(c, send(c, "Subject: test\r\n\r\n"));
+    receive(c, send(c, "hello\r\n"));
+    std::uint64_t pure_before = engine_->counters().pure_acks_out;
+    EXPECT_TRUE(send(c, ".\r\n").empty());
+    ASSERT_EQ(store_.calls.size(), 1u);
+    EXPECT_TRUE(std::holds_alternative<apps::Deliver>(store_.calls[0].request));
+    EXPECT_TRUE(advance_ms(39).empty());
+    auto out = advance_ms(1);
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0].segment.flags, ACK);
+    EXPECT_TRUE(out[0].payload.empty());
+    EXPECT_EQ(out[0].segment.ack, c.seq);
+    EXPECT_EQ(engine_->counters().pure_acks_out, pure_before + 1);
+    answer(apps::Delivered{apps::Outcome::ok, ""});
+    EXPECT_EQ(receive(c, out_.take()), "250 OK\r\n");
+}
+
+// While a spool chunk is being written the machine takes no input; the
+// body bytes are held in the TCB and a pushed one is still ACKed at once,
+// with the window as it stands.
+TEST_F(PiggybackTest, Rfc1122_4_2_3_2_PushedBodySegmentHeldWhileSpoolingAckedAtOnce) {
+    Client c = smtp_in_data();
+    const std::string line = std::string(1446, 'x') + "\r\n";
+    while (store_.calls.empty()) send(c, line, ACK);
+    ASSERT_TRUE(std::holds_alternative<apps::SpoolChunk>(store_.calls.front().request));
+    advance_ms(500);  // the delayed ACK of the last piece, if any
+    auto out = send(c, "pushed\r\n");
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0].segment.flags, ACK);
+    EXPECT_EQ(out[0].segment.ack, c.seq);
+    EXPECT_EQ(store_.calls.size(), 1u);  // still waiting on the chunk: the bytes are held
 }
 
 TEST_F(PiggybackTest, DataAckedWithinDelayedAckTimeWhileDeliverPendingThen250WhenStoreReplies) {

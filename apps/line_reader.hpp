@@ -5,6 +5,10 @@
 // commands, as Postfix and Dovecot do). A line longer than the limit is
 // discarded up to its LF and reported once as too_long, so the session can
 // answer it and go on. Raw access lets SMTP take DATA bytes unframed.
+//
+// Bytes are copied only when they must wait: a machine that reads a
+// segment where it lies (next_in) gets views into it for every whole line,
+// and only the start of a line cut by the segment's end is kept here.
 #pragma once
 
 #include <cstddef>
@@ -27,16 +31,27 @@ public:
 
     // Takes as many bytes as fit in the buffer; returns how many.
     std::size_t feed(std::string_view bytes);
+    // Takes bytes up to and including the first LF (as many as fit): the
+    // end of the line held, not the lines after it.
+    std::size_t feed_line_end(std::string_view bytes);
     // The next complete line, or nothing until more bytes arrive.
     std::optional<Line> next();
+    // The next line read straight from `input`, when nothing is held
+    // (empty()): a whole line is a view into `input`, valid as long as it
+    // is; the start of a line that `input` cuts is kept (or, once past the
+    // limit, dropped) and nothing is returned. `used` = octets of `input`
+    // taken.
+    std::optional<Line> next_in(std::string_view input, std::size_t& used);
 
     // Unframed access (SMTP DATA): what is buffered and not yet consumed.
     std::string_view raw() const { return {buf_.data() + head_, buf_.size() - head_}; }
     void consume_raw(std::size_t n);
     bool empty() const { return head_ == buf_.size(); }
     std::size_t max_line() const { return max_line_; }
+    std::size_t capacity() const { return capacity_; }
 
 private:
+    std::optional<Line> frame(std::string_view pending, std::size_t& used);
     void compact();
 
     std::size_t max_line_;
@@ -44,7 +59,6 @@ private:
     std::string buf_;
     std::size_t head_ = 0;           // first unconsumed byte
     bool discarding_ = false;        // inside an over-long line
-    std::string_view last_;          // storage for the returned view
 };
 
 }  // namespace bm::apps

@@ -122,13 +122,21 @@ void SmtpServer::start() {
     send_line("220 " + config_.hostname + " ESMTP baremail");
 }
 
+// Input is read where it lies; the line buffer keeps only what must wait:
+// the start of a line cut by the end of `bytes`, and what a pipelining
+// client sends while a store request is out.
 std::size_t SmtpServer::on_bytes(std::string_view bytes) {
     std::size_t taken = 0;
-    while (!closed_session() && !waiting()) {
-        std::size_t fed = reader_.feed(bytes.substr(taken));
+    while (!closed_session() && !waiting() && taken < bytes.size()) {
+        std::string_view rest = bytes.substr(taken);
+        if (reader_.empty()) {
+            taken += read_in_place(rest);
+            continue;
+        }
+        std::size_t fed = reader_.feed_line_end(rest);  // the held line's end, no more
         taken += fed;
         process_input();
-        if (taken == bytes.size() || fed == 0) break;
+        if (fed == 0) break;
     }
     // RFC 2920 §3.1: a pipelining client may keep sending while we wait;
     // buffer what fits, read none of it until the store has answered.
@@ -179,6 +187,7 @@ void SmtpServer::on_peer_closed() {
 
 // ---- input ---------------------------------------------------------------
 
+// What the line buffer holds.
 void SmtpServer::process_input() {
     while (!closed_session() && !waiting()) {
         if (phase_ == Phase::in_data) {
@@ -190,11 +199,37 @@ void SmtpServer::process_input() {
         }
         std::optional<LineReader::Line> line = reader_.next();
         if (!line) return;
-        if (line->kind == LineReader::Kind::too_long) {
-            reply("500", "5.5.0", "Line too long");  // RFC 5321 §4.5.3.1.6, session goes on
-        } else {
-            dispatch(line->text);
+        take_line(*line);
+    }
+}
+
+// `input` itself, with nothing held before it; returns the octets taken.
+std::size_t SmtpServer::read_in_place(std::string_view input) {
+    std::size_t at = 0;
+    while (at < input.size() && !closed_session() && !waiting()) {
+        std::string_view rest = input.substr(at);
+        if (phase_ == Phase::in_data) {
+            // In pieces of the buffer's size, so a chunk for the store
+            // passes spool_chunk_size by as little as when buffered.
+            BodyRead body = read_body(rest.substr(0, reader_.capacity()));
+            at += body.consumed;
+            if (body.ended) end_of_data();
+            continue;
         }
+        std::size_t used = 0;
+        std::optional<LineReader::Line> line = reader_.next_in(rest, used);
+        at += used;
+        if (!line) break;  // a cut line: its start is held
+        take_line(*line);
+    }
+    return at;
+}
+
+void SmtpServer::take_line(const LineReader::Line& line) {
+    if (line.kind == LineReader::Kind::too_long) {
+        reply("500", "5.5.0", "Line too long");  // RFC 5321 §4.5.3.1.6, session goes on
+    } else {
+        dispatch(line.text);
     }
 }
 

@@ -72,6 +72,8 @@ private:
 
     // ---- input
     void process_input();
+    std::size_t read_in_place(std::string_view input);
+    void take_line(const LineReader::Line& line);
     void dispatch(std::string_view line);
 
     // ---- checks: true if the command may proceed, else the reply is sent

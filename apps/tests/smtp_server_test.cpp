@@ -423,6 +423,29 @@ TEST(SmtpServer, DotCrWithoutLfRefusesTheMessage) {
     EXPECT_TRUE(run.delivered.empty());
 }
 
+// Body octets read where they lie go in pieces of the line buffer's size
+// (4000): a stuffed dot, a CR of a CRLF and the final dot fall on every
+// position around that boundary and around a segment's.
+TEST(SmtpServer, DotsAndCrlfAtSpanBoundaries) {
+    Scenario scenario;
+    scenario.config.header_fill = false;
+    std::string head = "EHLO c\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<bob@localhost>\r\nDATA\r\n";
+    for (std::size_t length = 3990; length < 4010; ++length) {
+        std::string text = std::string(length, 'w') + "\r\n.\r\n..\r\nz\r\n";
+        std::string input = head + std::string(length, 'w') + "\r\n..\r\n...\r\nz\r\n.\r\nNOOP\r\n";
+        SessionRun run = expect_transcript(
+            scenario, input,
+            greeting + ehlo_reply +
+                "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 End data with <CR><LF>.<CR><LF>\r\n"
+                "250 2.0.0 Ok: queued as t.2a.1\r\n250 2.0.0 Ok\r\n",
+            {1, 2, 3, 1460, 3999, 4000, 4001, 4000 + head.size(), 3999 + head.size(),
+             4001 + head.size(), 4002 + head.size(), length + head.size(), length + head.size() + 1,
+             length + head.size() + 2, length + head.size() + 3});
+        ASSERT_EQ(run.stored.size(), 1u);
+        EXPECT_EQ(run.stored[0], text) << "length " << length;
+    }
+}
+
 // ---- size limit (RFC 1870) ------------------------------------------------------
 
 TEST(SmtpServer, DeclaredSizeOverLimitIsRefusedAtMail) {
@@ -456,6 +479,42 @@ TEST(SmtpServer, ActualSizeOverLimitIsRefusedAfterTheEnd) {
         scenario, head + "1234567890123456789\r\n" + std::string(3000, 'z') + "\r\n.\r\nNOOP\r\n",
         greeting + ehlo20 + start + "552 5.3.4 Message size exceeds fixed limit\r\n"
                                     "250 2.0.0 Ok\r\n");
+    EXPECT_TRUE(too_big.delivered.empty());
+}
+
+// The limit falls inside one span of body octets, or exactly at its end.
+TEST(SmtpServer, SizeLimitCrossedInsideALongSpan) {
+    Scenario scenario;
+    scenario.config.max_message_size = 5000;
+    scenario.config.header_fill = false;
+    std::string head = "EHLO c\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<bob@localhost>\r\nDATA\r\n";
+    std::string ehlo5000 =
+        "250-mx.example\r\n250-PIPELINING\r\n250-SIZE 5000\r\n250-8BITMIME\r\n"
+        "250-ENHANCEDSTATUSCODES\r\n250 HELP\r\n";
+    std::string start = "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 End data with <CR><LF>.<CR><LF>\r\n";
+    std::string line = std::string(98, 'q') + "\r\n";
+    std::string exact;
+    while (exact.size() < 5000) exact += line;
+    ASSERT_EQ(exact.size(), 5000u);
+    const std::vector<std::size_t> steps = {1, 2, 3, 99, 100, 101, 1460, 3999, 4000, 4001, 5005};
+    SessionRun fits = expect_transcript(scenario, head + exact + ".\r\n",
+                                        greeting + ehlo5000 + start +
+                                            "250 2.0.0 Ok: queued as t.2a.1\r\n",
+                                        steps);
+    ASSERT_EQ(fits.delivered.size(), 1u);
+    EXPECT_EQ(fits.stored[0], exact);
+    // A stuffed dot is not counted: the same 5000 octets once un-stuffed.
+    SessionRun stuffed_dot = expect_transcript(scenario, head + "." + exact + ".\r\n",
+                                               greeting + ehlo5000 + start +
+                                                   "250 2.0.0 Ok: queued as t.2a.1\r\n",
+                                               steps);
+    ASSERT_EQ(stuffed_dot.delivered.size(), 1u);
+    EXPECT_EQ(stuffed_dot.stored[0], exact);
+    SessionRun too_big = expect_transcript(
+        scenario, head + exact + "x\r\n.\r\nNOOP\r\n",
+        greeting + ehlo5000 + start + "552 5.3.4 Message size exceeds fixed limit\r\n"
+                                      "250 2.0.0 Ok\r\n",
+        steps);
     EXPECT_TRUE(too_big.delivered.empty());
 }
 

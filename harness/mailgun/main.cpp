@@ -16,6 +16,7 @@
 #include "dataplane/dpdk/eal_args.hpp"
 #include "harness/mailgun/kernel_transport.hpp"
 #include "harness/mailgun/load_scenario.hpp"
+#include "harness/mailgun/replay_scenario.hpp"
 #include "harness/mailgun/report.hpp"
 #include "harness/mailgun/stop_signal.hpp"
 #include "harness/mailgun/workload.hpp"
@@ -29,6 +30,32 @@ bool has_eal_options(int argc, char** argv) {
     return false;
 }
 
+void print_script_summary(std::ostream& out, const bm::mailgun::ReplayScript& script) {
+    std::size_t turns = 0, cut = 0;
+    for (const auto& s : script.sessions) {
+        turns += s.turns();
+        cut += s.cut;
+    }
+    out << "capture: " << script.connections << " TCP connections, " << script.sessions.size()
+        << " SMTP/POP3 sessions to replay (" << turns << " turns), " << script.not_mail
+        << " skipped (not SMTP/POP3), " << cut << " with data missing from the capture\n";
+}
+
+// --print-script: what each session will send and expect, one line a step.
+void print_script(std::ostream& out, const bm::mailgun::ReplayScript& script) {
+    for (const auto& s : script.sessions) {
+        out << "session " << s.index << " at +" << s.offset_ns / 1000 << " us, port " << s.server_port
+            << (s.protocol == bm::mailgun::Protocol::smtp ? " smtp" : " pop3") << (s.cut ? " (cut)" : "") << "\n";
+        for (const auto& step : s.steps) {
+            std::string first = step.send.substr(0, step.send.find('\n'));
+            if (!first.empty() && first.back() == '\r') first.pop_back();
+            out << "  send " << step.send.size() << " octets '" << first.substr(0, 60) << "' expect";
+            for (const auto& c : step.expect) out << " " << c;
+            out << "\n";
+        }
+    }
+}
+
 int run(const bm::mailgun::Workload& workload, bm::dpdk::CommandLine& line, bool eal_given) {
     using namespace bm::mailgun;
     Tally tally;
@@ -39,9 +66,18 @@ int run(const bm::mailgun::Workload& workload, bm::dpdk::CommandLine& line, bool
         (void)eal_given;
         throw std::runtime_error("--transport dpdk is not in this build");
     }
-    LoadScenario scenario(workload, tally, clock.now_ns());
+    std::unique_ptr<Scenario> scenario;
+    ReplayScript script;
+    if (workload.replay()) {
+        script = load_replay_script(workload.replay_path);
+        if (!workload.quiet) print_script_summary(std::cout, script);
+        if (workload.print_script) print_script(std::cout, script);
+        scenario = std::make_unique<ReplayScenario>(workload, script, tally, clock.now_ns());
+    } else {
+        scenario = std::make_unique<LoadScenario>(workload, tally, clock.now_ns());
+    }
     KernelTransport transport(workload, tally);
-    transport.run(scenario);
+    transport.run(*scenario);
     if (!workload.quiet || workload.json_path.empty()) print_report(std::cout, workload, tally);
     if (!workload.json_path.empty()) write_json_report(workload.json_path, workload, tally);
     return tally.error_total() || tally.mismatch_count ? 1 : 0;

@@ -93,7 +93,7 @@ void print_report(std::ostream& out, const Workload& w, const Tally& t) {
             << " pipelining=" << (w.pipelining ? "on" : "off");
     out << "\n"
         << "  elapsed   " << fixed(f.elapsed_s, 3) << " s\n"
-        << "  messages  " << t.messages_ok << " ok, " << t.messages_failed_count << " failed, "
+        << (w.replay() ? "  turns     " : "  messages  ") << t.messages_ok << " ok, " << t.messages_failed_count << " failed, "
         << fixed(f.messages_per_s, 1) << "/s\n"
         << "  sessions  " << t.sessions_ok << " ok, " << t.sessions_failed << " failed, "
         << fixed(f.sessions_per_s, 1) << "/s\n"

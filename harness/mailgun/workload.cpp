@@ -16,7 +16,7 @@ enum Id {
     opt_server = 256, opt_protocol, opt_sessions, opt_messages, opt_duration, opt_size,
     opt_per_connection, opt_pipelining, opt_rcpt, opt_from, opt_helo, opt_user, opt_password,
     opt_timeout, opt_time_limit, opt_json, opt_transport, opt_replay, opt_speed, opt_afap,
-    opt_port_map, opt_ip, opt_gateway, opt_quiet, opt_help,
+    opt_port_map, opt_print_script, opt_ip, opt_gateway, opt_quiet, opt_help,
 };
 
 const option long_options[] = {
@@ -41,6 +41,7 @@ const option long_options[] = {
     {"speed", required_argument, nullptr, opt_speed},
     {"as-fast-as-possible", no_argument, nullptr, opt_afap},
     {"port-map", required_argument, nullptr, opt_port_map},
+    {"print-script", no_argument, nullptr, opt_print_script},
     {"ip", required_argument, nullptr, opt_ip},
     {"gateway", required_argument, nullptr, opt_gateway},
     {"quiet", no_argument, nullptr, opt_quiet},
@@ -134,6 +135,7 @@ void apply(Workload& w, int id, std::string_view arg) {
     case opt_speed: w.speed = seconds(arg, id, 1e-6); break;
     case opt_afap: w.as_fast_as_possible = true; break;
     case opt_port_map: parse_port_map(w, arg); break;
+    case opt_print_script: w.print_script = true; break;
     case opt_ip: parse_local_ip(w, arg); break;
     case opt_gateway: w.gateway = address(arg, id); break;
     case opt_quiet: w.quiet = true; break;
@@ -223,7 +225,7 @@ std::string usage() {
            "          [--size B] [--per-connection K] [--pipelining] [--rcpt ADDR|PATTERN]\n"
            "          [--from ADDR] [--helo NAME] [--user NAME|PATTERN --password PW|PATTERN]\n"
            "  replay: --replay FILE.pcap [--speed X | --as-fast-as-possible] [--sessions C]\n"
-           "          [--port-map CAPTURED=LIVE]...\n"
+           "          [--port-map CAPTURED=LIVE]... [--print-script]\n"
            "  all:    [--timeout S] [--time-limit S] [--json FILE] [--quiet]\n"
            "          [--transport kernel|dpdk] [--ip A.B.C.D/NN --gateway A.B.C.D] (dpdk)\n"
            "  PATTERN: TEXT{FIRST..LAST}TEXT, e.g. user{0..99}@localhost; --user/--password\n"

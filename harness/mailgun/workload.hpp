@@ -60,6 +60,7 @@ struct Workload {
     double speed = 1;                 // capture inter-arrival times divided by this
     bool as_fast_as_possible = false;
     std::vector<std::pair<std::uint16_t, std::uint16_t>> port_map;  // captured -> live
+    bool print_script = false;        // list each session's turns before replaying
     // --transport dpdk: the stack's own address
     std::uint32_t local_ip = 0;
     std::uint8_t prefix_len = 24;

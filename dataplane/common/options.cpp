@@ -17,7 +17,7 @@ enum LongOnly : int {
     opt_retry_delay, opt_max_attempts, opt_max_conn, opt_max_msg_size,
     opt_idle_timeout, opt_log, opt_daemon, opt_pid_file, opt_header_fill,
     opt_sink, opt_fixed_isn, opt_tcb_capacity, opt_ip, opt_gateway, opt_help,
-    opt_relay_timeout,
+    opt_relay_timeout, opt_poll, opt_poll_idle_us,
 };
 
 const option long_options[] = {
@@ -47,6 +47,8 @@ const option long_options[] = {
     {"tcb-capacity", required_argument, nullptr, opt_tcb_capacity},
     {"ip", required_argument, nullptr, opt_ip},
     {"gateway", required_argument, nullptr, opt_gateway},
+    {"poll", required_argument, nullptr, opt_poll},
+    {"poll-idle-us", required_argument, nullptr, opt_poll_idle_us},
     {"help", no_argument, nullptr, opt_help},
     {nullptr, 0, nullptr, 0},
 };
@@ -149,6 +151,16 @@ void apply(Options& o, int id, const char* arg, Build build) {
         require_dpdk(id, build);
         if (!parse_ipv4(arg)) throw UsageError(std::string("--gateway: '") + arg + "' is not an IPv4 address");
         o.gateway = arg;
+        break;
+    case opt_poll:
+        require_dpdk(id, build);
+        if (std::string_view(arg) == "busy") o.busy_poll = true;
+        else if (std::string_view(arg) == "adaptive") o.busy_poll = false;
+        else throw UsageError(std::string("--poll: '") + arg + "' is not 'adaptive' or 'busy'");
+        break;
+    case opt_poll_idle_us:
+        require_dpdk(id, build);
+        o.poll_idle_us = number<std::uint32_t>(arg, id, 0, 1'000'000);
         break;
     case opt_help: throw UsageError(usage(build));
     default: throw UsageError("unknown option; try --help");

@@ -51,6 +51,10 @@ struct Options {
     std::string gateway;
     bool fixed_isn = false;
     std::uint32_t tcb_capacity = 0;
+    // DPDK build (--poll, --poll-idle-us): poll without pause (a core of
+    // its own) or, by default, sleep after poll_idle_us without work.
+    bool busy_poll = false;
+    std::uint32_t poll_idle_us = 100;
 
     std::uint32_t smtp_idle() const { return idle_timeout.value_or(300); }
     std::uint32_t pop3_idle() const { return idle_timeout.value_or(600); }

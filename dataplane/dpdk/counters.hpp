@@ -1,5 +1,5 @@
-// The dataplane's counters: per port, per protocol, drops by reason, and a
-// snapshot of the TCP engine's. One polling core writes them; the
+// The dataplane's counters: per port, the polling core's cycles, per
+// protocol, drops by reason, and a snapshot of the TCP engine's. One polling core writes them; the
 // telemetry thread (/baremail/stats) and the SIGUSR1 / exit report read
 // them. Relaxed atomics with a plain load-add-store: on x86 that is an
 // ordinary add (no lock prefix), and the reader still sees whole values.
@@ -39,6 +39,19 @@ struct PortCounters {
     Counter tx_retried;         // frames the PMD refused once, sent on a later burst
 };
 
+// Where the polling core's time goes, from the TSC read once per loop
+// iteration. An iteration is busy when it received or sent a frame, fired a
+// timer or handled a store completion; the cycles until the next one
+// starts are charged to it (busy_cycles) and to total_cycles either way.
+// busy_cycles / tsc_hz / messages is the server's CPU per message without
+// the empty polls; an adaptive loop's sleeps land in idle iterations.
+struct PollCounters {
+    Counter busy_cycles, total_cycles, tsc_hz;
+    Counter iterations_busy, iterations_idle;
+    Counter sleeps;         // adaptive: times the core slept
+    Counter rx_interrupts;  // 1: sleeps wake on received frames; 0: bounded sleeps
+};
+
 struct ProtocolCounters {
     Counter rx, tx;
 };
@@ -54,6 +67,7 @@ inline constexpr const char* engine_counter_names[engine_counter_count] = {
 
 struct Counters {
     PortCounters port;
+    PollCounters poll;
     std::array<ProtocolCounters, protocol_count> protocol;
     std::array<Counter, drop_reason_count> drops;
     Counter arp_requests_sent, arp_replies_sent;
@@ -83,6 +97,13 @@ void Counters::for_each(Visit&& visit) const {
     visit("port", "tx_bytes", port.tx_bytes.get());
     visit("port", "rx_bursts", port.rx_bursts.get());
     visit("port", "tx_retried", port.tx_retried.get());
+    visit("poll", "busy_cycles", poll.busy_cycles.get());
+    visit("poll", "total_cycles", poll.total_cycles.get());
+    visit("poll", "tsc_hz", poll.tsc_hz.get());
+    visit("poll", "iterations_busy", poll.iterations_busy.get());
+    visit("poll", "iterations_idle", poll.iterations_idle.get());
+    visit("poll", "sleeps", poll.sleeps.get());
+    visit("poll", "rx_interrupts", poll.rx_interrupts.get());
     for (std::size_t i = 0; i < protocol_count; ++i) {
         visit(protocol_names[i], "rx", protocol[i].rx.get());
         visit(protocol_names[i], "tx", protocol[i].tx.get());

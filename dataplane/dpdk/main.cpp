@@ -11,10 +11,17 @@
 #include <rte_errno.h>
 #include <rte_lcore.h>
 
+#include <pthread.h>
+#include <sched.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <csignal>
+#include <cstdint>
 #include <cstdio>
 #include <exception>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 
 #include "dataplane/common/daemon.hpp"
@@ -24,6 +31,7 @@
 #include "dataplane/common/program.hpp"
 #include "dataplane/dpdk/counters.hpp"
 #include "dataplane/dpdk/eal_args.hpp"
+#include "dataplane/dpdk/helper_cpus.hpp"
 #include "dataplane/dpdk/poll_loop.hpp"
 #include "dataplane/dpdk/port.hpp"
 #include "dataplane/dpdk/telemetry.hpp"
@@ -39,6 +47,21 @@ bm::dpdk::SignalFlags signal_flags;
 void on_signal(int signal) {
     if (signal == SIGUSR1) signal_flags.report = 1;
     else signal_flags.stop = 1;
+    // The handler may run on any thread: wake a sleeping loop.
+    if (int fd = signal_flags.wake_fd; fd >= 0) {
+        int saved = errno;
+        std::uint64_t one = 1;
+        ssize_t ignored = ::write(fd, &one, sizeof one);
+        (void)ignored;
+        errno = saved;
+    }
+}
+
+cpu_set_t thread_cpus() {
+    cpu_set_t cpus;
+    CPU_ZERO(&cpus);
+    pthread_getaffinity_np(pthread_self(), sizeof cpus, &cpus);
+    return cpus;
 }
 
 // rte_eal_init in the constructor, rte_eal_cleanup when the scope ends.
@@ -70,14 +93,24 @@ int serve(const bm::Options& options, bm::dpdk::CommandLine& line) {
         ready = bm::daemonize();
         log.detach_from_terminal();
     }
-    // Before the EAL pins this thread to the polling lcore, so the I/O
-    // worker's and the log writer's threads keep the whole CPU set and
-    // never compete with it. From here the polling core never writes a log
-    // line itself.
-    bm::store::IoWorker worker;
-    bm::LogWriter log_writer;
-    log.write_through(&log_writer);
+    cpu_set_t allowed = thread_cpus();  // before the EAL pins this thread
     Eal eal(line.eal);
+    // The I/O worker's and the log writer's threads start on every CPU we
+    // may use but the polling lcore's (helper_cpus.hpp). From here the
+    // polling core never writes a log line itself.
+    cpu_set_t polling = thread_cpus();
+    bm::dpdk::HelperCpus helpers = bm::dpdk::helper_cpus(allowed, polling);
+    std::optional<bm::store::IoWorker> worker;
+    std::optional<bm::LogWriter> log_writer;
+    {
+        bm::dpdk::ScopedAffinity on_helper_cpus(helpers.cpus);
+        worker.emplace();
+        log_writer.emplace();
+    }
+    log.write_through(&*log_writer);
+    log.event("server", "-", "cpus",
+              "polling=" + bm::dpdk::cpu_list(polling) + " helpers=" + bm::dpdk::cpu_list(helpers.cpus) +
+                  (helpers.shared ? " (no other CPU: shared with the polling lcore)" : ""));
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
     std::signal(SIGUSR1, on_signal);
@@ -85,8 +118,9 @@ int serve(const bm::Options& options, bm::dpdk::CommandLine& line) {
     static bm::dpdk::Counters counters;
     bm::dpdk::PortSettings settings;
     if (options.tcb_capacity != 0) settings.tcb_capacity = options.tcb_capacity;
+    settings.rx_interrupts = !options.busy_poll;
     bm::dpdk::Port port(settings);
-    bm::dpdk::PollLoop loop(options, addressing, port, options.sink ? nullptr : &store, worker, log, counters);
+    bm::dpdk::PollLoop loop(options, addressing, port, options.sink ? nullptr : &store, *worker, log, counters);
     bm::dpdk::register_telemetry(counters);
     pid_file.write_pid();
     bm::daemon_ready(ready);

@@ -6,6 +6,7 @@
 #include <rte_prefetch.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <ctime>
 #include <random>
@@ -21,6 +22,11 @@ namespace bm::dpdk {
 namespace {
 
 constexpr std::uint64_t housekeeping_interval_us = 100'000;
+// The longest an adaptive loop sleeps without a deadline: what it does not
+// track to the microsecond (DNS retransmissions, frames waiting for ARP,
+// the shutdown grace period) is served at least this often, as the kernel
+// build's 100 ms timer scan does.
+constexpr int max_sleep_ms = 100;
 constexpr std::uint64_t shutdown_grace_us = 30'000'000;  // as the kernel build
 constexpr std::uint16_t ip_tcp_headers = 40;
 
@@ -85,8 +91,8 @@ bool hand_reply(tcp::Engine& engine, std::uint64_t token, apps::StoreReply& repl
 
 TscClock::TscClock() : start_(rte_get_tsc_cycles()), hz_(rte_get_tsc_hz()) {}
 
-std::uint64_t TscClock::now_us() const {
-    std::uint64_t cycles = rte_get_tsc_cycles() - start_;
+std::uint64_t TscClock::now_us(std::uint64_t tsc) const {
+    std::uint64_t cycles = tsc - start_;
     return cycles / hz_ * 1'000'000 + (cycles % hz_) * 1'000'000 / hz_;
 }
 
@@ -113,10 +119,12 @@ PollLoop::PollLoop(const Options& options, const Addressing& addressing, Port& p
       counters_(counters),
       subnet_(addressing.subnet),
       gateway_(addressing.gateway),
+      meter_(counters.poll, clock_.hz()),
       tx_(port.id(), counters),
       worker_(worker),
       backend_(store, worker,
-               [this](std::uint64_t token, apps::StoreReply& reply) { return deliver(token, reply); }) {
+               [this](std::uint64_t token, apps::StoreReply& reply) { return deliver(token, reply); }),
+      idle_(options.poll_idle_us) {
     std::string tag = instance_tag();
     engine_.emplace(engine_config(options, port, tag), *this, *this, *this);
     if (store && !options.sink) {
@@ -124,6 +132,10 @@ PollLoop::PollLoop(const Options& options, const Addressing& addressing, Port& p
         RelayAgent& agent = relay_->agent();
         backend_.set_on_queued([&agent] { agent.queue_changed(); });
         if (UdpReceiver* dns = relay_->dns()) udp_ports_.bind(*dns);
+    }
+    if (!options.busy_poll) {
+        waiter_.emplace(port.id(), worker.event_fd());
+        counters.poll.rx_interrupts.set(waiter_->rx_interrupts());
     }
 }
 
@@ -134,13 +146,18 @@ PollLoop::~PollLoop() {
 // ---- the loop --------------------------------------------------------------------
 
 int PollLoop::run(SignalFlags& signals) {
+    std::string poll = !waiter_                 ? "busy"
+                       : waiter_->rx_interrupts() ? "adaptive (rx interrupts)"
+                                                  : "adaptive (no rx interrupts: sleeps of 1 ms)";
     log_.event("server", "-", "start",
                "pid=" + std::to_string(getpid()) + " ip=" + options_.ip + "/" + std::to_string(options_.prefix_len) +
-                   " port=" + port_.describe() + " tcb_size=" + std::to_string(tcp::Engine::tcb_size()));
+                   " port=" + port_.describe() + " tcb_size=" + std::to_string(tcp::Engine::tcb_size()) +
+                   " poll=" + poll);
+    if (waiter_) signals.wake_fd = waiter_->wake_fd();
     bool stopping = false;
     std::uint64_t deadline_us = 0;
     for (;;) {
-        iteration();
+        bool worked = iteration();
         if (signals.report) {
             signals.report = 0;
             report(true);
@@ -156,7 +173,9 @@ int PollLoop::run(SignalFlags& signals) {
         }
         if (stopping && ((engine_->open_connections() == 0 && backend_.in_flight() == 0) || now_us_ > deadline_us))
             break;
+        if (waiter_) rest(worked);
     }
+    signals.wake_fd = -1;
     if (relay_) relay_->poll(now_us_);  // cut sessions' results reach the queue files
     worker_.stop();  // every submitted job finishes (no accepted message is lost)
     backend_.poll();
@@ -167,8 +186,10 @@ int PollLoop::run(SignalFlags& signals) {
     return 0;
 }
 
-void PollLoop::iteration() {
-    now_us_ = clock_.now_us();
+bool PollLoop::iteration() {
+    std::uint64_t tsc = rte_rdtsc();  // the one TSC read: clock and cycle meter
+    meter_.lap(tsc, worked_);
+    now_us_ = clock_.now_us(tsc);
     rte_mbuf* frames[burst_size];
     std::uint16_t n = rte_eth_rx_burst(port_.id(), 0, frames, burst_size);
     if (n > 0) counters_.port.rx_bursts.add();
@@ -176,16 +197,49 @@ void PollLoop::iteration() {
         if (i + 1 < n) rte_prefetch0(rte_pktmbuf_mtod(frames[i + 1], void*));
         receive(frames[i]);
     }
-    engine_->on_timers(now_us_);
-    backend_.poll();
+    bool worked = n > 0;
+    worked |= engine_->on_timers(now_us_) > 0;
+    worked |= backend_.poll() > 0;
     if (relay_) relay_->poll(now_us_);
     if (!arp_pending_.empty())
         arp_pending_.expire(now_us_, arp_.timing().pending_timeout_us, [this](rte_mbuf* m) {
             rte_pktmbuf_free(m);
             counters_.drop(DropReason::arp_unresolved);
         });
+    worked |= !tx_.empty();  // frames to send, or left over from a refused burst
     tx_.flush();
     if (now_us_ >= next_housekeeping_us_) housekeeping();
+    worked_ = worked;
+    return worked;
+}
+
+// --poll adaptive: what to do after an iteration (idle_policy.hpp).
+void PollLoop::rest(bool worked) {
+    switch (idle_.after(worked, now_us_)) {
+    case IdleStep::poll: return;
+    case IdleStep::arm: return waiter_->arm();
+    case IdleStep::disarm: return waiter_->disarm();
+    case IdleStep::sleep:
+        counters_.poll.sleeps.add();
+        waiter_->sleep(sleep_timeout_ms(now_us_, wake_at_us(), max_sleep_ms));
+        return;
+    }
+}
+
+// The earliest moment something is due without a frame or completion to
+// announce it: an engine timer, or the relay agent's next tick (it ticks
+// on the second, or at once when it asks to; a stopping agent starts
+// nothing). now_us_ is recent: the iteration that just ended started it.
+std::uint64_t PollLoop::wake_at_us() const {
+    std::uint64_t at = engine_->next_timer_us();
+    if (relay_) {
+        const RelayAgent& agent = relay_->agent();
+        if (agent.wants_tick() && !agent.stopping()) return now_us_;
+        timespec wall{};
+        clock_gettime(CLOCK_REALTIME, &wall);  // vDSO: no system call
+        at = std::min(at, now_us_ + (1'000'000'000 - std::uint64_t(wall.tv_nsec)) / 1000 + 1);
+    }
+    return at;
 }
 
 void PollLoop::housekeeping() {

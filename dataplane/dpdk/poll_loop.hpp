@@ -3,6 +3,12 @@
 // sessions answer in the same pass), then services timers and the store's
 // completions, then sends everything in one burst.
 //
+// --poll busy repeats that without pause (a core of its own). --poll
+// adaptive (the default) does so while there is work and, after an idle
+// spell, sleeps until the next deadline, a received frame or a store
+// completion (IdlePolicy, RxWaiter). Either way the cycles of the
+// iterations that did work are counted apart (CycleMeter).
+//
 // It is also the engine's environment: tcp::Output (segments become
 // frames), tcp::StorePort (requests go to the I/O worker through
 // MailBackend) and tcp::EventSink (the event log); and the UDP services'
@@ -18,10 +24,13 @@
 #include "dataplane/common/options.hpp"
 #include "dataplane/dpdk/arp.hpp"
 #include "dataplane/dpdk/counters.hpp"
+#include "dataplane/dpdk/cycle_meter.hpp"
 #include "dataplane/dpdk/ethernet.hpp"
+#include "dataplane/dpdk/idle_policy.hpp"
 #include "dataplane/dpdk/ipv4.hpp"
 #include "dataplane/dpdk/port.hpp"
 #include "dataplane/dpdk/relay_link.hpp"
+#include "dataplane/dpdk/rx_waiter.hpp"
 #include "dataplane/dpdk/tx_queue.hpp"
 #include "dataplane/dpdk/udp_ports.hpp"
 #include "tcp/engine.hpp"
@@ -34,13 +43,17 @@ namespace bm::dpdk {
 struct SignalFlags {
     volatile std::sig_atomic_t stop = 0;    // SIGTERM, SIGINT
     volatile std::sig_atomic_t report = 0;  // SIGUSR1: print the counters
+    // Written by the handlers so a sleeping loop wakes whichever thread
+    // took the signal (-1: the loop does not sleep).
+    volatile std::sig_atomic_t wake_fd = -1;
 };
 
 // Microseconds since start, from the TSC (no syscall).
 class TscClock {
 public:
     TscClock();
-    std::uint64_t now_us() const;
+    std::uint64_t now_us(std::uint64_t tsc) const;
+    std::uint64_t hz() const { return hz_; }
 
 private:
     std::uint64_t start_, hz_;
@@ -82,7 +95,10 @@ public:
 private:
     static constexpr std::uint16_t burst_size = 32;
 
-    void iteration();
+    // True when the iteration did work (see PollCounters).
+    bool iteration();
+    void rest(bool worked);
+    std::uint64_t wake_at_us() const;
     void receive(rte_mbuf* frame);
     // Each returns true when it kept the mbuf (reused it for a reply).
     bool on_arp(std::span<const std::uint8_t> bytes);
@@ -108,6 +124,8 @@ private:
     const Subnet subnet_;
     const std::optional<std::uint32_t> gateway_;
     TscClock clock_;
+    CycleMeter meter_;
+    bool worked_ = false;  // by the last iteration
     std::uint64_t now_us_ = 0;
     std::uint64_t next_housekeeping_us_ = 0;
     std::uint16_t ip_identification_ = 0;
@@ -120,6 +138,8 @@ private:
     MailBackend backend_;
     std::optional<tcp::Engine> engine_;
     std::unique_ptr<RelayLink> relay_;  // after the engine: its sessions report here
+    IdlePolicy idle_;
+    std::optional<RxWaiter> waiter_;    // --poll adaptive
 };
 
 }  // namespace bm::dpdk

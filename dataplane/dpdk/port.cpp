@@ -91,7 +91,7 @@ void Port::configure(const PortSettings& settings) {
     if (tx_offload_.tcp) conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_TCP_CKSUM;
     if (tx_offload_.udp) conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_UDP_CKSUM;
 
-    if (int rc = rte_eth_dev_configure(id_, 1, 1, &conf); rc != 0) fail("port " + name_ + ": configure", rc);
+    if (int rc = configure_device(conf, settings.rx_interrupts); rc != 0) fail("port " + name_ + ": configure", rc);
     configured_ = true;
     std::uint16_t rx_desc = rx_descriptors, tx_desc = tx_descriptors;
     if (int rc = rte_eth_dev_adjust_nb_rx_tx_desc(id_, &rx_desc, &tx_desc); rc != 0)
@@ -118,6 +118,14 @@ void Port::configure(const PortSettings& settings) {
     // the stack checks the destination MAC itself.
     rte_eth_promiscuous_disable(id_);
     wait_for_link(settings.link_wait_ms);
+}
+
+int Port::configure_device(rte_eth_conf& conf, bool rx_interrupts) {
+    conf.intr_conf.rxq = rx_interrupts ? 1 : 0;
+    int rc = rte_eth_dev_configure(id_, 1, 1, &conf);
+    if (rc == 0 || !rx_interrupts) return rc;
+    conf.intr_conf.rxq = 0;
+    return rte_eth_dev_configure(id_, 1, 1, &conf);
 }
 
 void Port::wait_for_link(std::uint32_t wait_ms) {

@@ -10,12 +10,17 @@
 #include "dataplane/dpdk/frame.hpp"
 
 struct rte_mempool;
+struct rte_eth_conf;
 
 namespace bm::dpdk {
 
 struct PortSettings {
     std::uint32_t tcb_capacity = 16384;  // sizes the mempool
     std::uint32_t link_wait_ms = 5000;   // bounded: a port without link still starts
+    // Ask for rx interrupts (intr_conf.rxq) so an idle loop can sleep until
+    // a frame comes (RxWaiter); a PMD that refuses them is configured
+    // without, and the loop sleeps in short bounded steps instead.
+    bool rx_interrupts = false;
 };
 
 struct RxChecksumOffload {
@@ -47,6 +52,7 @@ public:
 
 private:
     void configure(const PortSettings& settings);
+    int configure_device(rte_eth_conf& conf, bool rx_interrupts);
     void wait_for_link(std::uint32_t wait_ms);
     void release();
 

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "dataplane/dpdk/cycle_meter.hpp"
+
 namespace bm::dpdk {
 namespace {
 
@@ -33,6 +35,34 @@ TEST(Counters, EngineSnapshot) {
     std::string text = format_counters(c, true);
     EXPECT_NE(text.find("tcp.segments_in 7\n"), std::string::npos);
     EXPECT_NE(text.find("tcp.refused_max_conn 2\n"), std::string::npos);
+}
+
+TEST(CycleMeter, ChargesEachLapToTheIterationThatRanInIt) {
+    Counters c;
+    CycleMeter meter(c.poll, 2'000'000'000);
+    meter.lap(1'000, false);  // the first start: nothing before it
+    meter.lap(1'300, true);   // 300 cycles of work
+    meter.lap(1'350, false);  // 50 of an empty poll
+    meter.lap(9'350, false);  // an idle pass and the sleep after it
+    meter.lap(9'600, true);   // 250 of work after the wake-up
+    EXPECT_EQ(c.poll.busy_cycles.get(), 550u);
+    EXPECT_EQ(c.poll.total_cycles.get(), 8'600u);
+    EXPECT_EQ(c.poll.iterations_busy.get(), 2u);
+    EXPECT_EQ(c.poll.iterations_idle.get(), 2u);
+    EXPECT_EQ(c.poll.tsc_hz.get(), 2'000'000'000u);
+}
+
+TEST(Counters, PollCountersAreReported) {
+    Counters c;
+    CycleMeter meter(c.poll, 1'000);
+    meter.lap(0, false);
+    meter.lap(40, true);
+    c.poll.rx_interrupts.set(1);
+    std::string text = format_counters(c, true);
+    for (const char* line : {"poll.busy_cycles 40\n", "poll.total_cycles 40\n", "poll.tsc_hz 1000\n",
+                             "poll.iterations_busy 1\n", "poll.iterations_idle 0\n", "poll.sleeps 0\n",
+                             "poll.rx_interrupts 1\n"})
+        EXPECT_NE(text.find(line), std::string::npos) << line;
 }
 
 }  // namespace

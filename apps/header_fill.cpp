@@ -1,7 +1,7 @@
 #include "apps/header_fill.hpp"
 
 #include <array>
-#include <cstdio>
+#include <charconv>
 
 namespace bm::apps {
 
@@ -59,36 +59,77 @@ void for_each_field(std::string_view message, Visit visit) {
     }
 }
 
-std::string two_digits(int n) {
-    std::array<char, 4> buf{};
-    std::snprintf(buf.data(), buf.size(), "%02d", n % 100);
-    return buf.data();
+void append_two_digits(std::string& out, unsigned n) {
+    out += static_cast<char>('0' + n / 10 % 10);
+    out += static_cast<char>('0' + n % 10);
 }
 
-}  // namespace
+void append_number(std::string& out, long long n) {
+    std::array<char, 24> buf{};
+    auto result = std::to_chars(buf.data(), buf.data() + buf.size(), n);
+    out.append(buf.data(), result.ptr);
+}
 
-std::string rfc5322_date(std::time_t when) {
-    // RFC 5322 §3.3; names spelled out so no locale can change them.
-    static constexpr std::array<const char*, 7> days = {"Sun", "Mon", "Tue", "Wed",
-                                                         "Thu", "Fri", "Sat"};
-    static constexpr std::array<const char*, 12> months = {
+// The proleptic Gregorian date of a day counted from 1970-01-01 (H. Hinnant's
+// civil_from_days: eras of 400 years, March-based years so the leap day ends
+// one), with no time zone or locale to consult.
+struct CivilDate {
+    long long year;
+    unsigned month;  // 1..12
+    unsigned day;    // 1..31
+};
+
+CivilDate civil_from_days(long long days) {
+    days += 719468;  // from 0000-03-01
+    const long long era = (days >= 0 ? days : days - 146096) / 146097;
+    const auto day_of_era = static_cast<unsigned>(days - era * 146097);                // [0, 146096]
+    const unsigned year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36524 - day_of_era / 146096) / 365;  // [0, 399]
+    const unsigned day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    const unsigned march_month = (5 * day_of_year + 2) / 153;  // [0, 11], 0 = March
+    const unsigned day = day_of_year - (153 * march_month + 2) / 5 + 1;
+    const unsigned month = march_month < 10 ? march_month + 3 : march_month - 9;
+    const long long year = static_cast<long long>(year_of_era) + era * 400 + (month <= 2);
+    return {year, month, day};
+}
+
+// RFC 5322 §3.3 date-time in UTC; names spelled out so no locale can change them.
+void append_rfc5322_date(std::string& out, std::time_t when) {
+    static constexpr std::array<std::string_view, 7> days = {"Thu", "Fri", "Sat", "Sun",
+                                                              "Mon", "Tue", "Wed"};  // from 1970-01-01
+    static constexpr std::array<std::string_view, 12> months = {
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-    std::tm tm{};
-    gmtime_r(&when, &tm);
-    std::string out = days.at(static_cast<std::size_t>(tm.tm_wday));
-    out += ", " + std::to_string(tm.tm_mday) + " ";
-    out += months.at(static_cast<std::size_t>(tm.tm_mon));
-    out += " " + std::to_string(tm.tm_year + 1900) + " ";
-    out += two_digits(tm.tm_hour) + ":" + two_digits(tm.tm_min) + ":" + two_digits(tm.tm_sec);
+    const long long seconds = when;
+    long long day_number = seconds / 86400;
+    long long second_of_day = seconds % 86400;
+    if (second_of_day < 0) {
+        second_of_day += 86400;
+        --day_number;
+    }
+    const CivilDate date = civil_from_days(day_number);
+    const auto weekday = static_cast<std::size_t>(((day_number % 7) + 7) % 7);
+    const auto second = static_cast<unsigned>(second_of_day);
+    out += days[weekday];
+    out += ", ";
+    append_number(out, date.day);
+    out += ' ';
+    out += months[date.month - 1];
+    out += ' ';
+    append_number(out, date.year);
+    out += ' ';
+    append_two_digits(out, second / 3600);
+    out += ':';
+    append_two_digits(out, second / 60 % 60);
+    out += ':';
+    append_two_digits(out, second % 60);
     out += " +0000";
-    return out;
 }
 
-std::string received_header(const Arrival& arrival) {
-    // RFC 5321 §4.4: "from" names the client as it introduced itself and,
-    // in the comment, the address the connection really came from.
+// RFC 5321 §4.4: "from" names the client as it introduced itself and, in
+// the comment, the address the connection really came from.
+void append_received_header(std::string& out, const Arrival& arrival) {
     std::string_view helo = arrival.helo.empty() ? arrival.client_ip : arrival.helo;
-    std::string out = "Received: from ";
+    out += "Received: from ";
     out += helo;
     out += " (";
     out += helo;
@@ -106,7 +147,22 @@ std::string received_header(const Arrival& arrival) {
         out += arrival.recipients.front().address;
         out += ">";
     }
-    out += "; " + rfc5322_date(arrival.when) + "\r\n";
+    out += "; ";
+    append_rfc5322_date(out, arrival.when);
+    out += "\r\n";
+}
+
+}  // namespace
+
+std::string rfc5322_date(std::time_t when) {
+    std::string out;
+    append_rfc5322_date(out, when);
+    return out;
+}
+
+std::string received_header(const Arrival& arrival) {
+    std::string out;
+    append_received_header(out, arrival);
     return out;
 }
 
@@ -130,10 +186,20 @@ std::string header_prefix(const Arrival& arrival, std::string_view message) {
 }
 
 std::string header_prefix(const Arrival& arrival, const HeaderScan& message) {
-    std::string out = received_header(arrival);
+    std::string out;
+    // Everything below, so the text is built in one allocation.
+    constexpr std::size_t fixed_text = 200;
+    out.reserve(fixed_text + 2 * arrival.helo.size() + arrival.client_ip.size() +
+                2 * arrival.hostname.size() + 2 * arrival.queue_id.size() +
+                (arrival.recipients.size() == 1 ? arrival.recipients.front().address.size() : 0));
+    append_received_header(out, arrival);
     // RFC 5322 §3.6: Date and an originator are required, Message-ID should
     // be present; a submission server may add them (RFC 6409 §8.1, §8.3).
-    if (!message.has_date()) out += "Date: " + rfc5322_date(arrival.when) + "\r\n";
+    if (!message.has_date()) {
+        out += "Date: ";
+        append_rfc5322_date(out, arrival.when);
+        out += "\r\n";
+    }
     if (!message.has_message_id()) {
         out += "Message-ID: <";
         out += arrival.queue_id;

@@ -59,10 +59,21 @@ bool is_unsafe_mailbox_name(std::string_view name) {
            has_control_octet(name);
 }
 
-std::string hex(std::uint64_t n) {
-    std::array<char, 17> buf{};
-    auto result = std::to_chars(buf.data(), buf.data() + buf.size(), n, 16);
-    return std::string(buf.data(), result.ptr);
+// Digits of `n` in `buf`, as a view of it.
+std::string_view digits(std::array<char, 20>& buf, std::uint64_t n, int base = 10) {
+    auto result = std::to_chars(buf.data(), buf.data() + buf.size(), n, base);
+    return {buf.data(), static_cast<std::size_t>(result.ptr - buf.data())};
+}
+
+void append_number(std::string& out, std::uint64_t n, int base = 10) {
+    std::array<char, 20> buf{};
+    out += digits(buf, n, base);
+}
+
+// "[a.b.c.d]": the address literal of our own address (RFC 5321 §4.1.3).
+bool is_literal_of(std::string_view domain, std::string_view ip) {
+    return domain.size() == ip.size() + 2 && domain.front() == '[' && domain.back() == ']' &&
+           domain.substr(1, ip.size()) == ip;
 }
 
 std::string bracketed(std::string_view address) {
@@ -119,7 +130,7 @@ const SmtpServer::Command* SmtpServer::find_command(std::string_view verb) {
 
 void SmtpServer::start() {
     // RFC 5321 §4.3.1 / §3.1: 220 greeting; "ESMTP" invites EHLO (RFC 1869 §4.2).
-    send_line("220 " + config_.hostname + " ESMTP baremail");
+    send_line({"220 ", config_.hostname, " ESMTP baremail"});
 }
 
 // Input is read where it lies; the line buffer keeps only what must wait:
@@ -365,7 +376,7 @@ void SmtpServer::proceed_helo(std::string_view argument) {
     phase_ = Phase::greeted;
     greeting_ = Greeting::helo;
     helo_ = std::string(argument);
-    send_line("250 " + config_.hostname);
+    send_line({"250 ", config_.hostname});
 }
 
 void SmtpServer::proceed_ehlo(std::string_view argument) {
@@ -374,9 +385,10 @@ void SmtpServer::proceed_ehlo(std::string_view argument) {
     greeting_ = Greeting::ehlo;
     helo_ = std::string(argument);
     // RFC 5321 §4.1.1.1: multi-line 250, one extension keyword per line.
-    send_line("250-" + config_.hostname);
+    std::array<char, 20> size{};
+    send_line({"250-", config_.hostname});
     send_line("250-PIPELINING");                                        // RFC 2920
-    send_line("250-SIZE " + std::to_string(config_.max_message_size));  // RFC 1870
+    send_line({"250-SIZE ", digits(size, config_.max_message_size)});   // RFC 1870
     send_line("250-8BITMIME");                                          // RFC 6152
     send_line("250-ENHANCEDSTATUSCODES");                               // RFC 2034
     send_line("250 HELP");
@@ -443,7 +455,7 @@ void SmtpServer::proceed_not_implemented(std::string_view) {
 
 bool SmtpServer::is_local(const Path& path) const {
     if (path.domain.empty()) return true;  // bare <postmaster>, RFC 5321 §4.5.1
-    if (path.domain == "[" + peer_.local_ip + "]") return true;
+    if (is_literal_of(path.domain, peer_.local_ip)) return true;
     return std::any_of(config_.local_domains.begin(), config_.local_domains.end(),
                        [&](const std::string& domain) { return iequals(domain, path.domain); });
 }
@@ -608,10 +620,16 @@ void SmtpServer::submit_delivery() {
         deliver.head = header_prefix(arrival, header_scan_);
     }
     pending_queue_id_ = deliver.queue_id;
-    pending_accepted_detail_ = "id=" + deliver.queue_id + " from=" +
-                               bracketed(transaction_.sender) +
-                               " rcpts=" + std::to_string(transaction_.recipients.size()) +
-                               " size=" + std::to_string(deliver.head.size() + body_octets_);
+    std::string& detail = pending_accepted_detail_;  // its capacity is kept from message to message
+    detail.clear();
+    detail += "id=";
+    detail += deliver.queue_id;
+    detail += " from=<";
+    detail += transaction_.sender;
+    detail += "> rcpts=";
+    append_number(detail, transaction_.recipients.size());
+    detail += " size=";
+    append_number(detail, deliver.head.size() + body_octets_);
     deliver.envelope = Envelope{std::move(transaction_.sender), std::move(transaction_.recipients)};
     deliver.spool = std::exchange(spool_, 0);  // the delivery uses it up
     deliver.message = std::move(body_);
@@ -622,14 +640,21 @@ void SmtpServer::submit_delivery() {
 
 std::string SmtpServer::next_queue_id() {
     // Unique per process run (instance tag), connection and message.
-    return config_.instance_tag + "." + hex(peer_.connection) + "." + std::to_string(++messages_);
+    std::string id;
+    id.reserve(config_.instance_tag.size() + 2 + 2 * 20);
+    id += config_.instance_tag;
+    id += '.';
+    append_number(id, peer_.connection, 16);
+    id += '.';
+    append_number(id, ++messages_);
+    return id;
 }
 
 void SmtpServer::on_delivered(const Delivered& delivered) {
     // RFC 5321 §4.1.1.4: 250 only once the message is safe (SPEC: fsync'd).
     switch (delivered.outcome) {
         case Outcome::ok:
-            reply_ok("2.0.0", "Ok: queued as " + pending_queue_id_);
+            reply_ok("2.0.0", "Ok: queued as ", pending_queue_id_);
             observer_.on_event("accepted", pending_accepted_detail_);
             break;
         case Outcome::permanent_failure:
@@ -657,31 +682,34 @@ void SmtpServer::reply_store_failure(Outcome outcome) {
 
 // ---- replies and session end ---------------------------------------------
 
-void SmtpServer::send_line(std::string_view line) {
-    observer_.on_reply(line);
-    std::string wire(line);
-    wire += "\r\n";
-    transport_.send(wire);
+void SmtpServer::send_line(std::string_view line) { send_line({line}); }
+
+// The line is put together in a buffer the session keeps, so a reply
+// costs no allocation once the first has sized it.
+void SmtpServer::send_line(std::initializer_list<std::string_view> parts) {
+    out_.clear();
+    for (std::string_view part : parts) out_ += part;
+    observer_.on_reply(out_);
+    out_ += "\r\n";
+    transport_.send(out_);
 }
 
 // RFC 2034 §3: the enhanced code follows the reply code, only where EHLO
 // announced ENHANCEDSTATUSCODES; HELO sessions and greetingless ones get
-// plain RFC 5321 replies.
-void SmtpServer::reply(std::string_view code, std::string_view status, std::string_view text) {
-    std::string line(code);
+// plain RFC 5321 replies. `more` continues `text`.
+void SmtpServer::reply(std::string_view code, std::string_view status, std::string_view text,
+                       std::string_view more) {
     if (esmtp() && !status.empty()) {
-        line += ' ';
-        line += status;
+        send_line({code, " ", status, " ", text, more});
+    } else {
+        send_line({code, " ", text, more});
     }
-    line += ' ';
-    line += text;
-    send_line(line);
 }
 
 // SPEC: outside EHLO sessions a positive completion is the classic "250 OK".
-void SmtpServer::reply_ok(std::string_view status, std::string_view text) {
+void SmtpServer::reply_ok(std::string_view status, std::string_view text, std::string_view more) {
     if (esmtp()) {
-        reply("250", status, text);
+        reply("250", status, text, more);
     } else {
         send_line("250 OK");
     }
@@ -689,10 +717,10 @@ void SmtpServer::reply_ok(std::string_view status, std::string_view text) {
 
 // The last line of a session; if the store still owes an answer, that
 // answer's reply goes first (RFC 5321 §3.8: the 421 comes in order).
-void SmtpServer::end_session(const std::string& line) {
+void SmtpServer::end_session(std::string_view line) {
     if (closed_session()) return;
     if (waiting()) {
-        final_line_ = line;
+        final_line_ = std::string(line);
         return;
     }
     send_line(line);

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -129,9 +130,11 @@ private:
     bool esmtp() const { return greeting_ == Greeting::ehlo; }
     bool closed_session() const { return phase_ == Phase::closed; }
     void send_line(std::string_view line);
-    void reply(std::string_view code, std::string_view status, std::string_view text);
-    void reply_ok(std::string_view status, std::string_view text);
-    void end_session(const std::string& line);
+    void send_line(std::initializer_list<std::string_view> parts);
+    void reply(std::string_view code, std::string_view status, std::string_view text,
+               std::string_view more = {});
+    void reply_ok(std::string_view status, std::string_view text, std::string_view more = {});
+    void end_session(std::string_view line);
     void close();
     void reset_transaction();
 
@@ -164,6 +167,7 @@ private:
     HeaderScan header_scan_;        // what header fill will need to know
 
     std::uint64_t messages_ = 0;  // per-session part of the queue id
+    std::string out_;             // the reply line being sent
 };
 
 }  // namespace bm::apps

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <ctime>
 #include <string>
 #include <vector>
 
@@ -29,6 +31,33 @@ Arrival arrival(const std::vector<Recipient>& recipients, bool esmtp = true) {
 TEST(HeaderFill, DateIsRfc5322WithNumericZone) {
     EXPECT_EQ(rfc5322_date(fixed_time), fixed_date);
     EXPECT_EQ(rfc5322_date(0), "Thu, 1 Jan 1970 00:00:00 +0000");
+}
+
+// Computed without gmtime or a locale: the same text as the C library's
+// UTC calendar gives, across leap days, century years and before 1970.
+TEST(HeaderFill, DateMatchesTheCLibraryCalendar) {
+    auto reference = [](std::time_t when) {
+        static const char* const days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+        static const char* const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                             "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+        std::tm tm{};
+        gmtime_r(&when, &tm);
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "%s, %d %s %d %02d:%02d:%02d +0000", days[tm.tm_wday],
+                      tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
+                      tm.tm_sec);
+        return std::string(buf);
+    };
+    const std::time_t from = -2208988800;  // 1900-01-01
+    const std::time_t to = 13569465600;    // 2400-01-01
+    for (std::time_t when = from; when < to; when += 86400 * 3 + 3607)
+        ASSERT_EQ(rfc5322_date(when), reference(when)) << when;
+    // Leap days of 1972, 2000 and 2024 and either side of them, 2100 (no
+    // leap day), the last seconds before 1970.
+    const std::vector<std::time_t> edges = {951782400, 951868799, 951868800, 4107542400,
+                                            4107456000, -1, -86401, 68169600, 1709164800};
+    for (std::time_t when : edges)
+        EXPECT_EQ(rfc5322_date(when), reference(when)) << when;
 }
 
 TEST(HeaderFill, ReceivedForClauseWithExactlyOneRecipient) {

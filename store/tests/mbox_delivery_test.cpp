@@ -2,6 +2,8 @@
 
 #include <chrono>
 #include <fcntl.h>
+#include <future>
+#include <poll.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <utime.h>
@@ -102,34 +104,90 @@ TEST(MboxDelivery, StaleDotlockIsRemoved) {
     EXPECT_FALSE(fs::exists(dir / "carol.mbox.lock"));
 }
 
+// Another program holding a POSIX record lock on the whole mbox, in a
+// child process driven through pipes: it reports whether its F_SETLK
+// succeeded, holds the lock until told to let go, and says "released"
+// just before it does. No timing decides the outcome.
+class LockHolder {
+public:
+    explicit LockHolder(const std::string& path) {
+        if (::pipe(to_parent_) != 0 || ::pipe(to_child_) != 0) return;
+        pid_ = ::fork();
+        if (pid_ == 0) hold(path);
+        ::close(to_parent_[1]);
+        ::close(to_child_[0]);
+    }
+    ~LockHolder() {
+        ::close(to_child_[1]);  // EOF: a child still waiting lets go and exits
+        ::close(to_parent_[0]);
+        if (pid_ > 0) ::waitpid(pid_, nullptr, 0);
+    }
+    bool started() const { return pid_ > 0; }
+    // The child's first report: '1' once its F_SETLK succeeded, '0' if not.
+    char lock_result() { return next_byte(); }
+    void release() { (void)!::write(to_child_[1], "r", 1); }
+    // True when the child's "released" byte is already waiting.
+    bool said_released() {
+        pollfd p{to_parent_[0], POLLIN, 0};
+        return ::poll(&p, 1, 0) == 1 && next_byte() == 'u';
+    }
+    int exit_status() {
+        int status = -1;
+        if (pid_ > 0 && ::waitpid(pid_, &status, 0) == pid_) pid_ = -1;
+        return status;
+    }
+
+private:
+    [[noreturn]] void hold(const std::string& path) {
+        ::close(to_parent_[0]);
+        ::close(to_child_[1]);
+        int fd = ::open(path.c_str(), O_RDWR);
+        struct flock whole {};
+        whole.l_type = F_WRLCK;
+        whole.l_whence = SEEK_SET;
+        bool locked = fd >= 0 && ::fcntl(fd, F_SETLK, &whole) == 0;
+        (void)!::write(to_parent_[1], locked ? "1" : "0", 1);
+        char byte;
+        (void)!::read(to_child_[0], &byte, 1);    // "release" or the parent's EOF
+        (void)!::write(to_parent_[1], "u", 1);    // said before the lock goes
+        ::close(fd);                              // closing releases the record lock
+        ::_exit(locked ? 0 : 1);
+    }
+    char next_byte() {
+        char byte = 0;
+        return ::read(to_parent_[0], &byte, 1) == 1 ? byte : 0;
+    }
+
+    int to_parent_[2] = {-1, -1};
+    int to_child_[2] = {-1, -1};
+    pid_t pid_ = -1;
+};
+
 TEST(MboxDelivery, WaitsForAnotherProgramsFcntlLock) {
     TempDir dir;
     write_text(dir / "carol.mbox", "");
     MailStore store(StoreConfig{dir.path(), "", "", "h"});
-    int ready[2];
-    ASSERT_EQ(::pipe(ready), 0);
-    pid_t child = ::fork();
-    ASSERT_GE(child, 0);
-    if (child == 0) {
-        // A classic mail reader: a POSIX record lock on the whole file.
-        int fd = ::open((dir / "carol.mbox").c_str(), O_RDWR);
-        struct flock whole {};
-        whole.l_type = F_WRLCK;
-        whole.l_whence = SEEK_SET;
-        ::fcntl(fd, F_SETLK, &whole);
-        (void)!::write(ready[1], "x", 1);
-        ::usleep(300 * 1000);
-        ::_exit(0);
-    }
-    char byte;
-    ASSERT_EQ(::read(ready[0], &byte, 1), 1);
-    auto start = std::chrono::steady_clock::now();
-    EXPECT_EQ(deliver_now(store, Delivery{"q", "a@b", {"carol"}, {}, "S: x\r\n\r\nb\r\n"}),
-              Status::ok);
-    EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(200));
-    ::waitpid(child, nullptr, 0);
-    ::close(ready[0]);
-    ::close(ready[1]);
+    LockHolder reader(dir / "carol.mbox");  // a classic mail reader
+    ASSERT_TRUE(reader.started());
+    ASSERT_EQ(reader.lock_result(), '1') << "the child could not take the fcntl lock";
+
+    auto delivery = std::async(std::launch::async, [&] {
+        return deliver_now(store, Delivery{"q", "a@b", {"carol"}, {}, "S: x\r\n\r\nb\r\n"});
+    });
+    // While the lock is held the delivery cannot end. A slow machine only
+    // makes this check weaker (the delivery may not have started yet),
+    // never wrong.
+    EXPECT_EQ(delivery.wait_for(std::chrono::milliseconds(300)), std::future_status::timeout);
+    EXPECT_EQ(read_text(dir / "carol.mbox"), "");
+
+    reader.release();
+    ASSERT_EQ(delivery.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+    EXPECT_EQ(delivery.get(), Status::ok);
+    // The child wrote "released" before it let go, so a delivery that
+    // waited for the lock finds that byte already there.
+    EXPECT_TRUE(reader.said_released());
+    int status = reader.exit_status();
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
     EXPECT_TRUE(read_text(dir / "carol.mbox").starts_with("From a@b "));
 }
 

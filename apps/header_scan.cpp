@@ -20,8 +20,19 @@ bool names_equal(std::string_view lowered, std::string_view name) {
 
 }  // namespace
 
+// Stops at the end of the header section; inside a field's line only the
+// line's end matters, found with one search (a field's name and colon
+// come first, so the leading-CRLF watch is over by then).
 void HeaderScan::feed(std::string_view octets) {
-    for (char c : octets) {
+    for (std::size_t at = 0; at < octets.size(); ++at) {
+        if (state_ == State::skip_line) {
+            at = octets.find('\n', at);
+            if (at == std::string_view::npos) return;
+        } else if (state_ == State::name) {
+            at = take_name(octets, at);
+            if (at == octets.size()) return;
+        }
+        char c = octets[at];
         if (lead_ >= 0 && lead_ < 2) watch_lead(c);
         if (state_ == State::done) {
             if (lead_ < 0 || lead_ == 2) return;
@@ -76,10 +87,18 @@ void HeaderScan::step_line_start(char c) {
     }
 }
 
+// The run of field-name octets from `at`; returns where it stops.
+std::size_t HeaderScan::take_name(std::string_view octets, std::size_t at) {
+    for (; at < octets.size() && is_ftext(octets[at]); ++at) {
+        if (name_length_ < name_.size()) name_[name_length_] = to_lower(octets[at]);
+        ++name_length_;
+    }
+    return at;
+}
+
 void HeaderScan::step_name(char c) {
     if (is_ftext(c)) {
-        if (name_length_ < name_.size()) name_[name_length_] = to_lower(c);
-        ++name_length_;
+        take_name(std::string_view(&c, 1), 0);
     } else if (is_wsp(c)) {
         state_ = State::before_colon;  // RFC 5322 §4.5.3: "Date :" is still Date
     } else if (c == ':') {

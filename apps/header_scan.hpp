@@ -37,6 +37,7 @@ private:
     void step(char c);
     void step_line_start(char c);
     void step_name(char c);
+    std::size_t take_name(std::string_view octets, std::size_t at);
     void end_of_field_name();
     void watch_lead(char c);
 

@@ -118,3 +118,20 @@ TEST(HeaderScan, AHeaderLongerThanAnyBufferIsStillFollowed) {
     EXPECT_TRUE(scan.has_message_id());
     EXPECT_FALSE(scan.has_date());
 }
+
+// The scan is over exactly where the header section ends (the CR of its
+// empty line), wherever the text before it was cut.
+TEST(HeaderScan, DoneExactlyAtTheEndOfTheHeaderSection) {
+    const std::string header = "Subject: x\r\nDate: y\r\n folded: z\r\nMessage-ID: <m@x>\r\n";
+    const std::string message = header + "\r\nDate: in the body\r\n";
+    for (std::size_t cut = 0; cut <= header.size(); ++cut) {
+        HeaderScan scan;
+        scan.feed(std::string_view(message).substr(0, cut));
+        scan.feed(std::string_view(message).substr(cut, header.size() - cut));
+        ASSERT_FALSE(scan.done()) << "cut at " << cut;
+        scan.feed(std::string_view(message).substr(header.size(), 1));
+        ASSERT_TRUE(scan.done()) << "cut at " << cut;
+        scan.feed(std::string_view(message).substr(header.size() + 1));
+        EXPECT_TRUE(scan.has_date() && scan.has_message_id() && scan.has_header_section());
+    }
+}

@@ -14,6 +14,9 @@ namespace {
 // RFC 5321 §4.5.3.1.4: a command line is at most 512 octets; like Postfix
 // we accept up to the 1000 octets of a text line (§4.5.3.1.6).
 constexpr std::size_t max_command_line = 1000;
+// RFC 5321 §4.5.3.1.5: a reply line is at most 512 octets with its CRLF
+// (ours are, except a few that quote a long argument back).
+constexpr std::size_t max_reply_line = 512;
 // RFC 5321 §4.5.3.1.2: a HELO argument is a domain (or literal).
 constexpr std::size_t max_helo = 255;
 // SIZE= is a client's claim (RFC 1870 §5), so it sizes the first
@@ -640,13 +643,14 @@ void SmtpServer::submit_delivery() {
 
 std::string SmtpServer::next_queue_id() {
     // Unique per process run (instance tag), connection and message.
+    std::array<char, 20> connection{}, message{};
+    std::string_view parts[] = {config_.instance_tag, ".", digits(connection, peer_.connection, 16),
+                                ".", digits(message, ++messages_)};
     std::string id;
-    id.reserve(config_.instance_tag.size() + 2 + 2 * 20);
-    id += config_.instance_tag;
-    id += '.';
-    append_number(id, peer_.connection, 16);
-    id += '.';
-    append_number(id, ++messages_);
+    std::size_t size = 0;
+    for (std::string_view part : parts) size += part.size();
+    id.reserve(size);  // a short id stays inside the string itself
+    for (std::string_view part : parts) id += part;
     return id;
 }
 
@@ -684,14 +688,24 @@ void SmtpServer::reply_store_failure(Outcome outcome) {
 
 void SmtpServer::send_line(std::string_view line) { send_line({line}); }
 
-// The line is put together in a buffer the session keeps, so a reply
-// costs no allocation once the first has sized it.
+// The line is put together on the stack: a reply costs no allocation and
+// an idle session holds no buffer for it.
 void SmtpServer::send_line(std::initializer_list<std::string_view> parts) {
-    out_.clear();
-    for (std::string_view part : parts) out_ += part;
-    observer_.on_reply(out_);
-    out_ += "\r\n";
-    transport_.send(out_);
+    std::size_t size = 0;
+    for (std::string_view part : parts) size += part.size();
+    std::array<char, max_reply_line> buf;
+    std::string long_line;  // only a reply that quotes a long argument needs it
+    char* line = buf.data();
+    if (size + 2 > buf.size()) {
+        long_line.resize(size + 2);
+        line = long_line.data();
+    }
+    char* at = line;
+    for (std::string_view part : parts) at = std::copy(part.begin(), part.end(), at);
+    observer_.on_reply({line, size});
+    *at++ = '\r';
+    *at++ = '\n';
+    transport_.send({line, size + 2});
 }
 
 // RFC 2034 §3: the enhanced code follows the reply code, only where EHLO

@@ -167,7 +167,6 @@ private:
     HeaderScan header_scan_;        // what header fill will need to know
 
     std::uint64_t messages_ = 0;  // per-session part of the queue id
-    std::string out_;             // the reply line being sent
 };
 
 }  // namespace bm::apps

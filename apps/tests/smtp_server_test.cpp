@@ -713,6 +713,19 @@ TEST(SmtpServer, UnknownEsmtpParameterGets555) {
                           "555 5.5.4 Unsupported option: NOTIFY\r\n");
 }
 
+// A reply that quotes a long argument back is longer than the usual
+// reply buffer: it still goes out whole, to the observer as to the wire.
+TEST(SmtpServer, ReplyQuotingALongArgumentGoesOutWhole) {
+    Scenario scenario;
+    std::string keyword(900, 'K');
+    SessionRun run = expect_transcript(
+        scenario, "EHLO c\r\nMAIL FROM:<a@b.example> " + keyword + "=1\r\nNOOP\r\n",
+        greeting + ehlo_reply + "555 5.5.4 Unsupported option: " + keyword + "\r\n250 2.0.0 Ok\r\n",
+        {1, 7, 511, 512, 1000});
+    ASSERT_GE(run.replies.size(), 2u);
+    EXPECT_EQ(run.replies[run.replies.size() - 2], "555 5.5.4 Unsupported option: " + keyword);
+}
+
 TEST(SmtpServer, DataWithArgumentGets501) {
     Scenario scenario;
     expect_transcript(scenario, "EHLO c\r\nDATA x\r\n",

@@ -24,7 +24,8 @@ public:
     using ReplyHandler = std::function<bool(std::uint64_t token, apps::StoreReply& reply)>;
 
     // `store` may be null in --sink mode: deliveries succeed without disk
-    // and every other request behaves as if no mailbox existed.
+    // and every other request behaves as if no mailbox existed; the
+    // answers are made on the polling thread, without the worker.
     // A token no owner ever has: replies to it are dropped.
     static constexpr std::uint64_t orphan_token = ~std::uint64_t(0);
 
@@ -37,7 +38,7 @@ public:
     // Runs the replies that are ready. Returns how many.
     std::size_t poll();
     int event_fd() const { return worker_.event_fd(); }
-    std::size_t in_flight() const { return worker_.in_flight() + refused_.size(); }
+    std::size_t in_flight() const { return worker_.in_flight() + refused_.size() + sink_answers_.size(); }
 
 private:
     friend class RequestJob;
@@ -53,6 +54,8 @@ private:
     std::deque<std::pair<std::uint64_t, apps::StoreReply>> refused_;
     // Spools of refused requests, to drop once the ring has room.
     std::deque<std::uint64_t> spools_to_drop_;
+    // --sink: requests already answered, their replies due on the next poll.
+    std::deque<std::unique_ptr<store::Job>> sink_answers_;
 };
 
 }  // namespace bm

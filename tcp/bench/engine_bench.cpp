@@ -10,15 +10,25 @@
 //   Pop3RetrBulk          a 1 MB RETR through a 64 KB peer window: each
 //                         iteration is one client ACK and the segments it
 //                         releases (cut from the send buffer at SND.NXT)
+//   SmtpSinkSession       one whole SMTP session as a non-pipelining client
+//                         runs it against --sink: handshake, greeting, EHLO,
+//                         MAIL, RCPT, DATA, a 1 KiB body with its final dot,
+//                         QUIT, the FIN exchange; the store's part is a
+//                         sink's (every recipient exists, every message is
+//                         taken), answered after each segment as the poll
+//                         loop would. Counters: allocs/session.
 // Counters: segments/s (in + out), and heap allocations per iteration
 // (operator new calls, from tests/heap_meter.cpp).
 #include <benchmark/benchmark.h>
 
+#include <cstring>
 #include <ctime>
 #include <memory>
 #include <optional>
 #include <string_view>
 #include <utility>
+#include <variant>
+#include <vector>
 
 #include "tcp/engine.hpp"
 #include "harness/testing/heap_meter.hpp"
@@ -34,13 +44,17 @@ public:
     void emit(const SegmentOut& segment, std::span<const std::uint8_t> a, std::span<const std::uint8_t> b) override {
         last = segment;
         last_len = std::uint32_t(a.size() + b.size());
+        if (a.size() >= 3) std::memcpy(last_code, a.data(), 3);
         ++segments;
     }
+    // The reply code of the last segment with data ("250", "354", ...).
+    std::string_view code() const { return {last_code, 3}; }
     // Where the client's ACK goes after the last segment.
     std::uint32_t next_ack() const { return last.seq + last_len + ((last.flags & (SYN | FIN)) ? 1 : 0); }
     SegmentOut last;
     std::uint32_t last_len = 0;
     std::uint64_t segments = 0;
+    char last_code[3] = {};
 };
 
 // Remembers the last request's token; the benchmark answers it.
@@ -151,6 +165,100 @@ void SmtpHandshakeHeloQuit(benchmark::State& state) {
     state.counters["connections/s"] = benchmark::Counter(double(state.iterations()), benchmark::Counter::kIsRate);
 }
 BENCHMARK(SmtpHandshakeHeloQuit);
+
+// The store of --sink (as dataplane/common/mail_backend answers it): the
+// requests a segment made are kept and answered after it, never inside
+// submit (apps/mail_port.hpp).
+class SinkStore final : public StorePort {
+public:
+    SinkStore() { pending_.reserve(8); }
+    void submit(std::uint64_t token, apps::StoreRequest request) override {
+        pending_.emplace_back(token, std::move(request));
+    }
+    // Answers every pending request; returns how many.
+    std::size_t answer(Engine& engine, std::uint64_t now_us) {
+        std::size_t n = 0;
+        while (!pending_.empty()) {  // an answer may make the session ask again
+            auto [token, request] = std::move(pending_.front());
+            pending_.erase(pending_.begin());
+            engine.on_store_reply(token, reply_to(request), now_us);
+            ++n;
+        }
+        return n;
+    }
+
+private:
+    static apps::StoreReply reply_to(apps::StoreRequest& request) {
+        if (auto* lookup = std::get_if<apps::LookupUser>(&request))
+            return apps::UserFound{apps::Outcome::ok, std::move(lookup->local_part)};
+        if (std::holds_alternative<apps::Deliver>(request)) return apps::Delivered{apps::Outcome::ok, {}};
+        if (auto* chunk = std::get_if<apps::SpoolChunk>(&request))
+            return apps::Spooled{apps::Outcome::ok, chunk->spool ? chunk->spool : 1};
+        if (std::holds_alternative<apps::DropSpool>(request)) return apps::SpoolDropped{};
+        return apps::MaildropClosed{apps::Outcome::temp_failure};  // no SMTP session asks for more
+    }
+    std::vector<std::pair<std::uint64_t, apps::StoreRequest>> pending_;
+};
+
+// A 1 KiB body of 64-octet lines, then the final dot (RFC 5321 §4.1.1.4).
+std::string sink_session_body() {
+    std::string body = "Subject: bench\r\n\r\n";
+    while (body.size() < 1024) body += std::string(62, 'x') + "\r\n";
+    body.resize(1024 - 2);
+    return body + "\r\n.\r\n";
+}
+
+void SmtpSinkSession(benchmark::State& state) {
+    DiscardOutput out;
+    SinkStore store;
+    QuietLog log;
+    Engine engine{bench_config(), out, store, log};
+    std::uint64_t now_us = 1'000'000'000;
+    const std::string body = sink_session_body();
+    const std::string_view commands[] = {"EHLO client.test\r\n", "MAIL FROM:<bench@client.test>\r\n",
+                                         "RCPT TO:<user@mx.test>\r\n", "DATA\r\n", body, "QUIT\r\n"};
+    // One client segment, then what the poll loop does next: the store's
+    // answers. Returns the client's next sequence number.
+    auto send = [&](const FourTuple& tuple, std::uint32_t seq, std::uint8_t flags, std::string_view payload = {}) {
+        SegmentIn in;
+        in.tuple = tuple;
+        in.seq = seq;
+        in.ack = (flags & ACK) ? out.next_ack() : 0;
+        in.flags = flags;
+        in.window = 65535;
+        in.payload = bytes_of(payload);
+        if (flags & SYN) in.options = {1460, -1, false, false, 0, 0};
+        engine.on_segment(in, now_us);
+        store.answer(engine, now_us);
+        return seq + std::uint32_t(payload.size()) + ((flags & (SYN | FIN)) ? 1 : 0);
+    };
+    const std::string_view expected_codes[] = {"250", "250", "250", "354", "250", "221"};
+    std::uint64_t segments_in = 0, segments_before = out.segments, wrong_replies = 0;
+    std::uint32_t n = 0;
+    heap::mark();
+    for (auto _ : state) {
+        ++now_us;
+        ++n;
+        FourTuple tuple{server_ip, smtp_port, client_ip + (n >> 14), std::uint16_t(1024 + (n & 0x3fff))};
+        std::uint32_t seq = send(tuple, 1000 + n, SYN);
+        seq = send(tuple, seq, ACK);  // -> 220
+        for (std::size_t i = 0; i < std::size(commands); ++i) {
+            seq = send(tuple, seq, ACK | PSH, commands[i]);  // each -> its reply
+            if (out.code() != expected_codes[i]) ++wrong_replies;
+        }
+        send(tuple, seq, ACK | FIN);  // after 221+FIN -> ACK, TIME-WAIT
+        segments_in += 3 + std::size(commands);
+    }
+    std::uint64_t allocations = heap::stats().allocations;
+    if (wrong_replies != 0) state.SkipWithError("a reply was not the one a sink gives");
+    if (engine.open_connections() != 0) state.SkipWithError("connections left open");
+    if (engine.counters().connections_opened != std::uint64_t(state.iterations())) state.SkipWithError("a session did not open");
+    state.counters["segments/s"] =
+        benchmark::Counter(double(segments_in + out.segments - segments_before), benchmark::Counter::kIsRate);
+    state.counters["allocs/session"] = benchmark::Counter(double(allocations), benchmark::Counter::kAvgIterations);
+    state.counters["sessions/s"] = benchmark::Counter(double(state.iterations()), benchmark::Counter::kIsRate);
+}
+BENCHMARK(SmtpSinkSession);
 
 void Pop3RetrBulk(benchmark::State& state) {
     Fixture f;

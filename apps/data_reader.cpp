@@ -1,15 +1,29 @@
 #include "apps/data_reader.hpp"
 
-#include <cstring>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace bm::apps {
 
 namespace {
 
-// The first `c` in [from, to), or `to`.
-const char* find(const char* from, const char* to, char c) {
-    const void* hit = std::memchr(from, c, static_cast<std::size_t>(to - from));
-    return hit ? static_cast<const char*>(hit) : to;
+// The first CR or LF in [from, to), or `to`: one pass for both, 16 octets
+// a step where SSE2 is there (every x86-64), as memchr does for one octet.
+const char* find_line_break(const char* from, const char* to) {
+#if defined(__SSE2__)
+    const __m128i cr = _mm_set1_epi8('\r');
+    const __m128i lf = _mm_set1_epi8('\n');
+    for (; to - from >= 16; from += 16) {
+        const __m128i octets = _mm_loadu_si128(reinterpret_cast<const __m128i*>(from));
+        const int hits = _mm_movemask_epi8(
+            _mm_or_si128(_mm_cmpeq_epi8(octets, cr), _mm_cmpeq_epi8(octets, lf)));
+        if (hits != 0) return from + __builtin_ctz(static_cast<unsigned>(hits));
+    }
+#endif
+    for (; from < to; ++from)
+        if (*from == '\r' || *from == '\n') return from;
+    return to;
 }
 
 std::size_t distance(const char* from, const char* to) { return static_cast<std::size_t>(to - from); }
@@ -72,27 +86,32 @@ DataReader::Piece DataReader::span(std::string_view input) {
         return Piece{{begin, distance(begin, p)}, distance(begin, p), false};
     };
     for (const char* p = begin;;) {
-        const char* lf = find(p, end, '\n');
-        const char* cr = find(p, lf, '\r');
-        if (lf != end && cr + 1 == lf) {  // the line ends in CRLF
-            p = lf + 1;
+        const char* line_break = find_line_break(p, end);
+        if (line_break == end) {
+            state_ = State::text;
+            return through(end);
+        }
+        if (*line_break == '\r') {
+            if (line_break + 1 == end || line_break[1] != '\n') {
+                // A CR whose next octet is not LF, or is not here yet.
+                state_ = State::cr;
+                Piece piece = through(line_break);
+                ++piece.consumed;
+                return piece;
+            }
+            p = line_break + 2;  // the line ends in CRLF
             if (p == end || *p == '.') {
                 state_ = State::line_start;
                 return through(p);
             }
             continue;
         }
-        if (cr != lf) {  // a CR whose next octet is not LF, or not here yet
-            state_ = State::cr;
-            Piece piece = through(cr);
-            ++piece.consumed;
-            return piece;
-        }
-        state_ = State::text;
-        if (lf == end) return through(end);
         bare_newline_ = true;  // RFC 5321 §2.3.8: LF without CR, kept as text
-        p = lf + 1;
-        if (p == end) return through(end);
+        p = line_break + 1;
+        if (p == end) {
+            state_ = State::text;
+            return through(end);
+        }
     }
 }
 

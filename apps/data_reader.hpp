@@ -8,10 +8,10 @@
 // second message past another server).
 //
 // The input may be cut anywhere, between CR and LF too; whatever decides
-// across a cut is carried in a state of one octet. Inside a cut the octets
-// are found with memchr and handed on as spans of the input, so a message
-// of long clean lines costs a few calls per line, not a step per octet
-// (the inverse, DotStuffer, does the same on the way out).
+// across a cut is carried in a state of one octet. Inside a cut the line
+// breaks are found 16 octets at a time (as memchr does) and whole runs of
+// lines are handed on as spans of the input, so a message costs a few
+// steps per line, not one per octet.
 #pragma once
 
 #include <cstddef>

@@ -124,8 +124,11 @@ const SmtpServer::Command* SmtpServer::find_command(std::string_view verb) {
         {"SOML", &SmtpServer::check_anything, &SmtpServer::proceed_not_implemented},
         {"SAML", &SmtpServer::check_anything, &SmtpServer::proceed_not_implemented},
     }};
+    // RFC 5321 §2.4: verbs ignore case. The first letter rules out most
+    // entries before a whole comparison.
+    const char first = to_lower(verb.front());
     for (const Command& command : commands)
-        if (iequals(command.verb, verb)) return &command;  // RFC 5321 §2.4: verbs ignore case
+        if (to_lower(command.verb.front()) == first && iequals(command.verb, verb)) return &command;
     return nullptr;
 }
 

@@ -24,7 +24,7 @@ CRLF = b"\r\n"
 # ---------------------------------------------------------------- waits
 
 
-def wait_until(predicate, timeout=10.0, interval=0.05, what="condition"):
+def wait_until(predicate, timeout=30.0, interval=0.05, what="condition"):
     """Poll `predicate` until truthy; returns its value or raises."""
     deadline = time.monotonic() + timeout
     last = None
@@ -413,3 +413,93 @@ class PeakRss:
         """Bytes the peak RSS rose above the RSS at the start."""
         return (_status_kib(self.pid, "VmHWM") - self.base) * 1024
 
+
+
+# ------------------------------------------------------- server events
+#
+# "Nothing was stored" can only be checked once the server is known to be
+# done with the input. These helpers wait for what proves it: a line of the
+# server's event log (`time service peer event detail`, README "Log
+# format"; stderr unless --log), or a later message through the same store
+# (see deliver_barrier). Their bounds are generous: a loaded 2-core machine
+# makes them slower, never wrong.
+
+EVENT_TIMEOUT = 30.0
+_EVENT = re.compile(r"^\S+ (\S+) (\S+) (\S+)(?: (.*))?$")
+
+
+def log_events(s, service=None, peer=None, event=None) -> list[tuple[str, str, str, str]]:
+    """(service, peer, event, detail) of every log line of server `s` that
+    matches the given fields."""
+    out = []
+    for line in s.log_text().splitlines():
+        m = _EVENT.match(line)
+        if not m:
+            continue
+        fields = (m.group(1), m.group(2), m.group(3), m.group(4) or "")
+        if ((service is None or fields[0] == service) and (peer is None or fields[1] == peer)
+                and (event is None or fields[2] == event)):
+            out.append(fields)
+    return out
+
+
+def wait_log_event(s, service, event, peer=None, detail=None, count=1, timeout=EVENT_TIMEOUT):
+    """The first `count` matching events (detail: a regex searched in the
+    detail), waiting for them; raises with the log's tail if they do not come."""
+
+    def found():
+        hits = [e for e in log_events(s, service, peer, event)
+                if detail is None or re.search(detail, e[3])]
+        return hits[:count] if len(hits) >= count else None
+
+    try:
+        return wait_until(found, timeout=timeout, what=f"{service} {peer or '*'} {event}")
+    except AssertionError as e:
+        raise AssertionError(f"{e}; log tail:\n{s.log_text()[-2000:]}") from None
+
+
+def client_peer(client) -> str:
+    """How the server names this client's connection in its log: ip:port."""
+    ip, port = client.sock.getsockname()[:2]
+    return f"{ip}:{port}"
+
+
+def wait_session_end(s, service, peer, timeout=EVENT_TIMEOUT):
+    """Until the server logged the end (disconnect) of the session from `peer`."""
+    return wait_log_event(s, service, "disconnect", peer=peer, timeout=timeout)
+
+
+def wait_sessions_closed(s, service, opened_at_least=1, timeout=EVENT_TIMEOUT):
+    """Until the server has logged at least `opened_at_least` sessions of
+    `service` as opened and every one of them as closed (e.g. the readiness
+    probe of each port of a fresh server: one session per port)."""
+
+    def balanced():
+        events = log_events(s, service)
+        opened = sum(1 for e in events if e[2] == "connect")
+        closed = sum(1 for e in events if e[2] == "disconnect")
+        return opened >= opened_at_least and opened == closed
+
+    wait_until(balanced, timeout=timeout, what=f"every {service} session closed")
+
+
+def deliver_barrier(s, rcpt="bob@localhost", marker="barrier") -> bytes:
+    """Send one valid message to `rcpt` and return once it is acknowledged.
+
+    A barrier for "nothing else was stored": the 250 after DATA means the
+    message is on disk (SPEC), and the store's I/O worker runs its requests
+    in the order they were submitted, so anything the server submitted for
+    earlier input (a delivery that should not happen, a bounce) has reached
+    the disk before this 250 is sent. Call it once the earlier input is known
+    to be finished with (its session's end logged, its queue file gone)."""
+    message = make_message(marker)
+    with SmtpClient(s.host, s.smtp_port) as c:
+        c.greeting()
+        c.ehlo()
+        assert c.cmd("MAIL FROM:<sender@client.test>")[0] == 250
+        code, lines = c.cmd(f"RCPT TO:<{rcpt}>")
+        assert code == 250, lines
+        code, lines = c.data(message)
+        assert code == 250, lines
+        c.cmd("QUIT")
+    return message

@@ -112,7 +112,7 @@ def test_20mb_message_is_relayed_exact_with_bounded_memory(server, big_smarthost
     submit(s, "alice@localhost", "far@example.com", small)  # warms the relay path up
     helpers.wait_until(lambda: h.received, timeout=15, what="the small message at the smarthost")
     assert h.received[0][2] == small
-    helpers.wait_until(lambda: helpers.queue_files(s.queue_dir) == [], timeout=10, what="queue emptied")
+    helpers.wait_until(lambda: helpers.queue_files(s.queue_dir) == [], timeout=30, what="queue emptied")
 
     text = big_message(SIZE)
     peak = helpers.PeakRss(s.pid)
@@ -127,7 +127,7 @@ def test_20mb_message_is_relayed_exact_with_bounded_memory(server, big_smarthost
     assert rcpts == [b"RCPT TO:<far@example.com>"]
     assert len(got) == len(text)
     assert got == text
-    helpers.wait_until(lambda: helpers.queue_files(s.queue_dir) == [], timeout=10, what="queue emptied")
+    helpers.wait_until(lambda: helpers.queue_files(s.queue_dir) == [], timeout=30, what="queue emptied")
     seconds = h.data_seconds[1]
     record_result(f"e2e-big-relay [{build.name}]: 20 MB received in {queued - start:.2f} s, at the "
                   f"smarthost {relayed - queued:.2f} s later, its DATA in {seconds:.2f} s "
@@ -147,7 +147,7 @@ def test_bounce_of_a_20mb_message_quotes_only_its_header(server, build):
     assert re.search(rb"(?i)content-type:\s*text/rfc822-headers", dsn), dsn[:2000]
     assert head in dsn
     assert len(dsn) < 64 * 1024
-    helpers.wait_until(lambda: helpers.queue_files(s.queue_dir) == [], timeout=10, what="queue emptied")
+    helpers.wait_until(lambda: helpers.queue_files(s.queue_dir) == [], timeout=30, what="queue emptied")
     record_result(f"e2e-big-bounce [{build.name}]: bounce of a 20 MB message, "
                   f"server peak RSS +{growth / 1024:.0f} KiB")
     assert growth < HWM_LIMIT

@@ -196,7 +196,7 @@ def test_v_prints_debug_lines_in_exact_format(server):
         quit_ids = re.findall(r"^\[(\d+)\] C: QUIT$", text, re.M)
         return text if quit_ids and f"[{quit_ids[0]}] Connection closed" in text else None
 
-    lines = helpers.wait_until(lambda: session_closed(s.stderr), timeout=5, what="-v lines").splitlines()
+    lines = helpers.wait_until(lambda: session_closed(s.stderr), timeout=20, what="-v lines").splitlines()
     m = [re.fullmatch(r"\[(\d+)\] C: EHLO verbose-client\.test", l) for l in lines]
     ids = [x.group(1) for x in m if x]
     assert len(ids) == 1, f"no exact '[N] C: EHLO verbose-client.test' line in:\n{s.stderr}"
@@ -225,7 +225,7 @@ def test_log_file_gets_a_line_per_delivery_with_service_and_peer(server, tmp_pat
         assert c.data(helpers.make_message("logline"))[0] == 250
         c.cmd("QUIT")
     text = helpers.wait_until(lambda: log.exists() and s.client_ip in log.read_text(errors="replace")
-                              and log.read_text(errors="replace"), timeout=5, what="log lines")
+                              and log.read_text(errors="replace"), timeout=20, what="log lines")
     lines = [l for l in text.splitlines() if s.client_ip in l]
     assert lines, text
     assert any(re.search(r"smtp", l, re.I) for l in lines), f"no line names the SMTP service:\n{text}"
@@ -278,8 +278,7 @@ def test_signal_sends_shutdown_lines_to_every_session_and_exits_0(server, sig):
     smtp_ehlo.ehlo()
     pop = s.pop3()
     echo = s.echo()
-    assert echo.read_line_str().startswith("+OK")
-    time.sleep(0.2)
+    assert echo.read_line_str().startswith("+OK")  # every session is open: each was greeted
     s.send_signal(sig)
     assert smtp.read_line_str() == f"421 {s.hostname} shutting down"
     assert re.fullmatch(rf"421 (4\.\d{{1,3}}\.\d{{1,3}} )?{re.escape(s.hostname)} shutting down",
@@ -287,7 +286,7 @@ def test_signal_sends_shutdown_lines_to_every_session_and_exits_0(server, sig):
     assert pop.read_line_str() == "-ERR Server shutting down"
     assert echo.read_line_str() == "-ERR Server shutting down"
     for c in (smtp, smtp_ehlo, pop, echo):
-        assert c.is_closed_by_peer(timeout=5)
+        assert c.is_closed_by_peer(timeout=20)
         c.close()
     assert s.proc.wait(timeout=10) == 0
 

@@ -22,7 +22,7 @@ def test_echo_service_transcript(server):
         assert c.read_line_str() == "-ERR Unknown command"
         c.send_line("QUIT")
         assert c.read_line_str() == "+OK Goodbye!"
-        assert c.is_closed_by_peer(timeout=5)
+        assert c.is_closed_by_peer(timeout=20)
 
 
 def test_echo_pipelined_and_split(server):
@@ -51,7 +51,9 @@ def test_echo_8bit_text_is_echoed_verbatim(server):
 @pytest.mark.parametrize("service", ["smtp", "pop3", "echo"])
 def test_max_conn_next_client_is_refused_then_slot_is_reusable(server, service):
     s = server("--max-conn", "3")
-    time.sleep(0.3)  # the readiness probes have gone
+    # The readiness probes must be gone from the count first.
+    for probed in ("smtp", "pop3", "echo"):
+        helpers.wait_sessions_closed(s, probed)
     refusal = {"smtp": "421", "pop3": "-ERR", "echo": "-ERR"}[service]
     welcome = {"smtp": "220", "pop3": "+OK", "echo": "+OK"}[service]
     port = {"smtp": s.smtp_port, "pop3": s.pop3_port, "echo": s.echo_port}[service]
@@ -65,23 +67,20 @@ def test_max_conn_next_client_is_refused_then_slot_is_reusable(server, service):
         extra = helpers.LineClient(s.host, port)
         line = extra.read_line_str()
         assert line.startswith(refusal), f"client 4 of --max-conn 3 got {line!r}"
-        assert extra.is_closed_by_peer(timeout=5), "refused client was not closed"
+        assert extra.is_closed_by_peer(timeout=20), "refused client was not closed"
         extra.close()
         # Other services have their own limit.
         other = s.pop3() if service != "pop3" else s.smtp()
         other.close()
-        # Free a slot; a new client is served (bounded retries while the close lands).
-        held.pop().close()
-        for _ in range(50):
-            c = helpers.LineClient(s.host, port)
-            line = c.read_line_str()
-            if line.startswith(welcome):
-                held.append(c)
-                break
-            c.close()
-            time.sleep(0.1)
-        else:
-            pytest.fail("freed slot never became available")
+        # Free a slot; once the server has ended that session a new client is served.
+        freed = held.pop()
+        peer = helpers.client_peer(freed)
+        freed.close()
+        helpers.wait_session_end(s, service, peer)
+        c = helpers.LineClient(s.host, port)
+        held.append(c)
+        line = c.read_line_str()
+        assert line.startswith(welcome), f"client after a freed slot got {line!r}"
     finally:
         for c in held:
             c.close()
@@ -98,14 +97,16 @@ def test_idle_session_is_closed_with_421_or_err(server, service):
         if service == "smtp":
             c.ehlo()
         t0 = time.monotonic()
-        line = c.read_line_str(timeout=15)
+        line = c.read_line_str(timeout=30)
         waited = time.monotonic() - t0
         if service == "smtp":
             assert line.startswith("421"), line
         else:
             assert line.startswith("-ERR"), line
-        assert 1.5 <= waited <= 8, f"closed after {waited:.1f} s with --idle-timeout 2"
-        assert c.is_closed_by_peer(timeout=5)
+        # The timing is the feature: not before the timeout (a 1 s timer
+        # granularity allowed), and well within a loaded machine's slack after.
+        assert 1.5 <= waited <= 10, f"closed after {waited:.1f} s with --idle-timeout 2"
+        assert c.is_closed_by_peer(timeout=20)
 
 
 def test_active_session_is_not_closed_by_idle_timeout(server):
@@ -125,7 +126,9 @@ def test_idle_timeout_during_data_delivers_nothing(server):
         c.cmd("RCPT TO:<alice@localhost>")
         assert c.cmd("DATA")[0] == 354
         c.send(b"Subject: stalled\r\n\r\nhalf a message\r\n")
-        line = c.read_line_str(timeout=15)
+        line = c.read_line_str(timeout=30)
         assert line.startswith("421"), line
-    time.sleep(0.3)
+        peer = helpers.client_peer(c)
+    helpers.wait_session_end(s, "smtp", peer)
+    helpers.deliver_barrier(s, "bob@localhost")
     assert s.messages("alice") == []

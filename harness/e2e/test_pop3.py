@@ -169,6 +169,12 @@ def test_transaction_commands_before_login_are_err(server):
             assert p.cmd(cmd).startswith("-ERR"), cmd
 
 
+# The server holds a slowed login answer back 2 s (apps/config.hpp
+# login_delay_ms): an answer in less than that was not held back, however
+# loaded the machine; a slowed one can never come sooner.
+NOT_SLOWED = 1.9
+
+
 def test_three_failed_logins_then_slow_replies_and_a_log_line(server, tmp_path):
     log = tmp_path / "pop.log"
     s = server("--log", str(log))
@@ -177,14 +183,15 @@ def test_three_failed_logins_then_slow_replies_and_a_log_line(server, tmp_path):
             t0 = time.monotonic()
             p.cmd("USER alice")
             assert p.cmd(f"PASS wrong-{i}").startswith("-ERR")
-            assert time.monotonic() - t0 < 1.0, f"failure {i + 1} was already slow"
+            took = time.monotonic() - t0
+            assert took < NOT_SLOWED, f"failure {i + 1} was already slow ({took:.2f} s)"
         t0 = time.monotonic()
         p.cmd("USER alice")
         r = p.cmd("PASS wrong-again", timeout=30)
         slow = time.monotonic() - t0
         assert r.startswith("-ERR")
         assert slow >= 1.0, f"4th attempt answered in {slow:.2f} s: not slowed"
-    text = helpers.wait_until(lambda: log.exists() and log.read_text(errors="replace"), timeout=5,
+    text = helpers.wait_until(lambda: log.exists() and log.read_text(errors="replace"), timeout=20,
                               what="log")
     fail_lines = [l for l in text.splitlines()
                   if s.client_ip in l and re.search(r"fail|auth|denied|invalid", l, re.I)]
@@ -213,7 +220,8 @@ def test_failed_logins_are_counted_per_connection(server):
             t0 = time.monotonic()
             p.cmd("USER alice")
             assert p.cmd("PASS wrong").startswith("-ERR")
-            assert time.monotonic() - t0 < 1.0
+            took = time.monotonic() - t0
+            assert took < NOT_SLOWED, f"connection {i + 1}: answered in {took:.2f} s, slowed"
 
 
 # --------------------------------------------------------- transaction
@@ -315,19 +323,38 @@ def test_dele_marks_message_and_retr_of_deleted_is_err(pop):
         assert [l.split()[0] for l in raw.decode().split("\r\n") if l] == ["1", "3"]
 
 
+def login_when_unlocked(s, user, password, timeout=helpers.EVENT_TIMEOUT):
+    """A session logged in as `user` once the maildrop lock of an earlier
+    session is gone (-ERR [IN-USE] until the server has handled its end)."""
+
+    def attempt():
+        p = s.pop3()
+        p.cmd(f"USER {user}")
+        r = p.cmd(f"PASS {password}")
+        if r.startswith("+OK"):
+            return p
+        p.close()
+        assert r.startswith("-ERR [IN-USE]"), r
+        return None
+
+    return helpers.wait_until(attempt, timeout=timeout, interval=0.2, what=f"{user}'s maildrop unlocked")
+
+
 def test_deletions_happen_only_on_quit(pop):
     with pop.pop3() as p:
         p.login("alice", "alice-pw")
         assert p.cmd("DELE 1").startswith("+OK")
         # connection dropped without QUIT
-    time.sleep(0.3)
-    assert len(pop.messages("alice")) == 3
-    with pop.pop3() as p:
-        p.login("alice", "alice-pw")
+    # The next login succeeds only once the server has closed the dropped
+    # session's maildrop — where a deletion would have happened.
+    with login_when_unlocked(pop, "alice", "alice-pw") as p:
+        assert p.cmd("STAT").startswith(f"+OK {len(MSGS)} ")
+        assert len(pop.messages("alice")) == 3
+    with login_when_unlocked(pop, "alice", "alice-pw") as p:
         assert p.cmd("DELE 1").startswith("+OK")
         assert len(pop.messages("alice")) == 3, "deleted before QUIT"
         assert p.cmd("QUIT").startswith("+OK")
-        assert p.is_closed_by_peer(timeout=5)
+        assert p.is_closed_by_peer(timeout=20)
     msgs = pop.messages("alice")
     assert len(msgs) == 2 and MSGS[0] not in msgs
 
@@ -353,7 +380,7 @@ def test_quit_in_authorization_state_is_ok_and_closes(server):
     s = server()
     with s.pop3() as p:
         assert p.cmd("QUIT").startswith("+OK")
-        assert p.is_closed_by_peer(timeout=5)
+        assert p.is_closed_by_peer(timeout=20)
 
 
 def test_unknown_command_is_err(server):
@@ -419,7 +446,10 @@ def test_second_concurrent_login_gets_err_in_use(pop):
             t0 = time.monotonic()
             r = second.cmd("PASS alice-pw")
             assert r.startswith("-ERR [IN-USE]"), r
-            assert time.monotonic() - t0 < 2.0, "IN-USE must be answered at once"
+            # At once, not after waiting for the first session (which never
+            # ends here) or for a lock wait of the store (10 s for an mbox).
+            took = time.monotonic() - t0
+            assert took < 5.0, f"IN-USE answered after {took:.2f} s"
         with pop.pop3() as third:
             digest = helpers.apop_digest(third.greeting_line, "alice-pw")
             assert third.cmd(f"APOP alice {digest}").startswith("-ERR [IN-USE]")
@@ -439,7 +469,8 @@ def test_lock_is_released_by_quit_and_by_disconnect(pop):
             ok = p.cmd("PASS alice-pw").startswith("+OK")
             p.cmd("QUIT")
             return ok
-    helpers.wait_until(can_login, timeout=5, interval=0.2, what="lock released after disconnect")
+    helpers.wait_until(can_login, timeout=helpers.EVENT_TIMEOUT, interval=0.2,
+                       what="lock released after disconnect")
 
 
 def test_other_users_are_not_locked(pop):

@@ -133,7 +133,7 @@ def test_maildir_delivery_goes_to_new_with_size_suffix(server):
     s = server()
     deliver(s, helpers.make_message("size-suffix", body_lines=["y" * 1000]))
     [path] = helpers.wait_until(lambda: helpers.maildir_files(s.mail_dir, "alice", ("new",)),
-                                timeout=5, what="file in new/")
+                                timeout=20, what="file in new/")
     m = re.search(r",S=(\d+)$", path.name)
     assert m, f"Maildir name {path.name!r} does not end in ,S=<size>"
     assert int(m.group(1)) == path.stat().st_size, (path.name, path.stat().st_size)
@@ -166,7 +166,7 @@ def test_mbox_delivery_appends_with_from_line_and_quoting(server):
     deliver(s, helpers.make_message("mbox-2"), rcpts=("carol@localhost",))
     mbox = s.mail_dir / "carol.mbox"
     data = helpers.wait_until(lambda: (lambda d: d if d.count(b"marker mbox-2") else None)(
-        mbox.read_bytes()), timeout=5, what="two messages in the mbox")
+        mbox.read_bytes()), timeout=20, what="two messages in the mbox")
     assert re.match(rb"From \S+ ", data), data[:80]
     assert re.search(rb"(?m)^>From the start of a line\r?$", data), data
     assert not re.search(rb"(?m)^From the start", data)
@@ -196,7 +196,7 @@ def test_mbox_message_reads_back_byte_exact_over_pop3(server):
                                                        "", "From ", "last line"])
     deliver(s, msg, rcpts=("carol@localhost",))
     deliver(s, helpers.make_message("mbox-rt-2"), rcpts=("carol@localhost",))
-    helpers.wait_until(lambda: b"mbox-rt-2" in (s.mail_dir / "carol.mbox").read_bytes(), timeout=5,
+    helpers.wait_until(lambda: b"mbox-rt-2" in (s.mail_dir / "carol.mbox").read_bytes(), timeout=20,
                        what="mbox delivery")
     got = pop3_retr_all(s, "carol", "carol-pw")
     assert len(got) == 2
@@ -210,7 +210,7 @@ def test_mbox_already_quoted_from_line_reads_back_byte_exact(server):
     s = server(users={"carol": "carol-pw"}, mbox_users=("carol",), hostname="e2e.test")
     msg = helpers.make_message("mboxrd", body_lines=[">From already quoted", ">>From twice"])
     deliver(s, msg, rcpts=("carol@localhost",))
-    helpers.wait_until(lambda: b"mboxrd" in (s.mail_dir / "carol.mbox").read_bytes(), timeout=5,
+    helpers.wait_until(lambda: b"mboxrd" in (s.mail_dir / "carol.mbox").read_bytes(), timeout=20,
                        what="mbox delivery")
     [got] = pop3_retr_all(s, "carol", "carol-pw")
     assert helpers.strip_received(got)[0] == msg
@@ -220,7 +220,7 @@ def test_mbox_header_fill_none_reads_back_exactly(server):
     s = server("--header-fill", "none", users={"carol": "carol-pw"}, mbox_users=("carol",))
     msg = b"Subject: raw\r\n\r\nFrom me\r\nbody\r\n"
     deliver(s, msg, rcpts=("carol@localhost",))
-    helpers.wait_until(lambda: (s.mail_dir / "carol.mbox").stat().st_size > 0, timeout=5,
+    helpers.wait_until(lambda: (s.mail_dir / "carol.mbox").stat().st_size > 0, timeout=20,
                        what="mbox delivery")
     assert pop3_retr_all(s, "carol", "carol-pw") == [msg]
 
@@ -238,7 +238,8 @@ def test_sink_accepts_every_message_and_stores_nothing(server):
     with s.smtp() as c:
         c.ehlo()
         assert c.cmd("RCPT TO:<alice@localhost>")[0] == 503
-    time.sleep(0.5)
+    # No wait needed: each 250 was sent once the store had answered that
+    # message's delivery request, so a sink that wrote anything has written it.
     for sub in ("new", "cur", "tmp"):
         assert list((s.mail_dir / "alice" / sub).iterdir()) == []
     assert helpers.queue_files(s.queue_dir) == []

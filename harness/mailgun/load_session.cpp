@@ -20,6 +20,13 @@ void LoadSession::message_done(bool ok, std::uint64_t latency_ns) {
 
 void LoadSession::finish(bool ok) { end(ok, true); }
 
+// Once the session has ended, a timeout only means the server has not
+// closed after its last reply: close from our side, nothing to count.
+void LoadSession::on_idle_timeout() {
+    if (ended_) return transport_.close();
+    fail(ErrorKind::timeout);
+}
+
 void LoadSession::fail(ErrorKind kind) {
     if (ended_) return;
     plan_.tally().error(kind);

@@ -21,7 +21,7 @@ namespace bm::mailgun {
 
 class LoadSession : public ClientSession {
 public:
-    void on_idle_timeout() override { fail(ErrorKind::timeout); }
+    void on_idle_timeout() override;
     void on_shutdown() override { fail(ErrorKind::unfinished); }
     void on_peer_closed() override;
     bool ended() const override { return ended_; }
@@ -32,8 +32,11 @@ protected:
     // Starts the next reserved message if there is one and the run goes on.
     bool begin_message();
     void message_done(bool ok, std::uint64_t latency_ns);
-    // The session's last reply came: counts it, then closes.
+    // The session's last reply came: counts it. After QUIT's reply the
+    // server closes (RFC 5321 §4.1.1.10, RFC 1939 §6), so its side keeps
+    // TIME-WAIT, not our ephemeral ports; otherwise we close now.
     void finish(bool ok);
+    void finish_after_quit(bool ok) { end(ok, false); }
     // The session cannot go on: the message under way failed, and `kind`.
     void fail(ErrorKind kind);
     // A refusal by code ("550", "-ERR [IN-USE]"): the session goes on.

@@ -67,7 +67,7 @@ void Pop3LoadSession::on_response(const Pop3Response& response) {
     }
     case Phase::quit:
         // A QUIT after a refused login ends a failed session.
-        return finish(ok && maildrop_size_ > 0);
+        return finish_after_quit(ok && maildrop_size_ > 0);
     }
 }
 

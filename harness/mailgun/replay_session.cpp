@@ -62,7 +62,14 @@ void ReplaySession::begin_steps() {
         if (!step.expect.empty()) return;
         ++step_;
     }
-    end(true, true);
+    // Every reply is in: the server closes after its last one (221, +OK
+    // to QUIT); a session that did not end so is closed on the timeout.
+    end(true, false);
+}
+
+void ReplaySession::on_idle_timeout() {
+    if (ended_) return transport_.close();
+    fail(ErrorKind::timeout, true);
 }
 
 void ReplaySession::send(const std::string& bytes) {

@@ -18,7 +18,7 @@ public:
 
     void start() override { begin_steps(); }
     std::size_t on_bytes(std::string_view bytes) override;
-    void on_idle_timeout() override { fail(ErrorKind::timeout, true); }
+    void on_idle_timeout() override;
     void on_shutdown() override { fail(ErrorKind::unfinished, true); }
     void on_peer_closed() override { fail(ErrorKind::server_closed, false); }
     bool ended() const override { return ended_; }

@@ -60,7 +60,7 @@ void SmtpLoadSession::on_reply(const SmtpReply& reply) {
     case Phase::rset:
         if (!accepted(reply, 2)) return finish(false);
         return next_message_or_quit();
-    case Phase::quit: return finish(accepted(reply, 2));
+    case Phase::quit: return finish_after_quit(accepted(reply, 2));
     }
 }
 

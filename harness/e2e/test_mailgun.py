@@ -6,6 +6,7 @@ whatever the server does."""
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -16,7 +17,8 @@ from pathlib import Path
 import pytest
 
 import helpers
-from conftest import BUILD_DIR, free_port
+from conftest import BUILD_DIR, BUILDS, SELECTED, free_port
+from test_memif import eal_cpus
 
 SUMMARY = re.compile(r"^summary (.*)$")
 LOAD_USERS = {f"load{i}": f"pw{i}" for i in range(4)}
@@ -324,3 +326,104 @@ def test_replay_reports_every_reply_of_another_class(server, tmp_path):
     assert any(m["command"].startswith("PASS") and m["got"].startswith("-ERR") for m in r["mismatches"])
     assert "mismatch  session=" in run.stdout
     assert stored(other, ["someone"]) == 0
+
+
+# ------------------------------------------------------- --transport dpdk
+
+
+MEMIF_SERVER_IP, MEMIF_CLIENT_IP = "10.99.252.2", "10.99.252.3"
+
+
+class MemifServer:
+    """baremail as net_memif server, for mailgun's own stack as memif client:
+    nothing between the two is the kernel's."""
+
+    def __init__(self, root: Path, cpu: int):
+        self.root = root
+        self.mail_dir = root / "mail"
+        self.socket = root / "memif.sock"
+        self.prefix = f"mgs-{os.getpid()}"
+        self.out = root / "server.txt"
+        for user in LOAD_USERS:
+            for sub in ("cur", "new", "tmp"):
+                (self.mail_dir / user / sub).mkdir(parents=True, exist_ok=True)
+        users = root / "users"
+        users.write_text("".join(f"{u}:{p}\n" for u, p in LOAD_USERS.items()))
+        with open(self.out, "wb") as f:
+            self.proc = subprocess.Popen([
+                str(BUILDS["dpdk"].binary), "--no-huge", "-m", "512", "--no-pci", "-l", str(cpu),
+                "--file-prefix", self.prefix,
+                "--vdev", f"net_memif0,role=server,socket={self.socket},socket-abstract=no", "--",
+                "--ip", f"{MEMIF_SERVER_IP}/24", "-d", str(self.mail_dir), "--users", str(users),
+                "--smtp-port", "2500", "--pop3-port", "11000", "--echo-port", "0",
+                "--relay-from", "10.99.0.0/16", "--dns", "127.0.0.1",
+            ], stdin=subprocess.DEVNULL, stdout=f, stderr=f, cwd=root, start_new_session=True)
+
+        def started():
+            assert self.proc.poll() is None, f"baremail exited: {self.text()}"
+            return self.socket.exists() and "server - start" in self.text()
+
+        helpers.wait_until(started, timeout=15, what="baremail on net_memif")
+
+    def text(self):
+        return self.out.read_text(errors="replace")
+
+    def messages(self, user):
+        return helpers.maildir_messages(self.mail_dir, user)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        shutil.rmtree(f"/var/run/dpdk/{self.prefix}", ignore_errors=True)
+
+
+def mailgun_on_memif(tmp_path, server: MemifServer, cpu: int, *args, timeout=60) -> Run:
+    prefix = f"mgc-{os.getpid()}-{time.monotonic_ns()}"
+    try:
+        return mailgun(tmp_path, "--no-huge", "-m", "256", "--no-pci", "-l", str(cpu), "--file-prefix", prefix,
+                       "--vdev", f"net_memif0,role=client,socket={server.socket},socket-abstract=no", "--",
+                       "--transport", "dpdk", "--ip", f"{MEMIF_CLIENT_IP}/24", *args, timeout=timeout)
+    finally:
+        shutil.rmtree(f"/var/run/dpdk/{prefix}", ignore_errors=True)
+
+
+@pytest.mark.skipif("dpdk" not in SELECTED, reason="--transport dpdk: set BAREMAIL_BUILDS to include dpdk")
+def test_dpdk_transport_over_memif(tmp_path):
+    server_cpu, client_cpu = eal_cpus()
+    server = MemifServer(tmp_path, server_cpu)
+    try:
+        smtp = mailgun_on_memif(tmp_path, server, client_cpu, "--server", f"{MEMIF_SERVER_IP}:2500",
+                                "--rcpt", "load{0..3}@localhost", "--sessions", "4", "--messages", "100",
+                                "--per-connection", "5", "--timeout", "5")
+        assert smtp.rc == 0, f"{smtp}\nbaremail: {server.text()}"
+        r = smtp.report
+        assert r["transport"] == "dpdk"
+        assert (r["messages_ok"], r["messages_failed"], r["error_total"]) == (100, 0, 0), smtp
+        assert sum(len(server.messages(u)) for u in LOAD_USERS) == 100
+        assert_sane_latency(smtp, 100, 5e9)
+        pop3 = mailgun_on_memif(tmp_path, server, client_cpu, "--protocol", "pop3",
+                                "--server", f"{MEMIF_SERVER_IP}:11000", "--user", "load{0..3}",
+                                "--password", "pw{0..3}", "--sessions", "4", "--messages", "40",
+                                "--per-connection", "5", "--timeout", "5")
+        assert pop3.rc == 0, pop3
+        assert (pop3.report["messages_ok"], pop3.report["error_total"]) == (40, 0), pop3
+        assert_sane_latency(pop3, 40, 5e9)
+        # A port nobody listens on: the server's stack answers RST.
+        refused = mailgun_on_memif(tmp_path, server, client_cpu, "--server", f"{MEMIF_SERVER_IP}:2599",
+                                   "--rcpt", "load0@localhost", "--messages", "3", "--timeout", "2")
+        assert refused.rc == 1, refused
+        assert refused.report["errors"]["connect_refused"] == 3, refused.report["errors"]
+        # An address nobody answers (not even ARP): a timeout within the bound.
+        silent = mailgun_on_memif(tmp_path, server, client_cpu, "--server", "10.99.252.9:2500",
+                                  "--rcpt", "load0@localhost", "--messages", "2", "--sessions", "2",
+                                  "--timeout", "1")
+        assert silent.rc == 1, silent
+        assert silent.report["errors"]["timeout"] == 2, silent.report["errors"]
+        assert silent.elapsed < 15, silent.elapsed
+    finally:
+        server.stop()

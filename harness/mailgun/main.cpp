@@ -2,7 +2,7 @@
 // POP3), with the two transports the server has.
 //
 //   mailgun --server IP[:PORT] [options]                  (kernel sockets)
-//   mailgun [EAL options] -- --transport dpdk --ip A.B.C.D/NN --server ... (the project's stack)
+//   mailgun [EAL options] -- --transport dpdk --ip A.B.C.D/NN --server ...  (the project's stack)
 //
 // Options are parsed first, so a bad one touches nothing (exit 2); then the
 // scenario (a generated load, or a capture to replay) runs on the chosen
@@ -14,6 +14,7 @@
 #include <string_view>
 
 #include "dataplane/dpdk/eal_args.hpp"
+#include "harness/mailgun/dpdk_run.hpp"
 #include "harness/mailgun/kernel_transport.hpp"
 #include "harness/mailgun/load_scenario.hpp"
 #include "harness/mailgun/replay_scenario.hpp"
@@ -61,11 +62,6 @@ int run(const bm::mailgun::Workload& workload, bm::dpdk::CommandLine& line, bool
     Tally tally;
     MonotonicClock clock;
     install_stop_signals();
-    if (workload.transport == TransportKind::dpdk) {
-        (void)line;
-        (void)eal_given;
-        throw std::runtime_error("--transport dpdk is not in this build");
-    }
     std::unique_ptr<Scenario> scenario;
     ReplayScript script;
     if (workload.replay()) {
@@ -76,8 +72,15 @@ int run(const bm::mailgun::Workload& workload, bm::dpdk::CommandLine& line, bool
     } else {
         scenario = std::make_unique<LoadScenario>(workload, tally, clock.now_ns());
     }
-    KernelTransport transport(workload, tally);
-    transport.run(*scenario);
+    if (workload.transport == TransportKind::dpdk) {
+        // No default EAL options: the baremail default (a TAP named bm0)
+        // would collide with a server's.
+        if (!eal_given) throw std::runtime_error("--transport dpdk needs EAL options before '--' (a --vdev or a NIC)");
+        run_on_dpdk(line.eal, workload, tally, *scenario);
+    } else {
+        KernelTransport transport(workload, tally);
+        transport.run(*scenario);
+    }
     if (!workload.quiet || workload.json_path.empty()) print_report(std::cout, workload, tally);
     if (!workload.json_path.empty()) write_json_report(workload.json_path, workload, tally);
     return tally.error_total() || tally.mismatch_count ? 1 : 0;

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "apps/tests/lcg.hpp"
+
 using bm::apps::DataReader;
 
 namespace {
@@ -109,14 +111,7 @@ void expect_same_everywhere(const std::string& input) {
     }
 }
 
-// A fixed-seed generator, so a failure reproduces.
-struct Lcg {
-    std::uint64_t state = 0x2545f4914f6cdd1dULL;
-    std::size_t next(std::size_t bound) {
-        state = state * 6364136223846793005ULL + 1442695040888963407ULL;
-        return static_cast<std::size_t>(state >> 33) % bound;
-    }
-};
+using bm::apps::testing::Lcg;
 
 }  // namespace
 
@@ -211,7 +206,7 @@ TEST(DataReader, ResetStartsANewMessage) {
 // Texts made of the octets that matter, in every arrangement a short
 // random walk finds, cut everywhere.
 TEST(DataReader, RandomTextsMatchOctetAtATimeReadingWhereverCut) {
-    Lcg lcg;
+    Lcg lcg{0x2545f4914f6cdd1dULL};
     const char alphabet[] = {'.', '\r', '\n', 'a', '.', '\r', '\n'};
     for (int round = 0; round < 3000; ++round) {
         std::string input;
@@ -224,7 +219,7 @@ TEST(DataReader, RandomTextsMatchOctetAtATimeReadingWhereverCut) {
 // Long lines and many of them, as a real message: every cut of a long
 // text against a few segment sizes.
 TEST(DataReader, LongTextMatchesOctetAtATimeReading) {
-    Lcg lcg;
+    Lcg lcg{0x2545f4914f6cdd1dULL};
     std::string input;
     for (int line = 0; line < 400; ++line) {
         if (lcg.next(5) == 0) input += '.';

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "apps/header_fill.hpp"
+#include "apps/tests/lcg.hpp"
 
 using bm::apps::has_header;
 using bm::apps::has_header_section;
@@ -49,14 +50,7 @@ void expect_same_everywhere(const std::string& m) {
     }
 }
 
-// A fixed-seed generator, so a failure reproduces.
-struct Lcg {
-    std::uint64_t state = 0x9e3779b97f4a7c15ULL;
-    std::size_t next(std::size_t bound) {
-        state = state * 6364136223846793005ULL + 1442695040888963407ULL;
-        return static_cast<std::size_t>(state >> 33) % bound;
-    }
-};
+using bm::apps::testing::Lcg;
 
 }  // namespace
 

@@ -461,24 +461,34 @@ TEST(SmtpServer, DeclaredSizeOverLimitIsRefusedAtMail) {
                           "250 2.1.0 Ok\r\n");
 }
 
+namespace {
+
+// A session up to DATA under a size limit, and the replies it gets.
+const std::string size_session_head =
+    "EHLO c\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<bob@localhost>\r\nDATA\r\n";
+
+std::string size_session_replies(std::uint64_t limit) {
+    return greeting + "250-mx.example\r\n250-PIPELINING\r\n250-SIZE " + std::to_string(limit) +
+           "\r\n250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n250 HELP\r\n"
+           "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 End data with <CR><LF>.<CR><LF>\r\n";
+}
+
+}  // namespace
+
 TEST(SmtpServer, ActualSizeOverLimitIsRefusedAfterTheEnd) {
     Scenario scenario;
     scenario.config.max_message_size = 20;
     scenario.config.header_fill = false;
-    std::string head = "EHLO c\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<bob@localhost>\r\nDATA\r\n";
-    std::string ehlo20 =
-        "250-mx.example\r\n250-PIPELINING\r\n250-SIZE 20\r\n250-8BITMIME\r\n"
-        "250-ENHANCEDSTATUSCODES\r\n250 HELP\r\n";
-    std::string start = "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 End data with <CR><LF>.<CR><LF>\r\n";
+    const std::string& head = size_session_head;
+    const std::string start = size_session_replies(20);
     // 20 octets exactly (after un-stuffing) fit; 21 do not.
     SessionRun fits = expect_transcript(scenario, head + "123456789012345678\r\n.\r\n",
-                                 greeting + ehlo20 + start + "250 2.0.0 Ok: queued as t.2a.1\r\n");
+                                 start + "250 2.0.0 Ok: queued as t.2a.1\r\n");
     ASSERT_EQ(fits.delivered.size(), 1u);
     EXPECT_EQ(fits.stored[0].size(), 20u);
     SessionRun too_big = expect_transcript(
         scenario, head + "1234567890123456789\r\n" + std::string(3000, 'z') + "\r\n.\r\nNOOP\r\n",
-        greeting + ehlo20 + start + "552 5.3.4 Message size exceeds fixed limit\r\n"
-                                    "250 2.0.0 Ok\r\n");
+        start + "552 5.3.4 Message size exceeds fixed limit\r\n250 2.0.0 Ok\r\n");
     EXPECT_TRUE(too_big.delivered.empty());
 }
 
@@ -487,33 +497,27 @@ TEST(SmtpServer, SizeLimitCrossedInsideALongSpan) {
     Scenario scenario;
     scenario.config.max_message_size = 5000;
     scenario.config.header_fill = false;
-    std::string head = "EHLO c\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<bob@localhost>\r\nDATA\r\n";
-    std::string ehlo5000 =
-        "250-mx.example\r\n250-PIPELINING\r\n250-SIZE 5000\r\n250-8BITMIME\r\n"
-        "250-ENHANCEDSTATUSCODES\r\n250 HELP\r\n";
-    std::string start = "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 End data with <CR><LF>.<CR><LF>\r\n";
+    const std::string& head = size_session_head;
+    const std::string start = size_session_replies(5000);
     std::string line = std::string(98, 'q') + "\r\n";
     std::string exact;
     while (exact.size() < 5000) exact += line;
     ASSERT_EQ(exact.size(), 5000u);
     const std::vector<std::size_t> steps = {1, 2, 3, 99, 100, 101, 1460, 3999, 4000, 4001, 5005};
     SessionRun fits = expect_transcript(scenario, head + exact + ".\r\n",
-                                        greeting + ehlo5000 + start +
-                                            "250 2.0.0 Ok: queued as t.2a.1\r\n",
+                                        start + "250 2.0.0 Ok: queued as t.2a.1\r\n",
                                         steps);
     ASSERT_EQ(fits.delivered.size(), 1u);
     EXPECT_EQ(fits.stored[0], exact);
     // A stuffed dot is not counted: the same 5000 octets once un-stuffed.
     SessionRun stuffed_dot = expect_transcript(scenario, head + "." + exact + ".\r\n",
-                                               greeting + ehlo5000 + start +
-                                                   "250 2.0.0 Ok: queued as t.2a.1\r\n",
+                                               start + "250 2.0.0 Ok: queued as t.2a.1\r\n",
                                                steps);
     ASSERT_EQ(stuffed_dot.delivered.size(), 1u);
     EXPECT_EQ(stuffed_dot.stored[0], exact);
     SessionRun too_big = expect_transcript(
         scenario, head + exact + "x\r\n.\r\nNOOP\r\n",
-        greeting + ehlo5000 + start + "552 5.3.4 Message size exceeds fixed limit\r\n"
-                                      "250 2.0.0 Ok\r\n",
+        start + "552 5.3.4 Message size exceeds fixed limit\r\n250 2.0.0 Ok\r\n",
         steps);
     EXPECT_TRUE(too_big.delivered.empty());
 }

@@ -38,14 +38,15 @@ std::string smtp_transaction(std::size_t body_octets) {
            "DATA\r\nSubject: bench\r\n\r\n" + body + ".\r\nQUIT\r\n";
 }
 
-// One whole SMTP session, kept out of line so that an instruction count
-// (valgrind --tool=callgrind --toggle-collect='*run_smtp_session*') divides
-// by its calls into a per-transaction figure.
-[[gnu::noinline]] void run_smtp_session(const SmtpConfig& config, const Peer& peer,
-                                        std::string_view input, Observer& observer) {
+// One whole session, kept out of line so that an instruction count
+// (valgrind --tool=callgrind --toggle-collect='*run_session*') divides by
+// its calls into a per-session figure.
+template <typename Machine, typename Config>
+[[gnu::noinline]] void run_session(const Config& config, const Peer& peer, std::string_view input,
+                                   Observer& observer) {
     RecordingTransport transport;
     QueuedMailPort port;
-    SmtpServer session(config, peer, transport, port, observer);
+    Machine session(config, peer, transport, port, observer);
     session.start();
     bm::apps::testing::feed(session, transport, port, input, 1460, answer);
     benchmark::DoNotOptimize(transport.sent);
@@ -56,7 +57,7 @@ void BM_SmtpTransaction(benchmark::State& state) {
     Peer peer{"127.0.0.1", 40000, "127.0.0.1", true, 1};
     std::string input = smtp_transaction(std::size_t(state.range(0)));
     NullObserver observer;
-    for (auto _ : state) run_smtp_session(config, peer, input, observer);
+    for (auto _ : state) run_session<SmtpServer>(config, peer, input, observer);
     state.SetBytesProcessed(std::int64_t(state.iterations() * input.size()));
     state.SetItemsProcessed(state.iterations());
 }
@@ -67,14 +68,7 @@ void BM_Pop3LoginRetrQuit(benchmark::State& state) {
     Peer peer{"127.0.0.1", 40000, "127.0.0.1", false, 1};
     std::string input = "USER alice\r\nPASS secret\r\nSTAT\r\nUIDL\r\nRETR 1\r\nQUIT\r\n";
     NullObserver observer;
-    for (auto _ : state) {
-        RecordingTransport transport;
-        QueuedMailPort port;
-        Pop3Server session(config, peer, transport, port, observer);
-        session.start();
-        bm::apps::testing::feed(session, transport, port, input, 1460, answer);
-        benchmark::DoNotOptimize(transport.sent);
-    }
+    for (auto _ : state) run_session<Pop3Server>(config, peer, input, observer);
     state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_Pop3LoginRetrQuit);

@@ -19,7 +19,8 @@ POLL_S = 0.02
 # consumed gives a copy taken after the last frame.
 SNAPSHOT_S = 0.35
 QUIET_S = 0.15   # no frame out for this long, nothing at the store: no reply is coming
-STOP_S = 10.0    # after SIGTERM, before SIGKILL
+STOP_S = 20.0    # after SIGTERM, before SIGKILL
+KILL_WAIT_S = 30.0
 # Connections left open (their last ACK came too early) keep the server's
 # shutdown waiting for their retransmissions to give up: it is not waited for.
 LINGER_STOP_S = 2.0
@@ -82,13 +83,18 @@ def start_server(argv: list[str], workdir: Path) -> subprocess.Popen:
 
 
 def stop(proc: subprocess.Popen, grace_s: float = STOP_S) -> int | None:
+    """SIGTERM, then SIGKILL after grace_s; the exit code, or None if the
+    process is still there KILL_WAIT_S after that (a loaded machine)."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(grace_s)
         except subprocess.TimeoutExpired:
             proc.kill()
-            proc.wait(5)
+            try:
+                proc.wait(KILL_WAIT_S)
+            except subprocess.TimeoutExpired:
+                return None
     return proc.returncode
 
 

@@ -65,7 +65,7 @@ private:
     class Attempt;
     class Hosted;
 
-    void iteration(std::uint64_t now_ns);
+    bool iteration(std::uint64_t now_ns);  // true when frames came in
     void launch_due(std::uint64_t now_ns);
     void sweep(std::uint64_t now_ns);
     void receive(rte_mbuf* frame);

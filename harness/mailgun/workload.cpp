@@ -16,7 +16,7 @@ enum Id {
     opt_server = 256, opt_protocol, opt_sessions, opt_messages, opt_duration, opt_size,
     opt_per_connection, opt_pipelining, opt_rcpt, opt_from, opt_helo, opt_user, opt_password,
     opt_timeout, opt_time_limit, opt_json, opt_transport, opt_replay, opt_speed, opt_afap,
-    opt_port_map, opt_print_script, opt_ip, opt_gateway, opt_quiet, opt_help,
+    opt_port_map, opt_print_script, opt_ip, opt_gateway, opt_poll, opt_quiet, opt_help,
 };
 
 const option long_options[] = {
@@ -44,6 +44,7 @@ const option long_options[] = {
     {"print-script", no_argument, nullptr, opt_print_script},
     {"ip", required_argument, nullptr, opt_ip},
     {"gateway", required_argument, nullptr, opt_gateway},
+    {"poll", required_argument, nullptr, opt_poll},
     {"quiet", no_argument, nullptr, opt_quiet},
     {"help", no_argument, nullptr, opt_help},
     {nullptr, 0, nullptr, 0},
@@ -138,6 +139,11 @@ void apply(Workload& w, int id, std::string_view arg) {
     case opt_print_script: w.print_script = true; break;
     case opt_ip: parse_local_ip(w, arg); break;
     case opt_gateway: w.gateway = address(arg, id); break;
+    case opt_poll:
+        if (arg == "busy") w.busy_poll = true;
+        else if (arg == "adaptive") w.busy_poll = false;
+        else throw UsageError("--poll: '" + std::string(arg) + "' is not busy or adaptive");
+        break;
     case opt_quiet: w.quiet = true; break;
     case opt_help: throw UsageError(usage());
     default: throw UsageError("unknown option; try --help");
@@ -227,7 +233,8 @@ std::string usage() {
            "  replay: --replay FILE.pcap [--speed X | --as-fast-as-possible] [--sessions C]\n"
            "          [--port-map CAPTURED=LIVE]... [--print-script]\n"
            "  all:    [--timeout S] [--time-limit S] [--json FILE] [--quiet]\n"
-           "          [--transport kernel|dpdk] [--ip A.B.C.D/NN --gateway A.B.C.D] (dpdk)\n"
+           "          [--transport kernel|dpdk]\n"
+           "  dpdk:   --ip A.B.C.D/NN [--gateway A.B.C.D] [--poll adaptive|busy]\n"
            "  PATTERN: TEXT{FIRST..LAST}TEXT, e.g. user{0..99}@localhost; --user/--password\n"
            "  patterns are taken at the same index (one per concurrent connection).\n"
            "  Defaults: port 2500 (smtp) / 11000 (pop3), 1 session, 100 messages of 1024\n"

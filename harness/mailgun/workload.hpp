@@ -65,6 +65,7 @@ struct Workload {
     std::uint32_t local_ip = 0;
     std::uint8_t prefix_len = 24;
     std::uint32_t gateway = 0;
+    bool busy_poll = false;           // --poll busy: never nap between empty polls
 
     std::uint16_t default_port() const { return protocol == Protocol::smtp ? 2500 : 11000; }
     bool replay() const { return !replay_path.empty(); }

@@ -17,14 +17,17 @@ makes that certain is the position in the file:
   (dataplane/common/mail_backend), so every frame BURST or more places
   later finds it sent: such a reply is "sure" after a gap of BURST frames;
 - with a real store (POP3) the answer comes from the I/O worker thread
-  whenever it is done, which no position guarantees. Such replies are not
-  acknowledged by the client's data segments (an ACK below SND.NXT — even
-  an old one, down to SND.UNA - MAX.SND.WND, RFC 5961 §5.2 — never stops
-  the text from being taken), and one last ACK of everything follows the
-  client's FIN `final_gap` frames later, when the answers are expected to
-  be out. Were one later still, that ACK is dropped and the server keeps
-  the connection until its retransmissions give up; the replies are all
-  checked either way.
+  whenever it is done, which no position guarantees (and an open loop
+  reads the input far faster than the worker answers). Such replies are
+  not acknowledged by the client's data segments (an ACK below SND.NXT —
+  even an old one, down to SND.UNA - MAX.SND.WND, RFC 5961 §5.2 — never
+  stops the text from being taken; and a FIN that comes while a reply is
+  pending waits for it, tcp/session_glue.cpp check_peer_closed), and one
+  last ACK of everything follows the client's FIN `final_gap` frames
+  later. If the answers are out by then it closes the connection; if not
+  (the usual case on a busy machine), the server drops it with a challenge
+  ACK and keeps the connection, retransmitting, until it is stopped. The
+  replies are all checked either way.
 
 Each client behaves as a real one: after a step (a command, or an RFC 2920
 group) it waits until the step's replies are out before it sends the next
@@ -72,6 +75,7 @@ class Workload:
     client_segments: int
     fillers: int
     loose_acks: int           # data segments that acknowledge less than all (unsure store replies)
+    filler: bytes             # the filler frame (frames holds this very object for each)
 
 
 def client_ip(slot: int) -> int:
@@ -262,7 +266,7 @@ class Scheduler:
             turn += 1
         self.plans.sort(key=lambda p: p.number)
         return Workload(self.s, self.clients, self.frames, self.plans, self.client_segments, self.fillers,
-                        self.loose_acks)
+                        self.loose_acks, self.filler)
 
 
 def build_workload(settings: Settings, sessions: int, clients: int, store_sure: bool, store_gap: int,

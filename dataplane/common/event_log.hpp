@@ -1,7 +1,14 @@
 // One log for every service (SPEC --log): "time service peer event detail",
 // and the -v debug lines "[N] ..." on stderr.
+//
+// Every field passes through escape_log_field before it is written: names
+// from DNS, replies of remote servers and client input may hold any octet,
+// and a line feed or carriage return in a field would let them forge a
+// line of their own (e.g. one a fail2ban filter takes for an auth failure
+// of someone else's address).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <string>
@@ -10,6 +17,22 @@
 namespace bm {
 
 class LogWriter;
+
+// Appends `field` to `out` with every octet that could break a line or
+// fool a reader shown as "\xNN" (lower-case hex): the C0 controls
+// (0x00-0x1f, CR and LF among them), DEL, the backslash itself (so the
+// escaping cannot be imitated), octets that are not part of well-formed
+// UTF-8 (RFC 3629: no overlong forms, no surrogates, nothing past
+// U+10FFFF) and the C1 controls U+0080-U+009F a terminal may act on.
+// Well-formed UTF-8 text passes unchanged. Writes at most `room` octets
+// to `out` (an escape or a character is never cut) and returns how many.
+std::size_t escape_log_field(std::string_view field, char* out, std::size_t room);
+std::string escape_log_field(std::string_view field);
+
+// Security lines (failed logins, refused connections and recipients):
+// what an operator or fail2ban acts on, so the DPDK build's log writer
+// never drops them (LogWriter::Priority::security).
+bool is_security_event(std::string_view event);
 
 class EventLog {
 public:
@@ -34,7 +57,7 @@ public:
 
 private:
     std::string abort_on_event_;  // BAREMAIL_TEST_ABORT_ON_EVENT (harness self-test only)
-    void emit(std::FILE* to, char* line, int length);
+    void emit(std::FILE* to, char* line, std::size_t length, bool security);
 
     LogWriter* writer_ = nullptr;
     std::FILE* file_ = stderr;

@@ -27,8 +27,11 @@ namespace {
 constexpr std::size_t padded(std::size_t n) { return (n + 15) & ~std::size_t(15); }
 }  // namespace
 
-LogWriter::LogWriter(std::size_t ring_bytes)
-    : capacity_(ring_bytes), ring_(new char[ring_bytes]), thread_([this] { run(); }) {}
+LogWriter::LogWriter(std::size_t ring_bytes, std::size_t reserved_bytes)
+    : capacity_(ring_bytes),
+      reserved_(reserved_bytes == std::size_t(-1) ? ring_bytes / 8 : reserved_bytes),
+      ring_(new char[ring_bytes]),
+      thread_([this] { run(); }) {}
 
 LogWriter::~LogWriter() {
     stopping_.store(true, std::memory_order_release);
@@ -37,15 +40,19 @@ LogWriter::~LogWriter() {
 
 // A record never wraps: if it does not fit before the end of the ring, the
 // rest is marked unused and the record starts at the beginning.
-bool LogWriter::push(std::FILE* to, std::string_view line) {
+bool LogWriter::push(std::FILE* to, std::string_view line, Priority priority) {
     std::size_t n = line.size() < line_bytes ? line.size() : line_bytes;
     std::size_t record = padded(sizeof(Header) + n);
     std::size_t tail = tail_.load(std::memory_order_relaxed);
     std::size_t to_end = capacity_ - tail % capacity_;
     std::size_t need = record + (to_end < record ? to_end : 0);
-    if (need > capacity_ - (tail - head_.load(std::memory_order_acquire))) {
+    if (priority == Priority::normal && need + reserved_ > free_bytes(tail)) {
         dropped_.fetch_add(1, std::memory_order_relaxed);
         return false;
+    }
+    if (need > free_bytes(tail)) {
+        security_waits_.fetch_add(1, std::memory_order_relaxed);
+        while (need > free_bytes(tail)) std::this_thread::sleep_for(std::chrono::microseconds(50));
     }
     if (to_end < record) {
         header_at(tail)->size = wrap_marker;

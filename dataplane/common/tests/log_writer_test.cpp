@@ -87,7 +87,7 @@ TEST(LogWriter, FullRingDropsAndReportsHowMany) {
     ::fcntl(pipe.fds[1], F_SETFL, 0);
     std::string got;
     {
-        LogWriter writer(LogWriter::line_bytes + 16);  // 2064: 64 records of 32 octets
+        LogWriter writer(LogWriter::line_bytes + 16, 0);  // 2064: 64 records of 32 octets, no reserve
         int accepted = 0;
         for (int i = 0; i < 70; ++i) accepted += writer.push(pipe.out, "line " + std::to_string(i) + "\n");
         EXPECT_EQ(accepted, 64);

@@ -26,6 +26,19 @@ std::string lower(std::string_view s) {
     return out;
 }
 
+// RFC 1035 §2.3.1 preferred name syntax, which RFC 5321 §2.3.5 requires
+// of every domain SMTP uses: letters, digits and hyphens. A label may hold
+// any octet on the wire, but an exchange holding a dot, a line break or
+// other bytes is no host SMTP can name (and would be misread as dotted
+// text or forge log lines): such a record is not used.
+bool is_host_label(std::string_view label) {
+    for (char c : label) {
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-';
+        if (!ok) return false;
+    }
+    return true;
+}
+
 std::string_view without_root_dot(std::string_view name) {
     if (name.ends_with('.')) name.remove_suffix(1);
     return name;
@@ -56,9 +69,11 @@ public:
     }
 
     // RFC 1035 §4.1.4: labels, or a pointer (two top bits set) to an
-    // earlier name. `at` moves past the name as written here.
-    bool name(std::size_t& at, std::string& out) const {
+    // earlier name. `at` moves past the name as written here. `host`, if
+    // given, tells whether every label is a host name label.
+    bool name(std::size_t& at, std::string& out, bool* host = nullptr) const {
         out.clear();
+        if (host) *host = true;
         std::size_t pos = at;
         bool jumped = false;
         int pointers = 0;
@@ -81,7 +96,9 @@ public:
             }
             if (pos + 1 + len > packet_.size()) return false;
             if (!out.empty()) out += '.';
-            out += lower(packet_.substr(pos + 1, len));
+            std::string_view label = packet_.substr(pos + 1, len);
+            if (host && !is_host_label(label)) *host = false;
+            out += lower(label);
             if (out.size() > max_name) return false;
             pos += 1 + len;
         }
@@ -156,6 +173,7 @@ Response parse_response(std::string_view packet, std::uint16_t id, std::string_v
     if (rcode != 0) return fail(Status::server_failure, "DNS error rcode " + std::to_string(rcode));
 
     Response response;
+    std::size_t unusable_mx = 0;
     // RFC 1035 §4.1.3: NAME TYPE CLASS TTL RDLENGTH RDATA, RDLENGTH checked
     // against the packet and against what the type's RDATA must hold.
     for (std::uint16_t i = 0; i < ancount; ++i) {
@@ -177,8 +195,13 @@ Response parse_response(std::string_view packet, std::uint16_t id, std::string_v
             response.addresses.push_back(address);
         } else if (type == RecordType::mx) {
             MxRecord mx;
-            if (!in.u16(rdata, mx.preference) || !in.name(rdata, mx.exchange) || rdata != end)
+            bool host = true;
+            if (!in.u16(rdata, mx.preference) || !in.name(rdata, mx.exchange, &host) || rdata != end)
                 return fail(Status::malformed, "bad MX record");
+            if (!host) {
+                ++unusable_mx;
+                continue;
+            }
             response.mx.push_back(std::move(mx));
         }
     }
@@ -186,6 +209,11 @@ Response parse_response(std::string_view packet, std::uint16_t id, std::string_v
     // looks the exchanges up on their own).
     (void)nscount;
     (void)arcount;
+    // MX records that all name no host still mean the domain has MX
+    // records, so RFC 5321 §5.1's fall-back to its A record does not apply:
+    // a bad answer, tried again later.
+    if (response.mx.empty() && unusable_mx != 0)
+        return fail(Status::malformed, "MX exchange is not a host name");
     bool any = !response.mx.empty() || !response.addresses.empty();
     response.status = any ? Status::ok : Status::no_records;
     if (!any) response.reason = "no records of the type asked for";

@@ -154,3 +154,27 @@ TEST(Dns, Rfc1035_4_1_4_CompressionLoopsAndForwardPointersAreRefused) {
                              RecordType::mx).status,
               Status::malformed);
 }
+
+// RFC 5321 §2.3.5 / RFC 1035 §2.3.1: an exchange must be a host name. A
+// label may carry any octet on the wire: a line feed (which would forge a
+// log line), or a dot inside a label (which dotted text would misread).
+TEST(Dns, Rfc5321_2_3_5_MxExchangesThatAreNoHostNamesAreNotUsed) {
+    std::string evil = u16(5) + std::string("\x0c" "mx\nauth-fail", 13) + name("com");
+    std::string dotted = u16(7) + std::string("\x04" "a.bc", 5) + name("com");
+    std::string good = u16(10) + name("mx-2.example.com");
+    std::string p = response(3, ok_flags, 3, "example.com", RecordType::mx,
+                             record(RecordType::mx, evil) + record(RecordType::mx, dotted) +
+                                 record(RecordType::mx, good));
+    Response r = parse_response(p, 3, "example.com", RecordType::mx);
+    ASSERT_EQ(r.status, Status::ok) << r.reason;
+    ASSERT_EQ(r.mx.size(), 1u);
+    EXPECT_EQ(r.mx[0].exchange, "mx-2.example.com");
+}
+
+TEST(Dns, Rfc5321_5_1_OnlyUnusableMxRecordsIsABadAnswerNotARecordlessDomain) {
+    std::string evil = u16(5) + std::string("\x03" "m\rx", 4) + name("com");
+    std::string p = response(4, ok_flags, 1, "example.com", RecordType::mx, record(RecordType::mx, evil));
+    Response r = parse_response(p, 4, "example.com", RecordType::mx);
+    EXPECT_EQ(r.status, Status::malformed);  // not no_records: no fall-back to the A record
+    EXPECT_TRUE(r.mx.empty());
+}

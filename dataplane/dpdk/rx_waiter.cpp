@@ -63,7 +63,8 @@ void RxWaiter::watch(rte_epoll_event& event, int fd, rte_intr_event_cb_t on_read
 }
 
 void RxWaiter::arm() {
-    if (rx_interrupts_ && !armed_) armed_ = rte_eth_dev_rx_intr_enable(port_, queue) == 0;
+    if (!rx_interrupts_) return;  // the other fds are level-triggered: nothing stale to forget
+    if (!armed_) armed_ = rte_eth_dev_rx_intr_enable(port_, queue) == 0;
     // The rx interrupt is edge-triggered (rte_intr_rx_ctl): frames taken
     // while busy polling left events behind. What they announced has been
     // received, and what comes from now on raises a new one.

@@ -29,6 +29,11 @@ makes that certain is the position in the file:
   ACK and keeps the connection, retransmitting, until it is stopped. The
   replies are all checked either way.
 
+The clients need no ARP exchange: they sit on the server's /16 (harness/
+replay starts it with --ip 10.99.0.1/16) and the stack learns an on-link
+sender's MAC from every IPv4 frame it takes (dataplane/dpdk/poll_loop.cpp,
+on_ipv4), before it answers. Frames go to the MAC net_pcap gives its port.
+
 Each client behaves as a real one: after a step (a command, or an RFC 2920
 group) it waits until the step's replies are out before it sends the next
 step, and opens its next connection when one ends. Clients take turns in

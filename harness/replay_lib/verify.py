@@ -60,10 +60,9 @@ def assemble(stream: Stream, iss: int) -> tuple[bytes, int | None, str | None]:
     for offset, payload in pieces:
         if offset > len(out):
             return bytes(out), None, f"a gap in the server's octets at offset {len(out)} (next segment at {offset})"
-        if offset + len(payload) > len(out):
-            if bytes(out[offset:]) != payload[:len(out) - offset]:
-                return bytes(out), None, f"a retransmission at offset {offset} differs from the first copy"
-            out += payload[len(out) - offset:]
+        if bytes(out[offset:offset + len(payload)]) != payload[:len(out) - offset]:
+            return bytes(out), None, f"a retransmission at offset {offset} differs from the first copy"
+        out += payload[len(out) - offset:]
     fin = None if stream.fin_at is None else (stream.fin_at - base) & 0xFFFFFFFF
     return bytes(out), fin, None
 
@@ -96,6 +95,8 @@ def first_difference(expected: list, actual: bytes, tags: TagCheck) -> tuple[int
             at += piece.length
             continue
         got = actual[at:at + len(piece)]
+        if at >= len(actual):
+            return at, piece[:60].decode(errors="replace")
         if got != piece:
             i = next((k for k in range(min(len(got), len(piece))) if got[k] != piece[k]), min(len(got), len(piece)))
             return at + i, piece[i:i + 60].decode(errors="replace")
@@ -119,18 +120,22 @@ def check_session(plan: SessionPlan, stream: Stream | None, tags: TagCheck, prot
         got = min(stream.syn_seqs)
         return (f"{who}: the SYN-ACK's sequence number is {got:#010x}, not the --fixed-isn ISN {plan.iss:#010x} "
                 f"(was the server started with --fixed-isn?)")
-    if stream.resets:
-        return f"{who}: the server reset the connection ({stream.resets} RST)"
     if stream.conflicts:
         return f"{who}: two segments at sequence number {stream.conflicts[0]:#010x} carry different octets"
     actual, fin, broken = assemble(stream, plan.iss)
-    if broken:
-        return f"{who}: {broken}"
     diff = first_difference(plan.expected, actual, tags)
-    if diff is not None:
+    if stream.resets:
+        said = f"; it had sent {actual[-60:].decode(errors='replace')!r}" if actual else ""
+        return f"{who}: the server reset the connection ({stream.resets} RST){said}"
+    if diff is not None and diff[0] < len(actual):
         at, wanted = diff
         got = actual[at:at + 60].decode(errors="replace")
         return f"{who}: reply octet {at} differs: expected {wanted!r}, got {got!r}"
+    if broken:
+        return f"{who}: {broken}"
+    if diff is not None:
+        at, wanted = diff
+        return f"{who}: the server's octets end at {at}; missing from there: {wanted!r}"
     length = expected_length(plan.expected)
     if fin != length:
         return f"{who}: no FIN after the last reply (server FIN at octet {fin}, replies end at {length})"

@@ -43,6 +43,7 @@ position advance.
 """
 from __future__ import annotations
 
+import collections
 import heapq
 from dataclasses import dataclass, field
 
@@ -235,7 +236,7 @@ class Scheduler:
     # ---- the whole file
 
     def run(self) -> Workload:
-        queues = [list(range(k, self.sessions, self.clients)) for k in range(len(self.builders))]
+        queues = [collections.deque(range(k, self.sessions, self.clients)) for k in range(len(self.builders))]
         # (ready frame, turn, slot, session): a session's entry is its last
         # ACK, due apart from its client, which goes on to its next session;
         # equal readiness goes round-robin.
@@ -254,7 +255,7 @@ class Scheduler:
                 self.final_ack(closing, slot)
                 continue
             if live[slot] is None:
-                number = queues[slot].pop(0)
+                number = queues[slot].popleft()
                 live[slot] = self.start(number, slot, len(self.frames))
                 self.plans.append(live[slot].plan)
             session = live[slot]

@@ -105,6 +105,10 @@ class DpdkServer(Server):
         """Seconds of the poll loop's iterations that did work: the CPU the
         server needed, without the polls that found nothing."""
         c = self.counters()
+        if c is None:
+            # The counters are registered once the poll loop starts; a memif
+            # server waits for its client first, so before the run: no work yet.
+            return 0.0
         busy = next((v for k, v in c.items() if k.endswith("busy_cycles")), None)
         hz = next((v for k, v in c.items() if k.endswith("tsc_hz")), None)
         if busy is None or not hz:

@@ -160,6 +160,7 @@ DpdkTransport::~DpdkTransport() {
 void DpdkTransport::run(Scenario& scenario) {
     scenario_ = &scenario;
     std::uint64_t start = clock_.now_ns();
+    scenario.begin(start);
     std::uint64_t limit = start + static_cast<std::uint64_t>(workload_.time_limit_s * 1e9);
     tally_.started_ns = tally_.ended_ns = start;
     std::uint64_t stop_by = 0;  // 0: not stopping

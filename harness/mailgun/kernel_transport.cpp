@@ -81,6 +81,7 @@ KernelTransport::~KernelTransport() {
 void KernelTransport::run(Scenario& scenario) {
     scenario_ = &scenario;
     std::uint64_t start = clock_.now_ns();
+    scenario.begin(start);
     std::uint64_t hard_deadline = start + static_cast<std::uint64_t>(workload_.time_limit_s * 1e9);
     tally_.started_ns = start;
     tally_.ended_ns = start;

@@ -4,10 +4,13 @@
 
 namespace bm::mailgun {
 
-LoadPlan::LoadPlan(const Workload& workload, Tally& tally, std::uint64_t start_ns)
+LoadPlan::LoadPlan(const Workload& workload, Tally& tally)
     : workload_(workload), tally_(tally), left_(workload.messages) {
     if (workload.protocol == Protocol::smtp) text_ = make_message_text(workload.size, workload.sender);
-    if (workload.duration_s > 0) end_ns_ = start_ns + static_cast<std::uint64_t>(workload.duration_s * 1e9);
+}
+
+void LoadPlan::begin(std::uint64_t start_ns) {
+    if (workload_.duration_s > 0) end_ns_ = start_ns + static_cast<std::uint64_t>(workload_.duration_s * 1e9);
 }
 
 std::uint32_t LoadPlan::reserve(std::uint64_t now_ns) {

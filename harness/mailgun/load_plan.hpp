@@ -13,7 +13,9 @@ namespace bm::mailgun {
 
 class LoadPlan {
 public:
-    LoadPlan(const Workload& workload, Tally& tally, std::uint64_t start_ns);
+    LoadPlan(const Workload& workload, Tally& tally);
+    // --duration counts from here.
+    void begin(std::uint64_t start_ns);
 
     // Messages a new session carries: up to --per-connection of what is
     // left, or --per-connection while the duration lasts; 0: no new session.

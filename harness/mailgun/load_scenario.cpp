@@ -7,8 +7,8 @@
 
 namespace bm::mailgun {
 
-LoadScenario::LoadScenario(const Workload& workload, Tally& tally, std::uint64_t start_ns)
-    : workload_(workload), tally_(tally), plan_(workload, tally, start_ns), slots_(workload.sessions) {}
+LoadScenario::LoadScenario(const Workload& workload, Tally& tally)
+    : workload_(workload), tally_(tally), plan_(workload, tally), slots_(workload.sessions) {}
 
 std::optional<Launch> LoadScenario::next_launch(std::uint64_t now_ns) {
     for (std::size_t i = 0; i < slots_.size(); ++i) {

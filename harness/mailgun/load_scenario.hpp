@@ -13,7 +13,9 @@ namespace bm::mailgun {
 
 class LoadScenario final : public Scenario {
 public:
-    LoadScenario(const Workload& workload, Tally& tally, std::uint64_t start_ns);
+    LoadScenario(const Workload& workload, Tally& tally);
+
+    void begin(std::uint64_t now_ns) override { plan_.begin(now_ns); }
 
     std::optional<Launch> next_launch(std::uint64_t now_ns) override;
     std::uint64_t next_launch_time() const override;

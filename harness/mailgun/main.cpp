@@ -60,7 +60,6 @@ void print_script(std::ostream& out, const bm::mailgun::ReplayScript& script) {
 int run(const bm::mailgun::Workload& workload, bm::dpdk::CommandLine& line, bool eal_given) {
     using namespace bm::mailgun;
     Tally tally;
-    MonotonicClock clock;
     install_stop_signals();
     std::unique_ptr<Scenario> scenario;
     ReplayScript script;
@@ -68,9 +67,9 @@ int run(const bm::mailgun::Workload& workload, bm::dpdk::CommandLine& line, bool
         script = load_replay_script(workload.replay_path);
         if (!workload.quiet) print_script_summary(std::cout, script);
         if (workload.print_script) print_script(std::cout, script);
-        scenario = std::make_unique<ReplayScenario>(workload, script, tally, clock.now_ns());
+        scenario = std::make_unique<ReplayScenario>(workload, script, tally);
     } else {
-        scenario = std::make_unique<LoadScenario>(workload, tally, clock.now_ns());
+        scenario = std::make_unique<LoadScenario>(workload, tally);
     }
     if (workload.transport == TransportKind::dpdk) {
         // No default EAL options: the baremail default (a TAP named bm0)

@@ -4,9 +4,8 @@
 
 namespace bm::mailgun {
 
-ReplayScenario::ReplayScenario(const Workload& workload, const ReplayScript& script, Tally& tally,
-                               std::uint64_t start_ns)
-    : workload_(workload), script_(script), tally_(tally), start_ns_(start_ns) {}
+ReplayScenario::ReplayScenario(const Workload& workload, const ReplayScript& script, Tally& tally)
+    : workload_(workload), script_(script), tally_(tally) {}
 
 std::uint64_t ReplayScenario::due(std::size_t session) const {
     if (workload_.speed <= 0) return start_ns_;  // as fast as possible

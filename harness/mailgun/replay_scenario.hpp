@@ -10,7 +10,9 @@ namespace bm::mailgun {
 
 class ReplayScenario final : public Scenario {
 public:
-    ReplayScenario(const Workload& workload, const ReplayScript& script, Tally& tally, std::uint64_t start_ns);
+    ReplayScenario(const Workload& workload, const ReplayScript& script, Tally& tally);
+
+    void begin(std::uint64_t now_ns) override { start_ns_ = now_ns; }
 
     std::optional<Launch> next_launch(std::uint64_t now_ns) override;
     std::uint64_t next_launch_time() const override;
@@ -28,7 +30,7 @@ private:
     const Workload& workload_;
     const ReplayScript& script_;
     Tally& tally_;
-    std::uint64_t start_ns_;
+    std::uint64_t start_ns_ = 0;
     std::size_t next_ = 0;
     std::size_t open_ = 0;
 };

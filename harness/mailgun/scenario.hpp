@@ -39,6 +39,11 @@ class Scenario {
 public:
     virtual ~Scenario() = default;
 
+    // The transport is ready (a DPDK port may take seconds to come up):
+    // the run's time starts now, on the transport's own clock, which every
+    // later now_ns comes from.
+    virtual void begin(std::uint64_t now_ns) = 0;
+
     // The next connection to open now, if one is due.
     virtual std::optional<Launch> next_launch(std::uint64_t now_ns) = 0;
     // When next_launch may next have one (UINT64_MAX: only after a close).

@@ -2,6 +2,8 @@
 
 #include <limits>
 
+#include "apps/ascii.hpp"
+
 namespace bm::apps {
 
 namespace {
@@ -17,25 +19,6 @@ enum class Role { sender, recipient };
 bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 bool is_let_dig(char c) { return is_alpha(c) || is_digit(c); }
-
-char to_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-std::string lower_copy(std::string_view s) {
-    std::string out(s);
-    for (char& c : out) c = to_lower(c);
-    return out;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        if (to_lower(a[i]) != to_lower(b[i])) return false;
-    return true;
-}
-
-bool istarts_with(std::string_view s, std::string_view prefix) {
-    return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
-}
 
 // RFC 5322 §3.2.3 atext, as RFC 5321 §4.1.2 Atom uses it.
 bool is_atext(char c) {

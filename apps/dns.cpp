@@ -1,5 +1,7 @@
 #include "apps/dns.hpp"
 
+#include "apps/ascii.hpp"
+
 namespace bm::apps::dns {
 
 namespace {
@@ -17,14 +19,6 @@ constexpr std::uint16_t flag_rd = 0x0100;
 constexpr std::uint16_t rcode_mask = 0x000f;
 constexpr std::uint16_t rcode_servfail = 2;
 constexpr std::uint16_t rcode_nxdomain = 3;
-
-char to_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-std::string lower(std::string_view s) {
-    std::string out(s);
-    for (char& c : out) c = to_lower(c);
-    return out;
-}
 
 // RFC 1035 §2.3.1 preferred name syntax, which RFC 5321 §2.3.5 requires
 // of every domain SMTP uses: letters, digits and hyphens. A label may hold
@@ -98,7 +92,7 @@ public:
             if (!out.empty()) out += '.';
             std::string_view label = packet_.substr(pos + 1, len);
             if (host && !is_host_label(label)) *host = false;
-            out += lower(label);
+            out += lower_copy(label);
             if (out.size() > max_name) return false;
             pos += 1 + len;
         }
@@ -163,7 +157,7 @@ Response parse_response(std::string_view packet, std::uint16_t id, std::string_v
     std::uint16_t qtype = 0, qclass = 0;
     if (!in.name(at, qname) || !in.u16(at, qtype) || !in.u16(at, qclass))
         return fail(Status::malformed, "bad question section");
-    if (qname != lower(without_root_dot(name)) || qtype != static_cast<std::uint16_t>(type) ||
+    if (qname != lower_copy(without_root_dot(name)) || qtype != static_cast<std::uint16_t>(type) ||
         qclass != class_in)
         return fail(Status::mismatch, "answer is for another question");
     if (flags & flag_tc) return fail(Status::truncated, "truncated answer (TC)");

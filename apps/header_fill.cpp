@@ -3,18 +3,11 @@
 #include <array>
 #include <charconv>
 
+#include "apps/ascii.hpp"
+
 namespace bm::apps {
 
 namespace {
-
-char to_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        if (to_lower(a[i]) != to_lower(b[i])) return false;
-    return true;
-}
 
 bool is_wsp(char c) { return c == ' ' || c == '\t'; }
 

@@ -1,10 +1,10 @@
 #include "apps/header_scan.hpp"
 
+#include "apps/ascii.hpp"
+
 namespace bm::apps {
 
 namespace {
-
-char to_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
 bool is_wsp(char c) { return c == ' ' || c == '\t'; }
 

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <charconv>
 
+#include "apps/ascii.hpp"
+
 namespace bm::apps {
 
 namespace {
@@ -12,15 +14,6 @@ namespace {
 constexpr std::size_t max_reply_line = 2048;
 // A reply of more lines than this is a broken or hostile server.
 constexpr std::size_t max_reply_lines = 100;
-
-char to_upper(char c) { return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c; }
-
-bool istarts_with(std::string_view s, std::string_view prefix) {
-    if (s.size() < prefix.size()) return false;
-    for (std::size_t i = 0; i < prefix.size(); ++i)
-        if (to_upper(s[i]) != to_upper(prefix[i])) return false;
-    return true;
-}
 
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 

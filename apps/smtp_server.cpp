@@ -5,6 +5,7 @@
 #include <charconv>
 #include <utility>
 
+#include "apps/ascii.hpp"
 #include "apps/header_fill.hpp"
 
 namespace bm::apps {
@@ -25,15 +26,6 @@ constexpr std::uint64_t default_body_reserve = 16 << 10;
 // A chunk is handed over once the buffer reaches spool_chunk_size, after
 // the input scanned in one go (at most the line reader's capacity).
 constexpr std::size_t chunk_reserve = spool_chunk_size + 4 * max_command_line;
-
-char to_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        if (to_lower(a[i]) != to_lower(b[i])) return false;
-    return true;
-}
 
 std::string_view trim_spaces(std::string_view s) {
     while (s.starts_with(' ')) s.remove_prefix(1);

@@ -101,6 +101,7 @@ struct EngineConfig {
     std::uint32_t max_conn_per_service = 4096;
     std::uint16_t smtp_port = 2500, pop3_port = 11000, echo_port = 10000;  // 0: disabled
     std::uint16_t mss = 1460;               // what we advertise and send at most
+    std::uint16_t min_mss = 536;            // a peer's smaller MSS is raised to this (input.cpp)
     std::uint32_t receive_window = 65535;   // per connection, bytes
     std::size_t buffer_bytes = 64u << 20;   // one arena for all TCBs' send/receive chunks
     std::uint8_t window_scale = 7;          // offered in SYN-ACK

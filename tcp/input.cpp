@@ -36,6 +36,20 @@ bool acceptable(std::uint32_t seq, std::uint32_t len, std::uint32_t rcv_nxt, std
     return seq_in(seq, rcv_nxt, rcv_nxt + rcv_wnd) || seq_in(seq + len - 1, rcv_nxt, rcv_nxt + rcv_wnd);
 }
 
+// RFC 9293 §3.7.1: without the option the send MSS is 536. A peer that
+// announces less (down to 1) would make us cut every reply into segments
+// of a few octets: 40 octets of headers and a retransmission-queue entry
+// per payload octet, the resource exhaustion of CVE-2019-11479 (SACK
+// "slowness"). As Linux does since then (net.ipv4.tcp_min_snd_mss), the
+// peer's value is raised to a floor instead of refusing the connection:
+// RFC 1122 §3.3.2 requires every host to reassemble 576-octet datagrams,
+// so segments of 536 (576 less 40 of headers) reach any conforming peer.
+// The floor is --min-mss; never above our own MSS.
+std::uint16_t send_mss(std::uint16_t announced, const EngineConfig& config) {
+    std::uint16_t peer = announced ? announced : 536;
+    return std::min(config.mss, std::max(peer, config.min_mss));
+}
+
 bool synchronized_text_state(State state) {
     return state == State::established || state == State::fin_wait_1 || state == State::fin_wait_2;
 }
@@ -124,11 +138,12 @@ void EngineCore::open_passive(const SegmentIn& segment, Service service) {
     arm(tcb);
 }
 
-// The peer's SYN options: RFC 9293 §3.7.1 MSS (536 without the option);
-// RFC 7323 §2.2 scale only if both SYNs carried the option (ours always
-// does, in SYN-ACKs only when the peer's SYN did); §2.3: at most 14.
+// The peer's SYN options: RFC 9293 §3.7.1 MSS (536 without the option,
+// raised to the floor, see send_mss); RFC 7323 §2.2 scale only if both
+// SYNs carried the option (ours always does, in SYN-ACKs only when the
+// peer's SYN did); §2.3: at most 14.
 void EngineCore::take_syn_options(Tcb& tcb, const SegmentIn& segment) {
-    tcb.snd_mss = std::min<std::uint16_t>(config.mss, segment.options.mss ? segment.options.mss : 536);
+    tcb.snd_mss = send_mss(segment.options.mss, config);
     if (segment.options.window_scale >= 0) {
         tcb.window_scaling = true;
         tcb.snd_shift = std::uint8_t(std::min<int>(segment.options.window_scale, 14));
@@ -286,7 +301,7 @@ void EngineCore::open_from_cookie(const SegmentIn& segment, Service service, std
     tcb.iss = segment.ack - 1;
     tcb.snd_una = tcb.iss;
     tcb.snd_nxt = tcb.snd_max = tcb.iss + 1;
-    tcb.snd_mss = std::min(config.mss, mss);
+    tcb.snd_mss = send_mss(mss, config);  // the cookie's table starts at 536
     tcb.congestion.start(tcb.snd_mss, tcb.iss);
     tcb.last_activity_us = now_us;
     segment_arrives(tcb, segment);

@@ -71,6 +71,78 @@ TEST_F(HandshakeTest, Rfc9293_3_7_1_WithoutMssOptionSegmentsStayWithin536) {
     for (const Sent& s : out) EXPECT_LE(s.payload.size(), 536u);
 }
 
+// Echoes a line over a new connection whose SYN announced `mss` and
+// returns the payload sizes of the reply's segments (986 octets in all).
+class MssTest : public EngineTest {
+protected:
+    std::vector<std::size_t> echo_over(std::uint16_t mss) {
+        Client c;
+        c.tuple = tuple_for(echo_port, next_port_++);
+        c.seq = client_isn;
+        SegmentIn syn = segment(c, SYN);
+        syn.options.mss = mss;
+        auto out = deliver(syn);
+        EXPECT_EQ(out.size(), 1u);
+        c.seq = client_isn + 1;
+        c.ack = out[0].segment.seq + 1;
+        receive(c, deliver(segment(c, ACK)));  // the greeting
+        std::vector<std::size_t> sizes;
+        out = send(c, "ECHO " + std::string(980, 'x') + "\r\n");
+        // Let the client ACK until the whole reply is out.
+        std::size_t total = 0;
+        for (int round = 0; round < 20 && total < 986; ++round) {
+            for (const Sent& s : out) {
+                if (s.segment.seq != c.ack || s.payload.empty()) continue;
+                sizes.push_back(s.payload.size());
+                total += s.payload.size();
+                c.ack += std::uint32_t(s.payload.size());
+            }
+            out = acknowledge(c);
+        }
+        EXPECT_EQ(total, 986u);
+        return sizes;
+    }
+    std::uint16_t next_port_ = 40000;
+};
+
+// CVE-2019-11479: a peer announcing MSS 1 must not make us send 1-octet
+// segments; the value is raised to 536 (RFC 9293 §3.7.1, RFC 1122 §3.3.2).
+TEST_F(MssTest, Rfc9293_3_7_1_AnnouncedMssBelow536IsRaisedTo536) {
+    for (std::uint16_t tiny : {1, 48, 535}) {
+        auto sizes = echo_over(tiny);
+        ASSERT_FALSE(sizes.empty());
+        EXPECT_EQ(sizes[0], 536u) << "announced " << tiny;
+        for (std::size_t n : sizes) EXPECT_LE(n, 536u);
+        EXPECT_EQ(sizes.size(), 2u) << "announced " << tiny;  // 536 + 450
+    }
+}
+
+TEST_F(MssTest, Rfc9293_3_7_1_AnnouncedMssAboveTheFloorIsKept) {
+    auto sizes = echo_over(700);
+    ASSERT_EQ(sizes.size(), 2u);
+    EXPECT_EQ(sizes[0], 700u);
+    EXPECT_EQ(sizes[1], 286u);
+}
+
+TEST_F(MssTest, MinMssOptionLowersTheFloor) {
+    EngineConfig config = test_config();
+    config.min_mss = 200;
+    start(config);
+    auto sizes = echo_over(100);
+    ASSERT_FALSE(sizes.empty());
+    EXPECT_EQ(sizes[0], 200u);
+    for (std::size_t n : sizes) EXPECT_LE(n, 200u);
+}
+
+TEST_F(MssTest, TheFloorNeverExceedsOurOwnMss) {
+    EngineConfig config = test_config();
+    config.mss = 400;
+    start(config);
+    auto sizes = echo_over(1);
+    ASSERT_FALSE(sizes.empty());
+    EXPECT_EQ(sizes[0], 400u);
+}
+
 TEST_F(HandshakeTest, Rfc9293_3_10_7_1_SynToClosedPortGetsRstAck) {
     Client c;
     c.tuple = tuple_for(9);

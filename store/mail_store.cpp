@@ -224,6 +224,12 @@ void MailStore::write_copies(const Delivery& d, const MessageParts& message, Com
 }
 
 Status MailStore::spool_append(std::uint64_t& spool, std::string_view bytes) {
+    std::uint64_t held = spools_.bytes();
+    if (held + bytes.size() > config_.max_spool_bytes) {
+        log_line("spool budget spent (" + std::to_string(held) + " of " +
+                 std::to_string(config_.max_spool_bytes) + " octets held by messages in transit): message refused");
+        return Status::no_space;
+    }
     return spools_.append(spool, bytes);
 }
 
@@ -242,9 +248,11 @@ Status MailStore::open_maildrop(std::string_view user, std::string_view password
                                 std::uint32_t& handle, std::vector<MaildropEntry>& messages) {
     std::lock_guard guard(mutex_);
     if (!authenticate(user, password, apop_digest, apop_timestamp)) return Status::auth_failed;
-    std::string name(user);
-    if (!valid_user_name(name)) return Status::auth_failed;
-    std::string mailbox = find_user(name).value_or(name);
+    // The login name is the mailbox name, case included: the users file
+    // holds "Alice" and "alice" as two users, so folding case here would
+    // open one's maildrop with the other's password.
+    std::string mailbox(user);
+    if (!valid_user_name(mailbox)) return Status::auth_failed;
     auto drop = std::make_unique<Maildrop>();
     if (Status s = drop->pop.lock(config_.mail_dir + "/." + mailbox + ".pop3.lock");
         s != Status::ok)

@@ -26,6 +26,10 @@ struct StoreConfig {
     std::string queue_dir;   // default DIR/.queue
     std::string users_file;  // empty: POP3 login refused for everyone
     std::string hostname = "localhost";  // Maildir unique names
+    // Octets all open spools may hold together (--max-spool): past it a
+    // spool append is no_space (452 after the final dot), so sessions
+    // cannot fill the queue's file system with messages in transit.
+    std::uint64_t max_spool_bytes = std::uint64_t(-1);
 };
 
 // One accepted message as the SMTP session hands it over. The message is
@@ -55,8 +59,9 @@ public:
     explicit MailStore(StoreConfig config);
     ~MailStore();
 
-    // Canonical user name for a local part: exact match of DIR/<lp>/ or
-    // DIR/<lp>.mbox, else the lower-cased local part; nullopt if neither.
+    // Canonical user name for a local part (SMTP RCPT): exact match of
+    // DIR/<lp>/ or DIR/<lp>.mbox, else the lower-cased local part; nullopt
+    // if neither. POP3 logins never fold case (open_maildrop).
     std::optional<std::string> find_user(std::string_view local_part) const;
 
     // Writes the message for every local user and, if any remote
@@ -67,6 +72,7 @@ public:
 
     // SMTP DATA as it arrives: appends to spool `spool` (0: a new one,
     // whose id is set). Plain writes: only deliver() makes octets durable.
+    // no_space when the disk is full or max_spool_bytes would be passed.
     Status spool_append(std::uint64_t& spool, std::string_view bytes);
     // The transaction ended without delivery.
     void drop_spool(std::uint64_t spool);
@@ -75,6 +81,7 @@ public:
     // POP3: check credentials (users file: clear or crypt(3) hash; APOP
     // only with a clear password), lock the maildrop exclusively (in_use
     // if another session holds it, in this or another process), snapshot it.
+    // The maildrop is the mailbox named exactly as the user logged in.
     Status open_maildrop(std::string_view user, std::string_view password,
                          std::string_view apop_digest, std::string_view apop_timestamp,
                          std::uint32_t& handle, std::vector<MaildropEntry>& messages);

@@ -102,6 +102,13 @@ std::size_t Spools::count() const {
     return open_.size();
 }
 
+std::uint64_t Spools::bytes() const {
+    std::lock_guard guard(mutex_);
+    std::uint64_t total = 0;
+    for (const auto& [id, spool] : open_) total += spool->size();
+    return total;
+}
+
 std::size_t remove_leftover_spools(const std::string& tmp_dir) {
     DIR* d = ::opendir(tmp_dir.c_str());
     if (d == nullptr) return 0;

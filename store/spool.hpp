@@ -55,6 +55,7 @@ public:
     // Removes it; an unknown id is ignored (a drop may follow a take).
     void drop(std::uint64_t id);
     std::size_t count() const;
+    std::uint64_t bytes() const;  // octets held by all open spools
 
 private:
     Status create(std::uint64_t& id);

@@ -17,7 +17,7 @@ enum LongOnly : int {
     opt_retry_delay, opt_max_attempts, opt_max_conn, opt_max_msg_size,
     opt_idle_timeout, opt_log, opt_daemon, opt_pid_file, opt_header_fill,
     opt_sink, opt_fixed_isn, opt_tcb_capacity, opt_ip, opt_gateway, opt_help,
-    opt_relay_timeout, opt_poll, opt_poll_idle_us,
+    opt_relay_timeout, opt_poll, opt_poll_idle_us, opt_max_spool, opt_min_mss,
 };
 
 const option long_options[] = {
@@ -37,6 +37,8 @@ const option long_options[] = {
     {"relay-timeout", required_argument, nullptr, opt_relay_timeout},
     {"max-conn", required_argument, nullptr, opt_max_conn},
     {"max-msg-size", required_argument, nullptr, opt_max_msg_size},
+    {"max-spool", required_argument, nullptr, opt_max_spool},
+    {"min-mss", required_argument, nullptr, opt_min_mss},
     {"idle-timeout", required_argument, nullptr, opt_idle_timeout},
     {"log", required_argument, nullptr, opt_log},
     {"daemon", no_argument, nullptr, opt_daemon},
@@ -131,6 +133,11 @@ void apply(Options& o, int id, const char* arg, Build build) {
     case opt_relay_timeout: o.relay_timeout = number<std::uint32_t>(arg, id, 1); break;
     case opt_max_conn: o.max_conn = number<std::uint32_t>(arg, id, 1, 1u << 20); break;
     case opt_max_msg_size: o.max_msg_size = number<std::uint64_t>(arg, id, 1); break;
+    case opt_max_spool: o.max_spool = number<std::uint64_t>(arg, id, 1); break;
+    case opt_min_mss:  // 48: the floor Linux allows for tcp_min_snd_mss
+        require_dpdk(id, build);
+        o.min_mss = number<std::uint16_t>(arg, id, 48);
+        break;
     case opt_idle_timeout: o.idle_timeout = number<std::uint32_t>(arg, id, 1); break;
     case opt_log: o.log_file = arg; break;
     case opt_daemon: o.daemon = true; break;
@@ -208,8 +215,9 @@ std::string usage(Build build) {
            " [--hostname NAME] [--local-domain D]... [--relay-from CIDR]... [--queue-dir DIR]"
            " [--relayhost HOST[:PORT]] [--dns IP] [--retry-delay S] [--max-attempts N]"
            " [--relay-timeout S]"
-           " [--max-conn N] [--max-msg-size B] [--idle-timeout S] [--log FILE] [--daemon]"
-           " [--pid-file F] [--header-fill all|none] [--sink] [--ip A.B.C.D] [-v] [-a]";
+           " [--max-conn N] [--max-msg-size B] [--max-spool B] [--idle-timeout S] [--log FILE] [--daemon]"
+           " [--pid-file F] [--header-fill all|none] [--sink] [--ip A.B.C.D]" +
+           std::string(build == Build::dpdk ? " [--min-mss N]" : "") + " [-v] [-a]";
 }
 
 apps::SmtpConfig smtp_config(const Options& o, const std::string& instance_tag) {

@@ -37,6 +37,9 @@ struct Options {
     std::uint32_t relay_timeout = 300;  // relay client: per reply and connect (RFC 5321 §4.5.3.2)
     std::uint32_t max_conn = 4096;
     std::uint64_t max_msg_size = 10485760;
+    // Octets of message bodies spooled at once, all sessions together
+    // (README "Big messages in"); past it a message gets 452.
+    std::uint64_t max_spool = 1073741824;
     std::optional<std::uint32_t> idle_timeout;  // seconds; default per service
     std::string log_file;
     bool daemon = false;
@@ -50,6 +53,7 @@ struct Options {
     std::uint8_t prefix_len = 24;
     std::string gateway;
     bool fixed_isn = false;
+    std::uint16_t min_mss = 536;  // DPDK build: a peer's smaller MSS is raised to this
     std::uint32_t tcb_capacity = 0;
     // DPDK build (--poll, --poll-idle-us): poll without pause (a core of
     // its own) or, by default, sleep after poll_idle_us without work.

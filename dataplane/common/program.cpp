@@ -34,6 +34,7 @@ store::StoreConfig store_config(const Options& o) {
     c.queue_dir = o.queue_dir;
     c.users_file = o.users_file;
     c.hostname = o.hostname;
+    c.max_spool_bytes = o.max_spool;
     return c;
 }
 

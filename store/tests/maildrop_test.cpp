@@ -89,6 +89,22 @@ TEST_F(Maildrop, UserWithoutMailboxGetsEmptyMaildrop) {
     EXPECT_EQ(store->close_maildrop(s.handle, {0}, true), Status::ok);
 }
 
+// Users "Alice" and "alice" are two users: a login never folds case, so
+// Alice's password opens Alice's (here empty) maildrop, never alice's.
+TEST_F(Maildrop, LoginNameIsTheMailboxNameCaseIncluded) {
+    write_text(dir / "users", "alice:pw\nAlice:pw\n");
+    deliver_three("alice");
+    Session upper;
+    ASSERT_EQ(open(*store, "Alice", upper), Status::ok);
+    EXPECT_TRUE(upper.entries.empty());
+    Session lower;  // not locked by Alice's session: another maildrop
+    ASSERT_EQ(open(*store, "alice", lower), Status::ok);
+    EXPECT_EQ(lower.entries.size(), 3u);
+    EXPECT_EQ(store->close_maildrop(upper.handle, {}, false), Status::ok);
+    EXPECT_EQ(store->close_maildrop(lower.handle, {}, false), Status::ok);
+    EXPECT_EQ(open(*store, "ALICE", upper), Status::auth_failed);  // no such user
+}
+
 TEST_F(Maildrop, SecondOpenIsInUseUntilTheFirstCloses) {
     Session first, second;
     ASSERT_EQ(open(*store, "alice", first), Status::ok);

@@ -187,6 +187,34 @@ TEST(SpoolDelivery, DiskFullWhileSpoolingIsNoSpaceAndTheDropFreesIt) {
     store.drop_spool(again);
 }
 
+// --max-spool: all sessions' spools together stay within the budget; the
+// append that would pass it is no_space (452 after the final dot), and the
+// budget is back once spools are dropped or delivered.
+TEST(SpoolDelivery, SpoolBudgetIsSharedByAllSpoolsAndFreedByDropAndDelivery) {
+    TempDir dir;
+    make_maildir(dir / "alice");
+    StoreConfig config{dir.path(), "", "", "h"};
+    config.max_spool_bytes = 250 * 1024;
+    MailStore store(config);
+    std::string chunk(100 * 1024, 'x');
+    std::uint64_t a = 0, b = 0, c = 0;
+    ASSERT_EQ(store.spool_append(a, chunk), Status::ok);
+    ASSERT_EQ(store.spool_append(b, chunk), Status::ok);
+    EXPECT_EQ(store.spool_append(c, chunk), Status::no_space);  // 300 KiB > 250 KiB
+    EXPECT_EQ(c, 0u);                                            // no spool was made for it
+    EXPECT_EQ(store.spool_append(a, chunk), Status::no_space);   // nor may an open one grow
+    EXPECT_EQ(store.spool_append(a, std::string(50 * 1024, 'y')), Status::ok);  // exactly the budget
+    EXPECT_EQ(spool_files(dir / ".queue").size(), 2u);
+    store.drop_spool(b);
+    ASSERT_EQ(store.spool_append(c, chunk), Status::ok);
+    ASSERT_EQ(deliver_now(store, Delivery{"q", "", {"alice"}, {}, "\r\n", "", a}), Status::ok);
+    std::uint64_t d = 0;
+    EXPECT_EQ(store.spool_append(d, chunk), Status::ok);  // a's 150 KiB are free again
+    store.drop_spool(c);
+    store.drop_spool(d);
+    EXPECT_EQ(store.open_spools(), 0u);
+}
+
 TEST(SpoolDelivery, DiskFullWhileCopyingFromTheSpoolIsNoSpaceAndLeavesNothing) {
     TempDir dir;
     Tmpfs mail(dir / "mail", "256k");

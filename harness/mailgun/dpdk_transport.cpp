@@ -6,7 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
-#include <random>
+#include <ctime>
 #include <thread>
 
 #include <unistd.h>
@@ -68,8 +68,13 @@ tcp::EngineConfig client_engine(const Workload& w, const dpdk::Port& port) {
     c.local_ip = w.local_ip;
     c.syn_retries = syn_retries_within(w.timeout_s);
     c.client_idle_timeout_s = static_cast<std::uint32_t>(std::max(1.0, std::ceil(w.timeout_s)));
-    std::random_device random;  // RFC 6528: a secret key, fresh per start
-    for (std::uint64_t& word : c.isn_secret) word = (std::uint64_t(random()) << 32) | random();
+    // One fixed key, not a fresh one per run: with the clock below the ISN
+    // of a 4-tuple keeps growing from run to run (RFC 6528 M + F with F
+    // constant), so a SYN for a port whose previous connection is still in
+    // the server's TIME-WAIT is taken as a new incarnation (RFC 9293
+    // §3.10.7.4) instead of being dropped and retried a second later. A
+    // load generator's ISNs need no secrecy.
+    c.isn_secret[0] = c.isn_secret[1] = 0;
     return c;
 }
 
@@ -77,11 +82,17 @@ tcp::EngineConfig client_engine(const Workload& w, const dpdk::Port& port) {
 
 // ---- clock --------------------------------------------------------------
 
-TscClock::TscClock() : start_(rte_rdtsc()), hz_(rte_get_tsc_hz()) {}
+// Anchored to the wall clock, so the engine's time (and with it the ISN
+// clock M) goes on from one run to the next instead of restarting at 0.
+TscClock::TscClock() : start_(rte_rdtsc()), hz_(rte_get_tsc_hz()) {
+    timespec ts{};
+    clock_gettime(CLOCK_REALTIME, &ts);
+    origin_ns_ = std::uint64_t(ts.tv_sec) * 1'000'000'000u + std::uint64_t(ts.tv_nsec);
+}
 
 std::uint64_t TscClock::now_ns() const {
     auto cycles = static_cast<unsigned __int128>(rte_rdtsc() - start_);
-    return static_cast<std::uint64_t>(cycles * 1'000'000'000u / hz_);
+    return origin_ns_ + static_cast<std::uint64_t>(cycles * 1'000'000'000u / hz_);
 }
 
 // ---- one connection ------------------------------------------------------

@@ -41,7 +41,7 @@ public:
     std::uint64_t now_ns() const override;
 
 private:
-    std::uint64_t start_, hz_;
+    std::uint64_t start_, hz_, origin_ns_ = 0;
 };
 
 class DpdkTransport final : public tcp::Output, public tcp::StorePort, public tcp::EventSink {

@@ -80,12 +80,6 @@ std::string loggable(std::string_view name) {
     return out;
 }
 
-// A piece is asked for with what the connection can take now, within these
-// bounds: big enough that a store round trip carries real work, small
-// enough that a session never holds much of a message.
-constexpr std::uint32_t kMinPiece = 4 * 1024;
-constexpr std::uint32_t kMaxPiece = 64 * 1024;
-
 }  // namespace
 
 struct Pop3Server::Arguments {
@@ -350,14 +344,12 @@ void Pop3Server::read_message(std::uint32_t index, std::int32_t top_lines) {
 }
 
 void Pop3Server::request_piece() {
-    std::size_t room = std::clamp<std::size_t>(transport_.send_room(), kMinPiece, kMaxPiece);
-    submit(ReadMessage{maildrop_, stream_.index, stream_.top_lines, stream_.offset,
-                       static_cast<std::uint32_t>(room)});
+    submit(ReadMessage{maildrop_, stream_.index, stream_.top_lines, stream_.text.offset(),
+                       PieceStream::piece_size(transport_)});
 }
 
 void Pop3Server::on_writable() {
-    if (!stream_.active || !stream_.awaiting_room) return;
-    stream_.awaiting_room = false;
+    if (!stream_.active || !stream_.text.take_room()) return;
     request_piece();
 }
 
@@ -450,40 +442,35 @@ void Pop3Server::on_message_text(const MessageText& text) {
     // Stopping: a message that ends with this piece is still sent whole,
     // then the shutdown line; a longer one is cut here.
     if (last_words_ && !text.end) return stream_cut("stream-cut", last_words_->substr(5));
-    if (stream_.offset == 0) {
+    if (stream_.text.offset() == 0) {
         // RFC 1939 §5: RETR names the size; TOP (§7) just says +OK.
         std::string first = stream_.top_lines >= 0
                                 ? std::string("+OK")
                                 : "+OK " + std::to_string(messages_[stream_.index].size) + " octets";
         reply(first);
     }
-    stream_.offset += text.text.size();
     // RFC 1939 §3: the same byte-stuffing as SMTP's (RFC 5321 §4.5.2).
-    stream_.stuffer.send(text.text, transport_);
+    stream_.text.send(text.text, transport_);
     if (text.end) return end_stream();
-    if (transport_.send_room() >= kMinPiece) return request_piece();
-    stream_.awaiting_room = true;
+    if (stream_.text.room_for_next(transport_)) request_piece();
 }
 
-// The store promises CRLF lines; a missing final CRLF is added anyway so
-// the terminating "." stays on its own line.
 void Pop3Server::end_stream() {
-    bool mid_line = stream_.stuffer.mid_line();
+    stream_.text.finish(transport_);
     stream_ = Stream{};
-    transport_.send(mid_line ? "\r\n.\r\n" : ".\r\n");
 }
 
 // Before the first line the client can still be told; once part of the
 // message is out, a -ERR would read as message text, so the connection is
 // dropped instead (nothing is deleted without QUIT).
 void Pop3Server::stream_failed(Outcome outcome) {
-    if (stream_.offset == 0) {
+    if (stream_.text.offset() == 0) {
         stream_ = Stream{};
         if (outcome == Outcome::not_found) return reply("-ERR no such message");
         return reply("-ERR [SYS/TEMP] Message could not be read, try again later");
     }
     stream_cut("read-failed", "message " + std::to_string(stream_.index + 1) + " at octet " +
-                                  std::to_string(stream_.offset));
+                                  std::to_string(stream_.text.offset()));
 }
 
 void Pop3Server::stream_cut(std::string_view event, std::string_view detail) {
@@ -510,7 +497,7 @@ void Pop3Server::on_idle_timeout() {
     if (state_ == State::ended) return;
     last_words_ = "-ERR Autologout; idle for too long";  // RFC 1939 §3 autologout timer
     if (delaying_) on_wakeup();  // answer the held login first; the session ends anyway
-    if (stream_.awaiting_room) return stream_cut("stream-cut", last_words_->substr(5));
+    if (stream_.text.awaiting_room()) return stream_cut("stream-cut", last_words_->substr(5));
     resume();
 }
 
@@ -518,7 +505,7 @@ void Pop3Server::on_shutdown() {
     if (state_ == State::ended) return;
     last_words_ = "-ERR Server shutting down";
     if (delaying_) on_wakeup();
-    if (stream_.awaiting_room) return stream_cut("stream-cut", last_words_->substr(5));
+    if (stream_.text.awaiting_room()) return stream_cut("stream-cut", last_words_->substr(5));
     resume();
 }
 

@@ -16,9 +16,9 @@
 #include <vector>
 
 #include "apps/config.hpp"
-#include "apps/dot_stuffer.hpp"
 #include "apps/line_reader.hpp"
 #include "apps/mail_port.hpp"
+#include "apps/piece_stream.hpp"
 #include "apps/session.hpp"
 
 namespace bm::apps {
@@ -128,11 +128,9 @@ private:
     // The RETR/TOP being sent, piece by piece; no command runs meanwhile.
     struct Stream {
         bool active = false;
-        bool awaiting_room = false;  // the next piece waits for on_writable
-        DotStuffer stuffer;          // dot-stuffing state across pieces
         std::uint32_t index = 0;
         std::int32_t top_lines = -1;
-        std::uint64_t offset = 0;    // octets of the text already sent
+        PieceStream text;  // pacing, dot-stuffing and offset across pieces
     };
     Stream stream_;
 

@@ -23,12 +23,6 @@ bool valid_code(std::string_view line) {
            line[1] <= '5' && is_digit(line[2]);
 }
 
-// Pieces of the text asked for: at most 64 KiB (so a session holds about
-// that much of a message), and not less than 4 KiB (else a nearly full
-// send queue would make for many tiny reads).
-constexpr std::uint32_t min_piece = 4 * 1024;
-constexpr std::uint32_t max_piece = 64 * 1024;
-
 }  // namespace
 
 SmtpClient::SmtpClient(const SmtpClientConfig& config, OutboundMessage message,
@@ -285,20 +279,16 @@ void SmtpClient::on_end_of_data(const Reply& reply) {
 // from the queue piece by piece, each piece asked for once the connection
 // has room for it, so a message of any size costs about one piece here.
 void SmtpClient::send_body() {
-    if (transport_.send_room() >= min_piece) return request_piece();
-    body_.awaiting_room = true;
+    if (body_.text.room_for_next(transport_)) request_piece();
 }
 
 void SmtpClient::request_piece() {
-    auto room = static_cast<std::uint32_t>(
-        std::clamp<std::size_t>(transport_.send_room(), min_piece, max_piece));
     body_.reading = true;
-    store_.submit(ReadQueued{message_.queue_name, body_.offset, room});
+    store_.submit(ReadQueued{message_.queue_name, body_.text.offset(), PieceStream::piece_size(transport_)});
 }
 
 void SmtpClient::on_writable() {
-    if (closed_ || !body_.awaiting_room) return;
-    body_.awaiting_room = false;
+    if (closed_ || !body_.text.take_room()) return;
     request_piece();
 }
 
@@ -319,19 +309,15 @@ void SmtpClient::on_queued_text(const QueuedText& text) {
         abort("4.3.0 cannot read the queued message");
         return;
     }
-    stuffer_.send(text.text, transport_);
-    body_.offset += text.text.size();
+    body_.text.send(text.text, transport_);
     if (text.end) return end_body();
     send_body();
 }
 
-// The queue holds CRLF lines; should the text lack its final CRLF anyway,
-// one is added so the terminating "." stands on a line of its own.
 void SmtpClient::end_body() {
-    if (stuffer_.mid_line()) transport_.send("\r\n");
-    transport_.send(".\r\n");
+    body_.text.finish(transport_);
     body_.sent = true;
-    observer_.on_command("<message text, " + std::to_string(body_.offset) + " octets>");
+    observer_.on_command("<message text, " + std::to_string(body_.text.offset()) + " octets>");
     process_input();  // a reply already read waited for the dot
 }
 

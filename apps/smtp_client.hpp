@@ -25,8 +25,8 @@
 #include <string_view>
 #include <vector>
 
-#include "apps/dot_stuffer.hpp"
 #include "apps/line_reader.hpp"
+#include "apps/piece_stream.hpp"
 #include "apps/session.hpp"
 
 namespace bm::apps {
@@ -155,13 +155,11 @@ private:
 
     // DATA in progress: how far the text has been sent, and what it waits for.
     struct Body {
-        std::uint64_t offset = 0;    // octets of the text sent so far
-        bool reading = false;        // a ReadQueued is out
-        bool awaiting_room = false;  // waits for on_writable
-        bool sent = false;           // the final dot is out
+        PieceStream text;      // pacing, dot-stuffing and offset across pieces
+        bool reading = false;  // a ReadQueued is out
+        bool sent = false;     // the final dot is out
     };
     Body body_;
-    DotStuffer stuffer_;
 };
 
 }  // namespace bm::apps

@@ -20,57 +20,10 @@
 #include "apps/config.hpp"
 #include "apps/mail_port.hpp"
 #include "apps/session.hpp"
+#include "tcp/counters.hpp"
+#include "tcp/segment.hpp"
 
 namespace bm::tcp {
-
-// Host byte order throughout.
-struct FourTuple {
-    std::uint32_t local_ip = 0;
-    std::uint16_t local_port = 0;
-    std::uint32_t remote_ip = 0;
-    std::uint16_t remote_port = 0;
-    bool operator==(const FourTuple&) const = default;
-};
-
-enum Flag : std::uint8_t { FIN = 0x01, SYN = 0x02, RST = 0x04, PSH = 0x08, ACK = 0x10, URG = 0x20 };
-
-struct TcpOptions {
-    std::uint16_t mss = 0;        // 0: absent
-    std::int8_t window_scale = -1;  // -1: absent
-    bool sack_permitted = false;
-    bool has_timestamps = false;
-    std::uint32_t ts_value = 0, ts_echo = 0;
-};
-
-struct SegmentIn {
-    FourTuple tuple;  // local = our side (destination of the packet)
-    std::uint32_t seq = 0, ack = 0;
-    std::uint8_t flags = 0;
-    std::uint16_t window = 0;  // as on the wire (unscaled)
-    TcpOptions options;
-    std::span<const std::uint8_t> payload;
-};
-
-struct SegmentOut {
-    FourTuple tuple;  // local = source of the packet
-    std::uint32_t seq = 0, ack = 0;
-    std::uint8_t flags = 0;
-    std::uint16_t window = 0;  // already scaled down for the wire
-    TcpOptions options;
-};
-
-// Implemented by the dataplane: build IPv4 + TCP (checksums) around the
-// header and payload and queue the frame for the next tx burst. The payload
-// may come in two pieces (a wrapped send buffer); their bytes are only valid
-// during the call.
-class Output {
-public:
-    virtual void emit(const SegmentOut& segment, std::span<const std::uint8_t> payload_a,
-                      std::span<const std::uint8_t> payload_b) = 0;
-
-protected:
-    ~Output() = default;
-};
 
 // Disk work for the sessions: the dataplane forwards to the store's I/O
 // worker (dataplane/common/mail_backend) and calls Engine::on_store_reply.
@@ -120,14 +73,6 @@ struct EngineConfig {
     std::uint16_t ephemeral_last = 65535;
     std::uint8_t syn_retries = 6;           // like Linux tcp_syn_retries: ~127 s, then fail
     std::uint32_t client_idle_timeout_s = 300;  // RFC 5321 §4.5.3.2 minutes per reply
-};
-
-struct Counters {
-    std::uint64_t segments_in = 0, segments_out = 0, pure_acks_out = 0, retransmits = 0;
-    std::uint64_t resets_out = 0, challenge_acks = 0, syn_cookies_sent = 0, syn_cookies_accepted = 0;
-    std::uint64_t dropped_bad = 0, dropped_no_tcb = 0, dropped_out_of_window = 0, dropped_no_room = 0;
-    std::uint64_t connections_opened = 0, connections_closed = 0, refused_max_conn = 0;
-    std::uint64_t active_opens = 0, active_open_failures = 0;  // connect(): SYNs started, never established
 };
 
 // ---- active open -------------------------------------------------------------

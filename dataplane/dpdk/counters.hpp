@@ -13,7 +13,7 @@
 #include <string_view>
 
 #include "dataplane/dpdk/drop_reason.hpp"
-#include "tcp/engine.hpp"
+#include "tcp/counters.hpp"
 
 namespace bm::dpdk {
 

@@ -1,6 +1,6 @@
 // TCP header and options on the wire (RFC 9293 §3.1; options: MSS RFC 9293
 // §3.2, window scale and timestamps RFC 7323, SACK-permitted RFC 2018),
-// translated to and from the engine's values (tcp/engine.hpp).
+// translated to and from the engine's values (tcp/segment.hpp).
 #pragma once
 
 #include <cstddef>
@@ -9,7 +9,7 @@
 
 #include "dataplane/dpdk/drop_reason.hpp"
 #include "dataplane/dpdk/frame.hpp"
-#include "tcp/engine.hpp"
+#include "tcp/segment.hpp"
 
 namespace bm::dpdk {
 

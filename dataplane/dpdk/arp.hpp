@@ -56,10 +56,11 @@ public:
     // RFC 826 "merge": refresh an existing entry; `create` adds one (the
     // packet was for us).
     void update(std::uint32_t ip, const MacAddress& mac, std::uint64_t now_us, bool create);
-    // Learn from an IPv4 frame of an on-link sender (not an RFC 826 rule,
-    // but what lets a replayed capture without ARP be answered): fills an
-    // absent or incomplete entry, refreshes a matching one, and never
-    // overrides a different resolved MAC (only ARP may move an address).
+    // Learn from an IPv4 frame of an on-link sender: fills an absent or
+    // incomplete entry, refreshes a matching one, and never overrides a
+    // different resolved MAC. Not an RFC 826 rule, and the server never
+    // calls it (anyone on the link can send from the gateway's address);
+    // only the load generator, which talks to a server it trusts, does.
     void learn(std::uint32_t ip, const MacAddress& mac, std::uint64_t now_us);
     std::size_t resolved_entries() const;
     const ArpTiming& timing() const { return timing_; }

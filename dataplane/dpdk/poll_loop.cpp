@@ -61,6 +61,7 @@ tcp::EngineConfig engine_config(const Options& o, const Port& port, const std::s
     c.pop3_port = o.pop3_port;
     c.echo_port = o.echo_port;
     c.mss = std::uint16_t(port.mtu() - ip_tcp_headers);
+    c.min_mss = o.min_mss;
     c.idle_timeout_s[0] = o.smtp_idle();
     c.idle_timeout_s[1] = o.pop3_idle();
     c.idle_timeout_s[2] = o.echo_idle();
@@ -321,10 +322,9 @@ bool PollLoop::on_ipv4(rte_mbuf* frame, const EthernetHeader& ethernet) {
         return false;
     }
     counters_.rx(Protocol::ipv4);
-    if (subnet_.on_link(ip.source)) {
-        arp_.learn(ip.source, ethernet.source, now_us_);
-        if (!arp_pending_.empty()) release_pending(ip.source, ethernet.source);
-    }
+    // The source MAC of an IPv4 frame is never learnt: anyone on the link
+    // can claim any source address (the gateway's included), and only ARP
+    // (RFC 826, on_arp) may bind an address to a MAC.
     switch (ip.protocol) {
     case ip_protocol_icmp: return on_icmp(frame, ethernet, ip);
     case ip_protocol_tcp: on_tcp(frame, ip); return false;

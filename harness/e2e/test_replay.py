@@ -92,17 +92,22 @@ def test_a_server_without_fixed_isn_fails_the_run(tmp_path):
 
 def test_generated_frames_are_valid_tcp_with_the_fixed_isn_acks():
     from scapy.layers.inet import IP, TCP
-    from scapy.layers.l2 import Ether
+    from scapy.layers.l2 import ARP, Ether
 
     # SipHash-2-4 against the paper's test vector (key 00..0f, message 00..0e).
     key = bytes(range(16))
     assert siphash24(int.from_bytes(key[:8], "little"), int.from_bytes(key[8:], "little"),
                      bytes(range(15))) == 0xA129CA6149BE45E5
     workload = build_workload(Settings(), sessions=6, clients=3, store_sure=True, store_gap=32, final_gap=0)
-    assert workload.client_segments == 6 * 9 and len(workload.frames) == workload.client_segments + workload.fillers
+    assert workload.client_segments == 6 * 9 and workload.arp_requests == 3
+    assert len(workload.frames) == workload.client_segments + workload.fillers + workload.arp_requests
     handshakes = 0
     for raw in workload.frames:
         frame = Ether(raw)
+        if ARP in frame:  # each client first asks for the server, as one with an empty cache does
+            assert frame[ARP].op == 1 and frame[ARP].pdst == "10.99.0.1" and frame.dst == "ff:ff:ff:ff:ff:ff"
+            assert frame[ARP].hwsrc == frame.src and frame[ARP].psrc.startswith("10.99.")
+            continue
         if IP not in frame:
             continue
         ip, tcp = frame[IP], frame[TCP]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scapy.layers.inet import IP, TCP
-from scapy.layers.l2 import Ether
+from scapy.layers.l2 import ARP, Ether
 
 FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
 
@@ -75,6 +75,13 @@ class ClientFrames:
         pseudo = struct.pack("!IIBBH", self.src, self.dst, 0, 6, tcp_length)
         struct.pack_into("!H", frame, TCP_AT + 16, inet_checksum(pseudo + bytes(frame[TCP_AT:])))
         return bytes(frame)
+
+
+def arp_request(client_mac: str, client_ip: str, server_ip: str) -> bytes:
+    """RFC 826: who has the server's address, tell the client. The server
+    answers and, the request being for it, enters the client in its cache."""
+    return bytes(Ether(dst="ff:ff:ff:ff:ff:ff", src=client_mac) /
+                 ARP(op="who-has", hwsrc=client_mac, psrc=client_ip, pdst=server_ip))
 
 
 def filler_frame(client_mac: str) -> bytes:

@@ -29,10 +29,15 @@ makes that certain is the position in the file:
   ACK and keeps the connection, retransmitting, until it is stopped. The
   replies are all checked either way.
 
-The clients need no ARP exchange: they sit on the server's /16 (harness/
-replay starts it with --ip 10.99.0.1/16) and the stack learns an on-link
-sender's MAC from every IPv4 frame it takes (dataplane/dpdk/poll_loop.cpp,
-on_ipv4), before it answers. Frames go to the MAC net_pcap gives its port.
+The clients sit on the server's /16 (harness/replay starts it with --ip
+10.99.0.1/16), and each one opens with an ARP request for the server's
+address, as a client with an empty cache does: the request is for the
+server, so it enters the client in its cache (RFC 826 "Packet Reception")
+and its replies go out at once instead of waiting on a request of its own
+that no one in the file would answer. With more clients than the server's
+cache holds (ARP_CACHE, dataplane/dpdk/arp.hpp) an entry may be pushed out,
+so then a client asks before every session. Frames go to the MAC net_pcap
+gives its port.
 
 Each client behaves as a real one: after a step (a command, or an RFC 2920
 group) it waits until the step's replies are out before it sends the next
@@ -47,13 +52,14 @@ import collections
 import heapq
 from dataclasses import dataclass, field
 
-from replay_lib.frames import ACK, CLIENT_MSS, FIN, PSH, SYN, ClientFrames, filler_frame
+from replay_lib.frames import ACK, CLIENT_MSS, FIN, PSH, SYN, ClientFrames, arp_request, filler_frame
 from replay_lib.isn import fixed_isn
 from replay_lib.workload import SERVICE_PORT, Piece, Settings, Step, session_steps
 
 BURST = 32  # frames per rx burst of baremail's poll loop (dataplane/dpdk/poll_loop.hpp)
 SERVER_IP = 0x0A630001  # 10.99.0.1
 SERVER_MAC = "02:70:63:61:70:00"  # what net_pcap gives its first port
+ARP_CACHE = 256  # entries of baremail's ARP cache (ArpCache::capacity)
 MAX_CLIENTS = 60000
 FIRST_PORT, PORTS = 1024, 64000
 
@@ -80,6 +86,7 @@ class Workload:
     sessions: list[SessionPlan]
     client_segments: int
     fillers: int
+    arp_requests: int
     loose_acks: int           # data segments that acknowledge less than all (unsure store replies)
     filler: bytes             # the filler frame (frames holds this very object for each)
 
@@ -111,7 +118,7 @@ class Live:
     """A session in progress on one client."""
     plan: SessionPlan
     steps: list[Step] = field(default_factory=list)
-    step: int = -1          # -1: the SYN is next
+    step: int = -1          # -1: the SYN is next (-2: an ARP request first)
     chunk: int = 0          # next MSS-sized piece of the current step
     seq: int = 0            # the client's next sequence number
     sent: list[Sent] = field(default_factory=list)
@@ -137,10 +144,13 @@ class Scheduler:
         self.frames: list[bytes] = []
         self.plans: list[SessionPlan] = []
         self.next_connection = 1  # the server numbers sessions from 1 as handshakes complete
-        self.client_segments = self.fillers = self.loose_acks = 0
+        self.client_segments = self.fillers = self.arp_requests = self.loose_acks = 0
+        self.asked: set[int] = set()  # clients whose ARP request is in
         self.builders = [ClientFrames(client_mac(client_ip(k)), dotted(client_ip(k)), SERVER_MAC,
                                       dotted(SERVER_IP)) for k in range(min(clients, sessions))]
         self.filler = filler_frame(client_mac(client_ip(0)))
+        self.arp = [arp_request(client_mac(client_ip(k)), dotted(client_ip(k)), dotted(SERVER_IP))
+                    for k in range(len(self.builders))]
 
     # ---- the server's side, as predicted
 
@@ -180,7 +190,9 @@ class Scheduler:
         port = FIRST_PORT + (number // self.clients) % PORTS
         plan = SessionPlan(number, ip, port, self.service_port, fixed_isn(SERVER_IP, self.service_port, ip, port),
                            0, [], 0, index)
-        return Live(plan, seq=(number * 0x9E3779B1 + 0x10000) & 0xFFFFFFFF)
+        ask = slot not in self.asked or self.clients > ARP_CACHE
+        self.asked.add(slot)
+        return Live(plan, step=-2 if ask else -1, seq=(number * 0x9E3779B1 + 0x10000) & 0xFFFFFFFF)
 
     def emit(self, live: Live, slot: int, flags: int, payload: bytes = b"", ack: int = 0) -> None:
         p = live.plan
@@ -193,6 +205,11 @@ class Scheduler:
         frame from which the client's next one may go, or None when the
         session is over."""
         index = len(self.frames)
+        if live.step == -2:  # the server answers at once and keeps the client's MAC
+            self.frames.append(self.arp[slot])
+            self.arp_requests += 1
+            live.step = -1
+            return index + 1
         if live.step == -1:  # RFC 9293 §3.5: SYN; the SYN-ACK comes at once
             self.emit(live, slot, SYN)
             live.step = 0
@@ -272,7 +289,7 @@ class Scheduler:
             turn += 1
         self.plans.sort(key=lambda p: p.number)
         return Workload(self.s, self.clients, self.frames, self.plans, self.client_segments, self.fillers,
-                        self.loose_acks, self.filler)
+                        self.arp_requests, self.loose_acks, self.filler)
 
 
 def build_workload(settings: Settings, sessions: int, clients: int, store_sure: bool, store_gap: int,

@@ -74,7 +74,11 @@ class ServerRun:
 
 
 class ServerError(RuntimeError):
-    pass
+    """The run could not be made."""
+
+
+class ServerDied(ServerError):
+    """baremail ended before the replay did: a failure of the server."""
 
 
 def start_server(argv: list[str], workdir: Path) -> subprocess.Popen:
@@ -111,7 +115,7 @@ def wait_consumed(proc: subprocess.Popen, prefix: str, frames_in: int, timeout_s
     while True:
         now = time.monotonic()
         if proc.poll() is not None:
-            raise ServerError(f"baremail exited ({proc.returncode}) before the replay ended: "
+            raise ServerDied(f"baremail exited ({proc.returncode}) before the replay ended: "
                               f"{stderr_path.read_text(errors='replace')[-2000:]}")
         if now - start > timeout_s:
             got = stats.get("port_rx_packets") if stats else "?"

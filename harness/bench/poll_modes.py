@@ -3,9 +3,11 @@
 machine, in one run (as root):
 
     harness/bench/poll_modes.py [--idle S] [--sessions N] [--load-duration S] [--store sink|maildir]
+                                [--servers kernel,dpdk-busy,dpdk-adaptive] [--build DIR]
 
 For each server — baremail-kernel on loopback, baremail on TAP with
---poll busy, baremail on TAP with --poll adaptive — pinned to the last CPU
+--poll busy, baremail on TAP with --poll adaptive (`dpdk`: the build's own
+default, e.g. of an older build given with --build) — pinned to the last CPU
 (`-l N` for the DPDK build, taskset for the kernel build), clients on the
 first CPU:
 
@@ -131,11 +133,10 @@ def measure(name: str, server, client_cpu: str, args, work: Path) -> dict:
     return row
 
 
-def start(name: str, work: Path, mail, users: Path, server_cpu: str):
-    build = REPO / "build"
+def start(name: str, build: Path, work: Path, mail, users: Path, server_cpu: str):
     if name == "kernel":
         return servers.start_kernel(build, work, mail, users, server_cpu)
-    return servers.start_dpdk_tap(build, work, mail, users, server_cpu, NET, name.split("-")[1])
+    return servers.start_dpdk_tap(build, work, mail, users, server_cpu, NET, name.partition("-")[2])
 
 
 def run(args) -> int:
@@ -144,12 +145,13 @@ def run(args) -> int:
     with tempfile.TemporaryDirectory(prefix="bm-poll-") as tmp:
         root = Path(tmp)
         os.chmod(root, 0o755)
-        for name in ("kernel", "dpdk-busy", "dpdk-adaptive"):
+        for name in args.servers.split(","):
             work = root / name
             work.mkdir()
             os.chmod(work, 0o755)
             mail, users = make_mail(work, 0)
-            server = start(name, work, mail if args.store == "maildir" else None, users, server_cpu)
+            server = start(name, Path(args.build), work, mail if args.store == "maildir" else None, users,
+                           server_cpu)
             try:
                 rows.append(measure(name, server, client_cpu, args, work))
             finally:
@@ -176,6 +178,9 @@ def main() -> int:
     p.add_argument("--sessions", type=int, default=200, help="sequential SMTP sessions timed (default 200)")
     p.add_argument("--load-duration", type=float, default=8.0, help="seconds of the 10-session load (default 8)")
     p.add_argument("--store", choices=("sink", "maildir"), default="sink")
+    p.add_argument("--servers", default="kernel,dpdk-busy,dpdk-adaptive",
+                   help="which, in order (kernel, dpdk, dpdk-busy, dpdk-adaptive)")
+    p.add_argument("--build", default=str(REPO / "build"), help="where the servers are built (mailgun: build/)")
     p.add_argument("--json", help="also write the rows here")
     args = p.parse_args()
     if os.geteuid() != 0:

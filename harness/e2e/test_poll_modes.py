@@ -99,6 +99,10 @@ def test_busy_mode_serves_and_never_sleeps(server):
 
 
 def test_adaptive_relays_through_a_smarthost(server):
+    """test_relay.py covers the relay client in the default (adaptive) mode;
+    here with a short idle spell, and the queued message must leave as
+    promptly as in busy mode (about 0.3 s: the relay agent's tick wakes the
+    loop), well within the bound."""
     h = FakeSmarthost(address="0.0.0.0")
     try:
         s = relay_server(server, h.port, "--poll", "adaptive", "--poll-idle-us", "50")
@@ -106,13 +110,9 @@ def test_adaptive_relays_through_a_smarthost(server):
         submit(s, "alice@localhost", "far@example.com", "relayed-adaptive")
         helpers.wait_until(lambda: h.received, timeout=15, what="message at the smarthost")
         took = time.monotonic() - t0
-        mail_from, rcpts, data = h.received[0]
-        assert b"<alice@localhost>" in mail_from
-        assert rcpts == [b"RCPT TO:<far@example.com>"]
-        assert b"marker relayed-adaptive" in data
-        helpers.wait_until(lambda: helpers.queue_files(s.queue_dir) == [], timeout=30,
-                           what="queue file removed after delivery")
+        assert b"marker relayed-adaptive" in h.received[0][2]
         record_result(f"poll-modes: adaptive relay, 250 to the smarthost's copy: {took * 1e3:.0f} ms")
+        assert took < 5.0
     finally:
         h.close()
 

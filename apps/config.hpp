@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <ctime>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,16 @@ struct Pop3Config {
     std::uint32_t free_login_failures = 3;
     std::uint32_t login_delay_ms = 2000;
     Clock now = system_clock_now;
+};
+
+// What a server's hosted sessions are built with (apps/hosted_session.hpp):
+// both builds fill it from the same options.
+struct HostConfig {
+    SmtpConfig smtp;
+    Pop3Config pop3;
+    // SPEC --relay-from: whether a client at this IPv4 address (host byte
+    // order) may relay. Unset: nobody may.
+    std::function<bool(std::uint32_t remote_ip)> may_relay;
 };
 
 }  // namespace bm::apps

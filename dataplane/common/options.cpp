@@ -1,9 +1,12 @@
 #include "dataplane/common/options.hpp"
 
 #include <getopt.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <charconv>
+#include <cstdio>
+#include <ctime>
 #include <limits>
 
 #include "dataplane/common/relay_route.hpp"
@@ -235,6 +238,24 @@ apps::Pop3Config pop3_config(const Options& o, const std::string& instance_tag) 
     c.hostname = o.hostname;
     c.instance_tag = instance_tag;
     return c;
+}
+
+apps::HostConfig host_config(const Options& o, const std::string& instance_tag) {
+    apps::HostConfig c;
+    c.smtp = smtp_config(o, instance_tag);
+    c.pop3 = pop3_config(o, instance_tag);
+    c.may_relay = [relay_from = o.relay_from](std::uint32_t ip) {
+        for (const Cidr& cidr : relay_from)
+            if (cidr.contains(ip)) return true;
+        return false;
+    };
+    return c;
+}
+
+std::string instance_tag() {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%lX%X", static_cast<unsigned long>(std::time(nullptr)), unsigned(getpid()));
+    return buf;
 }
 
 }  // namespace bm

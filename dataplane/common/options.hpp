@@ -72,5 +72,11 @@ std::string usage(Build build);
 // The protocol machines' settings, derived from the options.
 apps::SmtpConfig smtp_config(const Options& options, const std::string& instance_tag);
 apps::Pop3Config pop3_config(const Options& options, const std::string& instance_tag);
+// Both, and --relay-from as the relay check: what the hosted sessions of
+// either build are built with (apps::ServiceHost).
+apps::HostConfig host_config(const Options& options, const std::string& instance_tag);
+// Unique to this start of the process (start time and pid, in hex): it
+// keeps queue ids, APOP timestamps and bounce ids apart across restarts.
+std::string instance_tag();
 
 }  // namespace bm

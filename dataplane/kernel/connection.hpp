@@ -1,26 +1,22 @@
 // One connection of the kernel build: a slot of the preallocated pool,
 // accepted from a listener or opened by the relay client. It is the
 // Transport, MailPort and Observer of the protocol machine it holds (and
-// the RelayReport of an SmtpClient), so the machine needs nothing else.
+// the RelayReport of an SmtpClient), so the machine needs nothing else;
+// which machine it holds is apps::HostedSession's business.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <string>
-#include <variant>
 #include <vector>
 
-#include "apps/echo_server.hpp"
-#include "apps/pop3_server.hpp"
+#include "apps/hosted_session.hpp"
 #include "apps/session.hpp"
 #include "apps/smtp_client.hpp"
-#include "apps/smtp_server.hpp"
 
 namespace bm::kernel {
 
-// relay: an outbound connection of the relay client (not a listener).
-enum class Service : std::uint8_t { smtp, pop3, echo, relay };
-const char* service_name(Service service);
+using apps::Service;
 
 class KernelServer;
 using Clock = std::chrono::steady_clock;
@@ -48,24 +44,23 @@ public:
         relay_results = results;
     }
 
-    // What a streaming reply may queue beyond what the socket took; the
-    // same bound as a TCB's send ring on the DPDK build.
+    // What a streaming reply may queue beyond what the socket took (the
+    // socket's own buffer holds more). A TCB on the DPDK build, which has
+    // no socket buffer behind it, is bounded at 256 KiB instead.
     static constexpr std::size_t send_bound = 64 * 1024;
 
-    apps::Session& session();
+    apps::Session& session() { return hosted.session(); }
     bool open() const { return fd >= 0; }
-    std::uint64_t token() const { return (std::uint64_t(slot) << 32) | generation; }
+    std::uint64_t token() const { return hosted.token(slot); }
 
     KernelServer* server = nullptr;
     std::uint32_t slot = 0;
-    std::uint32_t generation = 0;  // bumped on every reuse: late store replies are dropped
     int fd = -1;
-    Service service = Service::smtp;
+    Service service = Service::smtp;  // the listener's; not used when `relay`
+    bool relay = false;               // an outbound connection of the relay client
     apps::Peer peer;
     std::string peer_text;  // "ip:port" for the log
-    std::variant<std::monostate, apps::SmtpServer, apps::Pop3Server, apps::EchoServer,
-                 apps::SmtpClient>
-        machine;
+    apps::HostedSession hosted;
     std::string in;   // offered to the machine and not yet taken
     std::string out;  // queued for the peer
     bool closing = false;       // the machine asked to close once `out` is sent

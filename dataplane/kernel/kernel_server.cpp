@@ -47,26 +47,7 @@ void raise_fd_limit() {
 
 }  // namespace
 
-const char* service_name(Service service) {
-    switch (service) {
-    case Service::smtp: return "smtp";
-    case Service::pop3: return "pop3";
-    case Service::echo: return "echo";
-    case Service::relay: return "relay";
-    }
-    return "?";
-}
-
 // ---- Connection -----------------------------------------------------------
-
-apps::Session& Connection::session() {
-    return *std::visit(
-        [](auto& m) -> apps::Session* {
-            if constexpr (std::is_same_v<std::decay_t<decltype(m)>, std::monostate>) return nullptr;
-            else return &m;
-        },
-        machine);
-}
 
 void Connection::submit(apps::StoreRequest request) { server->submit(*this, std::move(request)); }
 
@@ -75,19 +56,13 @@ void Connection::on_command(std::string_view line) { server->log().debug_line("C
 void Connection::on_reply(std::string_view line) { server->log().debug_line("S: ", peer.connection, line); }
 
 void Connection::on_event(std::string_view event, std::string_view detail) {
-    server->log().event(service_name(service), peer_text, event, detail);
+    server->log().event(relay ? "relay" : apps::service_name(service), peer_text, event, detail);
 }
 
 // ---- set-up -----------------------------------------------------------------
 
-KernelServer::KernelServer(const Options& options, EventLog& log) : options_(options), log_(log) {
-    std::string tag = [] {
-        char buf[32];
-        std::snprintf(buf, sizeof buf, "%lX%X", static_cast<unsigned long>(time(nullptr)), unsigned(getpid()));
-        return std::string(buf);
-    }();
-    smtp_config_ = smtp_config(options, tag);
-    pop3_config_ = pop3_config(options, tag);
+KernelServer::KernelServer(const Options& options, EventLog& log)
+    : options_(options), log_(log), host_(host_config(options, instance_tag())) {
     raise_fd_limit();
     epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
     if (epoll_fd_ < 0) throw std::runtime_error("epoll_create1: " + errno_text());
@@ -132,7 +107,7 @@ void KernelServer::open_listener(Service service, std::uint16_t port) {
         std::string why = errno_text();
         ::close(fd);
         throw std::runtime_error(std::string("cannot listen on ") + options_.ip + ":" +
-                                 std::to_string(port) + " (" + service_name(service) + "): " + why);
+                                 std::to_string(port) + " (" + apps::service_name(service) + "): " + why);
     }
     l.fd = fd;
     l.limit = options_.max_conn;
@@ -246,7 +221,7 @@ void KernelServer::accept_clients(Listener& listener) {
         int fd = accept4(listener.fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED) continue;
-            if (errno != EAGAIN) log_.event(service_name(listener.service), "-", "accept-failed", errno_text());
+            if (errno != EAGAIN) log_.event(apps::service_name(listener.service), "-", "accept-failed", errno_text());
             return;
         }
         if (listener.active >= listener.limit || free_slots_.empty()) refuse_client(fd, listener);
@@ -256,21 +231,20 @@ void KernelServer::accept_clients(Listener& listener) {
 
 // SPEC --max-conn: the next client gets 421 / -ERR and is closed.
 void KernelServer::refuse_client(int fd, Listener& listener) {
-    std::string line = listener.service == Service::smtp
-                           ? "421 4.7.0 " + options_.hostname + " Error: too many connections\r\n"
-                           : std::string("-ERR [SYS/TEMP] Too many connections\r\n");
+    std::string_view line = host_.busy_line(listener.service);
     ssize_t ignored = ::send(fd, line.data(), line.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
     (void)ignored;
-    log_.event(service_name(listener.service), "-", "refused", "too many connections");
+    log_.event(apps::service_name(listener.service), "-", "refused", "too many connections");
     ::close(fd);
 }
 
-Connection& KernelServer::take_slot(int fd, Service service) {
+Connection& KernelServer::take_slot(int fd, Service service, bool relay) {
     std::uint32_t slot = free_slots_.back();
     free_slots_.pop_back();
     Connection& c = pool_[slot];
     c.fd = fd;
     c.service = service;
+    c.relay = relay;
     c.in.clear();
     c.out.clear();
     c.closing = false;
@@ -287,7 +261,7 @@ Connection& KernelServer::take_slot(int fd, Service service) {
 }
 
 void KernelServer::start_session(int fd, Listener& listener) {
-    Connection& c = take_slot(fd, listener.service);
+    Connection& c = take_slot(fd, listener.service, false);
     std::uint32_t slot = c.slot;
     ++listener.active;
 
@@ -300,24 +274,17 @@ void KernelServer::start_session(int fd, Listener& listener) {
     c.peer.ip = format_ipv4(remote_ip);
     c.peer.port = ntohs(remote.sin_port);
     c.peer.local_ip = format_ipv4(ntohl(local.sin_addr.s_addr));
-    c.peer.may_relay = false;
-    for (const Cidr& cidr : options_.relay_from) c.peer.may_relay |= cidr.contains(remote_ip);
     c.peer.connection = next_connection_++;
     c.peer_text = c.peer.ip + ":" + std::to_string(c.peer.port);
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  // we write whole replies ourselves
 
-    switch (c.service) {
-    case Service::smtp: c.machine.emplace<apps::SmtpServer>(smtp_config_, c.peer, c, c, c); break;
-    case Service::pop3: c.machine.emplace<apps::Pop3Server>(pop3_config_, c.peer, c, c, c); break;
-    case Service::echo: c.machine.emplace<apps::EchoServer>(c.peer, c, c); break;
-    case Service::relay: break;  // opened by connect(), never accepted
-    }
+    apps::Session& session = host_.open(c.hosted, c.service, c.peer, remote_ip, c, c, c);
     epoll_event ev{EPOLLIN, {.u64 = slot}};
     epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
     log_.debug(c.peer.connection, "New connection");
     c.on_event("connect", "");
-    c.session().start();
+    session.start();
     flush(c);
 }
 
@@ -357,8 +324,7 @@ void KernelServer::offer_input(Connection& c) {
 void KernelServer::flush(Connection& c) {
     bool was_full = c.out.size() > Connection::send_bound / 2;
     if (!write_out(c)) return;
-    bool has_machine = !std::holds_alternative<std::monostate>(c.machine);
-    if (was_full && c.out.size() <= Connection::send_bound / 2 && !c.closing && has_machine) {
+    if (was_full && c.out.size() <= Connection::send_bound / 2 && !c.closing && c.hosted.open()) {
         c.session().on_writable();
         if (!write_out(c)) return;
     }
@@ -394,7 +360,7 @@ void KernelServer::update_interest(Connection& c, bool want_read, bool want_writ
 void KernelServer::teardown(Connection& c, const char* why) {
     if (!c.open()) return;
     c.session().on_peer_closed();  // releases maildrop locks, drops half transactions
-    bool relay = c.service == Service::relay;
+    bool relay = c.relay;
     std::uint64_t delivery = c.relay_delivery;
     std::vector<apps::RecipientResult> results = std::move(c.relay_results);
     std::string peer = c.peer_text;
@@ -402,8 +368,7 @@ void KernelServer::teardown(Connection& c, const char* why) {
     c.fd = -1;
     log_.debug(c.peer.connection, "Connection closed");
     c.on_event("disconnect", why);
-    c.machine.emplace<std::monostate>();
-    ++c.generation;
+    c.hosted.end();
     c.in.clear();
     c.out.clear();
     std::uint32_t last = active_.back();
@@ -424,22 +389,22 @@ void KernelServer::submit(Connection& c, apps::StoreRequest request) {
 }
 
 bool KernelServer::on_store_reply(std::uint64_t token, apps::StoreReply& reply) {
-    std::uint32_t slot = std::uint32_t(token >> 32);
+    std::uint32_t slot = apps::HostedSession::slot_of(token);
     if (slot >= capacity_) return false;
     Connection& c = pool_[slot];
-    if (!c.open() || c.generation != std::uint32_t(token)) return false;  // its client is gone
+    if (!c.open() || !c.hosted.answers(token)) return false;  // its client is gone
     c.session().on_store_reply(std::move(reply));
     offer_input(c);
     flush(c);
     return true;
 }
 
-std::uint32_t KernelServer::idle_seconds(Service service) const {
-    switch (service) {
+std::uint32_t KernelServer::idle_seconds(const Connection& c) const {
+    if (c.relay) return options_.relay_timeout;
+    switch (c.service) {
     case Service::smtp: return options_.smtp_idle();
     case Service::pop3: return options_.pop3_idle();
     case Service::echo: return options_.echo_idle();
-    case Service::relay: return options_.relay_timeout;
     }
     return 300;
 }
@@ -459,7 +424,7 @@ void KernelServer::service_timers() {
             flush(c);
             if (!c.open()) continue;
         }
-        if (now - c.last_activity < std::chrono::seconds(idle_seconds(c.service))) continue;
+        if (now - c.last_activity < std::chrono::seconds(idle_seconds(c))) continue;
         if (c.closing) {  // the peer does not read what we owe it
             teardown(c, "send timeout");
             continue;
@@ -478,7 +443,7 @@ void KernelServer::service_timers() {
 namespace bm::kernel {
 
 void KernelServer::start_relay(store::MailStore& store, store::IoWorker& worker) {
-    RelaySettings settings = relay_settings(options_, smtp_config_.instance_tag);
+    RelaySettings settings = relay_settings(options_, host_.config().smtp.instance_tag);
     settings.max_deliveries = relay_capacity_;
     if (settings.needs_dns()) {
         std::string server = options_.dns.empty() ? DnsResolver::system_nameserver() : options_.dns;
@@ -524,7 +489,7 @@ bool KernelServer::connect(std::uint64_t delivery, std::uint32_t ip, std::uint16
         ::close(fd);
         return false;
     }
-    Connection& c = take_slot(fd, Service::relay);
+    Connection& c = take_slot(fd, Service::smtp, true);
     ++relay_active_;
     c.connecting = rc != 0;
     c.relay_delivery = delivery;
@@ -533,7 +498,7 @@ bool KernelServer::connect(std::uint64_t delivery, std::uint32_t ip, std::uint16
     c.peer.port = port;
     c.peer.connection = next_connection_++;
     c.peer_text = peer;
-    c.machine.emplace<apps::SmtpClient>(client_config_, std::move(message), c, c, c, c);
+    c.hosted.emplace<apps::SmtpClient>(client_config_, std::move(message), c, c, c, c);
     // EPOLLOUT reports the end of the non-blocking connect (connect(2)).
     c.writing = true;
     epoll_event ev{EPOLLIN | EPOLLOUT, {.u64 = c.slot}};
@@ -547,7 +512,7 @@ void KernelServer::finish_connect(Connection& c) {
     int err = 0;
     socklen_t len = sizeof err;
     if (getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
-    auto& client = std::get<apps::SmtpClient>(c.machine);
+    apps::SmtpClient& client = *c.hosted.get<apps::SmtpClient>();
     if (err != 0) {
         c.on_event("connect-failed", std::strerror(err));
         client.on_connect_failed(std::strerror(err));

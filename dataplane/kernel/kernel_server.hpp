@@ -57,7 +57,7 @@ private:
     void handle_event(std::uint64_t key, std::uint32_t events);
     void accept_clients(Listener& listener);
     void start_session(int fd, Listener& listener);
-    Connection& take_slot(int fd, Service service);
+    Connection& take_slot(int fd, Service service, bool relay);
     void finish_connect(Connection& c);
     void start_relay(store::MailStore& store, store::IoWorker& worker);
     void refuse_client(int fd, Listener& listener);
@@ -71,13 +71,12 @@ private:
     void service_timers();
     void begin_shutdown();
     void read_signals();
-    std::uint32_t idle_seconds(Service service) const;
+    std::uint32_t idle_seconds(const Connection& c) const;
 
     const Options& options_;
     EventLog& log_;
-    apps::SmtpConfig smtp_config_;
-    apps::Pop3Config pop3_config_;
-    std::array<Listener, 3> listeners_{};
+    const apps::ServiceHost host_;
+    std::array<Listener, apps::service_count> listeners_{};
     int epoll_fd_ = -1;
     int signal_fd_ = -1;
     std::unique_ptr<Connection[]> pool_;

@@ -1,0 +1,89 @@
+// Which protocol machine a connection runs, the same for both builds: the
+// kernel build's Connection and the DPDK engine's TCB each embed a
+// HostedSession (the machine lives in place, no allocation for a server
+// session), and each server holds one ServiceHost (what its listeners
+// host: the machines' settings, the lines for a client that gets no
+// session, the relay check). The driver carries bytes and store requests;
+// what runs on them is decided here.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <variant>
+
+#include "apps/config.hpp"
+#include "apps/echo_server.hpp"
+#include "apps/pop3_server.hpp"
+#include "apps/session.hpp"
+#include "apps/smtp_client.hpp"
+#include "apps/smtp_server.hpp"
+
+namespace bm::apps {
+
+// The listening services (SPEC --smtp-port, --pop3-port, --echo-port).
+enum class Service : std::uint8_t { smtp, pop3, echo };
+inline constexpr std::size_t service_count = 3;
+const char* service_name(Service service);  // "smtp", "pop3", "echo": the log's service column
+
+// One connection's machine. A server session is built in place
+// (ServiceHost::open); a client session either in place (the relay
+// client) or by whoever opened the connection (`host`).
+class HostedSession {
+public:
+    bool open() const { return !std::holds_alternative<std::monostate>(machine_); }
+    Session& session();
+
+    template <class Machine, class... Args>
+    Machine& emplace(Args&&... args) {
+        return machine_.template emplace<Machine>(std::forward<Args>(args)...);
+    }
+    void host(std::unique_ptr<Session> session) { machine_.emplace<std::unique_ptr<Session>>(std::move(session)); }
+    template <class Machine>
+    Machine* get() { return std::get_if<Machine>(&machine_); }
+
+    // The session is over: its machine is destroyed, and a store reply to
+    // anything it asked for (even from its on_peer_closed) is refused.
+    void end();
+
+    // Store requests carry (slot, generation): a reply is taken only by the
+    // session that asked, not by a later one in the same slot.
+    std::uint64_t token(std::uint32_t slot) const { return (std::uint64_t(slot) << 32) | generation_; }
+    static std::uint32_t slot_of(std::uint64_t token) { return std::uint32_t(token >> 32); }
+    bool answers(std::uint64_t token) const { return open() && generation_ == std::uint32_t(token); }
+
+private:
+    std::variant<std::monostate, SmtpServer, Pop3Server, EchoServer, SmtpClient, std::unique_ptr<Session>> machine_;
+    std::uint32_t generation_ = 0;
+};
+
+// What a server's listeners host. Built once at start; sessions keep
+// references to its settings, so it outlives them.
+class ServiceHost {
+public:
+    explicit ServiceHost(HostConfig config);
+
+    // Builds `service`'s machine in `hosted` for the client at `remote_ip`
+    // (host byte order) described by `peer`, whose may_relay is decided
+    // here. Not started: the driver logs the connection, then calls start().
+    Session& open(HostedSession& hosted, Service service, Peer& peer, std::uint32_t remote_ip, Transport& transport,
+                  MailPort& store, Observer& observer) const;
+
+    // The line, then the close, for a client that gets no session: over
+    // SPEC --max-conn, or connected while the server stops.
+    std::string_view busy_line(Service service) const;
+    std::string_view shutdown_line(Service service) const;
+
+    const HostConfig& config() const { return config_; }
+
+private:
+    HostConfig config_;
+    // Built once, so refusing a connection does not allocate.
+    std::string smtp_busy_line_, smtp_shutdown_line_;
+};
+
+}  // namespace bm::apps

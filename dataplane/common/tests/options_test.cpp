@@ -1,0 +1,335 @@
+// SPEC "Command line": what each option sets, every rejection with the one
+// line the operator sees, and (through run_program) exit code 2 for them.
+#include "dataplane/common/options.hpp"
+
+#include <gtest/gtest.h>
+
+#include <deque>
+#include <initializer_list>
+#include <string>
+#include <vector>
+
+#include "dataplane/common/program.hpp"
+
+using namespace bm;
+
+namespace {
+
+// An argv as main gets it. getopt keeps a pointer into the last argument
+// it read and looks at it again on the next parse (see the disabled case
+// below), so every argv made here stays alive until the process ends.
+class Argv {
+public:
+    explicit Argv(std::vector<std::string> args) : strings_(std::move(args)) {
+        strings_.insert(strings_.begin(), "baremail");
+        for (std::string& s : strings_) pointers_.push_back(s.data());
+        pointers_.push_back(nullptr);
+    }
+    int argc() const { return int(strings_.size()); }
+    char** argv() { return pointers_.data(); }
+
+private:
+    std::vector<std::string> strings_;
+    std::vector<char*> pointers_;
+};
+
+Argv& kept(std::vector<std::string> args) {
+    static std::deque<Argv> all;
+    return all.emplace_back(std::move(args));
+}
+
+Options parse(std::initializer_list<std::string> args, Build build = Build::kernel) {
+    Argv& a = kept(args);
+    return parse_options(a.argc(), a.argv(), build);
+}
+
+// The message of the UsageError the arguments give ("" if they parse).
+std::string rejection(std::vector<std::string> args, Build build = Build::kernel) {
+    Argv& a = kept(std::move(args));
+    try {
+        parse_options(a.argc(), a.argv(), build);
+    } catch (const UsageError& e) {
+        return e.what();
+    }
+    return "";
+}
+
+struct Rejected {
+    std::vector<std::string> args;  // after -d DIR
+    Build build;
+    std::string message;
+};
+
+std::ostream& operator<<(std::ostream& out, const Rejected& r) {
+    for (const std::string& a : r.args) out << a << ' ';
+    return out << (r.build == Build::dpdk ? "(dpdk)" : "(kernel)");
+}
+
+}  // namespace
+
+TEST(Options, DefaultsAreTheSpecs) {
+    Options o = parse({"-d", "/srv/mail"});
+    EXPECT_EQ(o.mail_dir, "/srv/mail");
+    EXPECT_EQ(o.queue_dir, "/srv/mail/.queue");
+    EXPECT_EQ(o.smtp_port, 2500);
+    EXPECT_EQ(o.pop3_port, 11000);
+    EXPECT_EQ(o.echo_port, 10000);
+    EXPECT_EQ(o.hostname, "localhost");
+    EXPECT_EQ(o.local_domains, std::vector<std::string>{"localhost"});
+    ASSERT_EQ(o.relay_from.size(), 1u);
+    EXPECT_EQ(o.relay_from[0].network, *parse_ipv4("127.0.0.0"));
+    EXPECT_EQ(o.relay_from[0].prefix, 8);
+    EXPECT_EQ(o.relay_timeout, 300u);
+    EXPECT_EQ(o.retry_delay, 300u);
+    EXPECT_EQ(o.max_attempts, 5u);
+    EXPECT_EQ(o.max_conn, 4096u);
+    EXPECT_EQ(o.max_msg_size, 10485760u);
+    EXPECT_EQ(o.smtp_idle(), 300u);
+    EXPECT_EQ(o.pop3_idle(), 600u);
+    EXPECT_TRUE(o.header_fill);
+    EXPECT_FALSE(o.daemon);
+    EXPECT_EQ(o.ip, "0.0.0.0");
+    EXPECT_EQ(parse({"-d", "m"}, Build::dpdk).ip, "10.99.0.1");
+    EXPECT_EQ(parse({"-d", "m"}, Build::dpdk).prefix_len, 24);
+}
+
+TEST(Options, EachOptionSetsItsValue) {
+    Options o = parse({"--mail-dir", "m", "--users", "u", "--smtp-port", "25", "--pop3-port", "0",
+                       "--echo-port", "7", "--hostname", "Mail.Example", "--local-domain", "Other.Example",
+                       "--local-domain", "other.example", "--relay-from", "10.0.0.0/8", "--relay-from",
+                       "192.0.2.1", "--queue-dir", "q", "--relayhost", "[smart.example]:587", "--dns",
+                       "192.0.2.53", "--retry-delay", "1", "--max-attempts", "2", "--relay-timeout", "3",
+                       "--max-conn", "4", "--max-msg-size", "5", "--idle-timeout", "6", "--log", "l",
+                       "--daemon", "--pid-file", "p", "--header-fill", "none", "--sink", "-v",
+                       "--ip", "127.0.0.1"});
+    EXPECT_EQ(o.mail_dir, "m");
+    EXPECT_EQ(o.users_file, "u");
+    EXPECT_EQ(o.smtp_port, 25);
+    EXPECT_EQ(o.pop3_port, 0);  // 0 disables
+    EXPECT_EQ(o.echo_port, 7);
+    EXPECT_EQ(o.hostname, "Mail.Example");
+    // Lower-cased, once each, then the hostname and localhost.
+    EXPECT_EQ(o.local_domains, (std::vector<std::string>{"other.example", "mail.example", "localhost"}));
+    ASSERT_EQ(o.relay_from.size(), 2u);  // given: the 127.0.0.0/8 default is not added
+    EXPECT_EQ(o.relay_from[1].prefix, 32);
+    EXPECT_EQ(o.queue_dir, "q");
+    EXPECT_EQ(o.relayhost, "[smart.example]:587");
+    EXPECT_EQ(o.dns, "192.0.2.53");
+    EXPECT_EQ(o.retry_delay, 1u);
+    EXPECT_EQ(o.max_attempts, 2u);
+    EXPECT_EQ(o.relay_timeout, 3u);
+    EXPECT_EQ(o.max_conn, 4u);
+    EXPECT_EQ(o.max_msg_size, 5u);
+    EXPECT_EQ(o.smtp_idle(), 6u);
+    EXPECT_EQ(o.pop3_idle(), 6u);
+    EXPECT_EQ(o.log_file, "l");
+    EXPECT_TRUE(o.daemon);
+    EXPECT_EQ(o.pid_file, "p");
+    EXPECT_FALSE(o.header_fill);
+    EXPECT_TRUE(o.sink);
+    EXPECT_TRUE(o.verbose);
+    EXPECT_EQ(o.ip, "127.0.0.1");
+}
+
+TEST(Options, DpdkOnlyOptionsOnTheDpdkBuild) {
+    Options o = parse({"-d", "m", "--ip", "10.99.3.1/16", "--gateway", "10.99.0.254", "--fixed-isn",
+                       "--tcb-capacity", "1000"},
+                      Build::dpdk);
+    EXPECT_EQ(o.ip, "10.99.3.1");
+    EXPECT_EQ(o.prefix_len, 16);
+    EXPECT_EQ(o.gateway, "10.99.0.254");
+    EXPECT_TRUE(o.fixed_isn);
+    EXPECT_EQ(o.tcb_capacity, 1000u);
+}
+
+TEST(Options, AboutNeedsNoMailDir) {
+    EXPECT_TRUE(parse({"-a"}).about);
+}
+
+TEST(Options, NumbersAtTheEdgesOfTheirRanges) {
+    EXPECT_EQ(parse({"-d", "m", "--smtp-port", "65535"}).smtp_port, 65535);
+    EXPECT_EQ(parse({"-d", "m", "--max-conn", "1048576"}).max_conn, 1048576u);
+    EXPECT_EQ(parse({"-d", "m", "--ip", "10.0.0.1/32"}, Build::dpdk).prefix_len, 32);
+}
+
+class OptionRejected : public ::testing::TestWithParam<Rejected> {};
+
+TEST_P(OptionRejected, WithItsOneLineMessage) {
+    const Rejected& r = GetParam();
+    std::vector<std::string> args = {"-d", "m"};
+    args.insert(args.end(), r.args.begin(), r.args.end());
+    std::string message = rejection(args, r.build);
+    EXPECT_EQ(message, r.message);
+    EXPECT_EQ(message.find('\n'), std::string::npos) << "one line";
+}
+
+const Rejected rejections[] = {
+    // SPEC/README: a daemon has no terminal to write its log to.
+    {{"--daemon"}, Build::kernel, "--daemon needs --log FILE (a daemon has no stderr)"},
+    {{"--daemon", "--pid-file", "p"}, Build::dpdk, "--daemon needs --log FILE (a daemon has no stderr)"},
+    {{"--relay-from", "10.0.0.0/33"}, Build::kernel, "--relay-from: '10.0.0.0/33' is not an IPv4 CIDR"},
+    {{"--relay-from", "example.org"}, Build::kernel, "--relay-from: 'example.org' is not an IPv4 CIDR"},
+    {{"--relay-from", ""}, Build::dpdk, "--relay-from: '' is not an IPv4 CIDR"},
+    {{"--relayhost", ""}, Build::kernel, "--relayhost: '' is not HOST[:PORT]"},
+    {{"--relayhost", "smart.example:0"}, Build::kernel, "--relayhost: 'smart.example:0' is not HOST[:PORT]"},
+    {{"--relayhost", "smart.example:99999"}, Build::kernel,
+     "--relayhost: 'smart.example:99999' is not HOST[:PORT]"},
+    {{"--relayhost", "smart.example:"}, Build::dpdk, "--relayhost: 'smart.example:' is not HOST[:PORT]"},
+    {{"--relayhost", "[smart.example"}, Build::kernel, "--relayhost: '[smart.example' is not HOST[:PORT]"},
+    {{"--dns", "dns.example"}, Build::kernel, "--dns: 'dns.example' is not an IPv4 address"},
+    {{"--dns", "10.0.0.1:53"}, Build::dpdk, "--dns: '10.0.0.1:53' is not an IPv4 address"},
+    {{"--ip", "10.99.0.300"}, Build::dpdk, "--ip: '10.99.0.300' is not an IPv4 address"},
+    {{"--ip", "localhost"}, Build::kernel, "--ip: 'localhost' is not an IPv4 address"},
+    {{"--ip", "10.99.0.1/24"}, Build::kernel, "--ip: the kernel build takes an address without /prefix"},
+    {{"--ip", "10.99.0.1/33"}, Build::dpdk, "--ip: '33' is not a number from 1 to 32"},
+    {{"--ip", "10.99.0.1/0"}, Build::dpdk, "--ip: '0' is not a number from 1 to 32"},
+    {{"--gateway", "router"}, Build::dpdk, "--gateway: 'router' is not an IPv4 address"},
+    // DPDK-only options given to the kernel build.
+    {{"--gateway", "10.99.0.254"}, Build::kernel, "--gateway applies only to the DPDK build (baremail)"},
+    {{"--fixed-isn"}, Build::kernel, "--fixed-isn applies only to the DPDK build (baremail)"},
+    {{"--tcb-capacity", "10"}, Build::kernel, "--tcb-capacity applies only to the DPDK build (baremail)"},
+    {{"--poll", "busy"}, Build::kernel, "--poll applies only to the DPDK build (baremail)"},
+    {{"--poll-idle-us", "10"}, Build::kernel, "--poll-idle-us applies only to the DPDK build (baremail)"},
+    {{"--tcb-capacity", "0"}, Build::dpdk, "--tcb-capacity: '0' is not a number from 1 to 16777216"},
+    {{"--poll", "sometimes"}, Build::dpdk, "--poll: 'sometimes' is not 'adaptive' or 'busy'"},
+    // Numbers: not a number, out of range, trailing junk, negative.
+    {{"--smtp-port", "not-a-port"}, Build::kernel, "--smtp-port: 'not-a-port' is not a number from 0 to 65535"},
+    {{"--pop3-port", "65536"}, Build::kernel, "--pop3-port: '65536' is not a number from 0 to 65535"},
+    {{"--echo-port", "-1"}, Build::kernel, "--echo-port: '-1' is not a number from 0 to 65535"},
+    {{"--retry-delay", "0"}, Build::kernel, "--retry-delay: '0' is not a number from 1 to 4294967295"},
+    {{"--max-attempts", "3x"}, Build::kernel, "--max-attempts: '3x' is not a number from 1 to 4294967295"},
+    {{"--relay-timeout", "0"}, Build::kernel, "--relay-timeout: '0' is not a number from 1 to 4294967295"},
+    {{"--max-conn", "1048577"}, Build::kernel, "--max-conn: '1048577' is not a number from 1 to 1048576"},
+    {{"--max-msg-size", ""}, Build::kernel,
+     "--max-msg-size: '' is not a number from 1 to 18446744073709551615"},
+    {{"--idle-timeout", "4294967296"}, Build::kernel,
+     "--idle-timeout: '4294967296' is not a number from 1 to 4294967295"},
+    {{"--header-fill", "some"}, Build::kernel, "--header-fill: 'some' is not 'all' or 'none'"},
+    {{"--hostname", ""}, Build::kernel, "--hostname: empty name"},
+    {{"--no-such-option"}, Build::kernel, "unknown option or missing argument: --no-such-option (try --help)"},
+    {{"stray"}, Build::kernel, "unexpected argument: stray"},
+};
+
+INSTANTIATE_TEST_SUITE_P(Every, OptionRejected, ::testing::ValuesIn(rejections));
+
+TEST(Options, MailDirIsRequired) {
+    EXPECT_EQ(rejection({"--smtp-port", "25"}), "-d/--mail-dir DIR is required");
+    EXPECT_EQ(rejection({}), "-d/--mail-dir DIR is required");
+}
+
+TEST(Options, ShortOptionWithoutItsArgumentIsNamed) {
+    EXPECT_EQ(rejection({"-d"}), "unknown option or missing argument: -d (try --help)");
+}
+
+TEST(Options, ParsingTwiceStartsAfresh) {
+    EXPECT_EQ(rejection({"-d", "m", "--bogus"}), "unknown option or missing argument: --bogus (try --help)");
+    EXPECT_EQ(parse({"-d", "m", "--smtp-port", "26"}).smtp_port, 26);
+}
+
+// Known bug (options.cpp): a long option without its argument is reported
+// as "-" followed by the option's internal id as a character (for --users,
+// a NUL that cuts the message), not by its name; SPEC asks for a line
+// naming the problem. Enable when fixed (harness/e2e/test_cli.py has the
+// same case as a strict xfail).
+TEST(Options, DISABLED_LongOptionWithoutItsArgumentIsNamed) {
+    EXPECT_EQ(rejection({"-d", "m", "--users"}), "missing argument for --users");
+    EXPECT_NE(rejection({"-d", "m", "--relayhost"}).find("--relayhost"), std::string::npos);
+}
+
+// Known bug (options.cpp): parse_options resets getopt with optind = 1,
+// which glibc does not take as "start afresh" (optind = 0 does): the next
+// parse first goes on inside the last argument the previous one read. A
+// process parses once, so only a second parse (tests, a future reload)
+// meets it. Enable when fixed.
+TEST(Options, DISABLED_ASecondParseDoesNotReadTheFirstOnesLastArgument) {
+    static std::string last;  // getopt keeps pointing into it after the test
+    last = "-v";
+    char first[] = "baremail";
+    char dash_d[] = "-d";
+    char dir[] = "m";
+    char* argv1[] = {first, dash_d, dir, last.data(), nullptr};
+    EXPECT_TRUE(parse_options(4, argv1, Build::kernel).verbose);
+    last = "-va";  // where getopt's pointer stood, an 'a' now
+    EXPECT_FALSE(parse({"-d", "m"}).about);
+}
+
+// ---- through run_program: what the process does with it ------------------
+
+namespace {
+
+struct Outcome {
+    int code;
+    std::string stderr_text;
+    bool served;
+};
+
+Outcome run(std::initializer_list<std::string> args, Build build,
+            const std::function<int(const Options&)>& serve = [](const Options&) { return 0; }) {
+    Argv& a = kept(args);
+    Program program{build == Build::dpdk ? "baremail" : "baremail-kernel", "test build", build};
+    bool served = false;
+    ::testing::internal::CaptureStderr();
+    int code = run_program(program, a.argc(), a.argv(), [&](const Options& o) {
+        served = true;
+        return serve(o);
+    });
+    return {code, ::testing::internal::GetCapturedStderr(), served};
+}
+
+}  // namespace
+
+TEST(Program, SpecBadOptionsGiveOneLineNamingTheProgramAndExitCode2) {
+    Outcome o = run({"-d", "m", "--daemon"}, Build::kernel);
+    EXPECT_EQ(o.code, 2);
+    EXPECT_EQ(o.stderr_text, "baremail-kernel: --daemon needs --log FILE (a daemon has no stderr)\n");
+    EXPECT_FALSE(o.served) << "nothing may be started (SPEC: nothing touched)";
+
+    o = run({"-d", "m", "--fixed-isn"}, Build::kernel);
+    EXPECT_EQ(o.code, 2);
+    EXPECT_EQ(o.stderr_text, "baremail-kernel: --fixed-isn applies only to the DPDK build (baremail)\n");
+    EXPECT_FALSE(o.served);
+
+    o = run({"-d", "m", "--gateway", "nowhere"}, Build::dpdk);
+    EXPECT_EQ(o.code, 2);
+    EXPECT_EQ(o.stderr_text, "baremail: --gateway: 'nowhere' is not an IPv4 address\n");
+    EXPECT_FALSE(o.served);
+}
+
+TEST(Program, AFailureWhileStartingIsOneLineAndExitCode2) {
+    Outcome o = run({"-d", "m"}, Build::kernel,
+                    [](const Options&) -> int { throw std::runtime_error("mail dir m: No such file"); });
+    EXPECT_EQ(o.code, 2);
+    EXPECT_EQ(o.stderr_text, "baremail-kernel: mail dir m: No such file\n");
+}
+
+TEST(Program, DashAPrintsNameAndVersionAndExits0WithoutServing) {
+    Outcome o = run({"-a"}, Build::dpdk);
+    EXPECT_EQ(o.code, 0);
+    EXPECT_TRUE(o.stderr_text.starts_with("baremail ")) << o.stderr_text;
+    EXPECT_NE(o.stderr_text.find("(test build)"), std::string::npos) << o.stderr_text;
+    EXPECT_FALSE(o.served);
+}
+
+TEST(Program, TheServersExitCodeIsTheProcesss) {
+    Outcome o = run({"-d", "m"}, Build::kernel, [](const Options&) { return 0; });
+    EXPECT_EQ(o.code, 0);
+    EXPECT_TRUE(o.served);
+    EXPECT_EQ(o.stderr_text, "");
+}
+
+TEST(Program, RelaySettingsComeFromTheOptions) {
+    Options o = parse({"-d", "m", "--hostname", "mx.example", "--relayhost", "192.0.2.1:2525",
+                       "--retry-delay", "7", "--max-attempts", "2"});
+    RelaySettings s = relay_settings(o, "tag");
+    EXPECT_EQ(s.queue_dir, "m/.queue");
+    EXPECT_EQ(s.hostname, "mx.example");
+    EXPECT_EQ(s.local_domains, (std::vector<std::string>{"mx.example", "localhost"}));
+    ASSERT_TRUE(s.relayhost);
+    EXPECT_EQ(s.relayhost->ip, *parse_ipv4("192.0.2.1"));
+    EXPECT_EQ(s.relayhost->port, 2525);
+    EXPECT_FALSE(s.needs_dns());
+    EXPECT_EQ(s.retry_delay, 7);
+    EXPECT_EQ(s.max_attempts, 2u);
+    EXPECT_EQ(s.instance_tag, "tag");
+    EXPECT_TRUE(relay_settings(parse({"-d", "m"}), "t").needs_dns());
+}

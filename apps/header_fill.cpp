@@ -118,15 +118,26 @@ void append_rfc5322_date(std::string& out, std::time_t when) {
     out += " +0000";
 }
 
-// RFC 5321 §4.4: "from" names the client as it introduced itself and, in
-// the comment, the address the connection really came from.
+// RFC 5321 §4.4: "from" names the client as it introduced itself; the
+// comment is TCP-info, what the connection itself says — the address
+// literal, preceded by the client's name only when reverse DNS gave one
+// that verifies forward. The EHLO name is the client's claim and never
+// goes in there.
 void append_received_header(std::string& out, const Arrival& arrival) {
-    std::string_view helo = arrival.helo.empty() ? arrival.client_ip : arrival.helo;
     out += "Received: from ";
-    out += helo;
+    if (arrival.helo.empty()) {
+        out += '[';
+        out += arrival.client_ip;
+        out += ']';
+    } else {
+        out += arrival.helo;
+    }
     out += " (";
-    out += helo;
-    out += " [";
+    if (!arrival.client_name.empty()) {
+        out += arrival.client_name;
+        out += ' ';
+    }
+    out += "[";
     out += arrival.client_ip;
     out += "])\r\n\tby ";
     out += arrival.hostname;

@@ -25,6 +25,9 @@ struct Arrival {
     std::string_view queue_id;
     std::span<const Recipient> recipients;
     std::time_t when = 0;
+    // The client's name from reverse DNS, when looked up and verified
+    // forward (FCrDNS); empty: only the address goes into TCP-info.
+    std::string_view client_name;
 };
 
 // RFC 5322 §3.3 date-time in UTC: "Tue, 14 Nov 2023 22:13:20 +0000".

@@ -63,7 +63,7 @@ TEST(HeaderFill, DateMatchesTheCLibraryCalendar) {
 TEST(HeaderFill, ReceivedForClauseWithExactlyOneRecipient) {
     std::vector<Recipient> one = {{"alice@localhost", "alice"}};
     EXPECT_EQ(received_header(arrival(one)),
-              "Received: from client.example (client.example [10.99.0.1])\r\n"
+              "Received: from client.example ([10.99.0.1])\r\n"
               "\tby mx.example (baremail) with ESMTP id 0.1.1\r\n"
               "\tfor <alice@localhost>; " + fixed_date + "\r\n");
 }
@@ -71,8 +71,28 @@ TEST(HeaderFill, ReceivedForClauseWithExactlyOneRecipient) {
 TEST(HeaderFill, ReceivedHasNoForClauseWithSeveralRecipients) {
     std::vector<Recipient> two = {{"alice@localhost", "alice"}, {"bob@localhost", "bob"}};
     EXPECT_EQ(received_header(arrival(two)),
-              "Received: from client.example (client.example [10.99.0.1])\r\n"
+              "Received: from client.example ([10.99.0.1])\r\n"
               "\tby mx.example (baremail) with ESMTP id 0.1.1; " + fixed_date + "\r\n");
+}
+
+// RFC 5321 §4.4: TCP-info comes from the connection, never from the EHLO
+// argument (the client's own claim): the address literal, after the
+// client's verified reverse-DNS name when there is one.
+TEST(HeaderFill, Rfc5321_4_4_TcpInfoIsTheConnectionsAddressNotTheEhloName) {
+    std::vector<Recipient> two = {{"alice@localhost", "alice"}, {"bob@localhost", "bob"}};
+    Arrival a = arrival(two);
+    a.helo = "forged.example";
+    EXPECT_EQ(received_header(a).substr(0, 45), "Received: from forged.example ([10.99.0.1])\r\n");
+    a.client_name = "host7.client.example";
+    EXPECT_EQ(received_header(a).substr(0, 66),
+              "Received: from forged.example (host7.client.example [10.99.0.1])\r\n");
+}
+
+TEST(HeaderFill, Rfc5321_4_4_NoHeloNameGivesTheAddressLiteralAsFromDomain) {
+    std::vector<Recipient> two = {{"alice@localhost", "alice"}, {"bob@localhost", "bob"}};
+    Arrival a = arrival(two);
+    a.helo = "";
+    EXPECT_EQ(received_header(a).substr(0, 42), "Received: from [10.99.0.1] ([10.99.0.1])\r\n");
 }
 
 TEST(HeaderFill, ReceivedSaysSmtpForHeloSessions) {

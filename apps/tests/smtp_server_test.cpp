@@ -175,7 +175,7 @@ SessionRun expect_transcript(const Scenario& scenario, std::string_view input,
 }
 
 std::string received(const std::string& id, const std::string& for_rcpt, bool esmtp = true) {
-    std::string out = "Received: from client.example (client.example [10.99.0.7])\r\n"
+    std::string out = "Received: from client.example ([10.99.0.7])\r\n"
                       "\tby mx.example (baremail) with ";
     out += esmtp ? "ESMTP" : "SMTP";
     out += " id " + id;

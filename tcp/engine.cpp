@@ -21,15 +21,6 @@ std::uint32_t chunk_size_for(const EngineConfig& config) {
 
 }  // namespace
 
-const char* service_name(Service service) {
-    switch (service) {
-    case Service::smtp: return "smtp";
-    case Service::pop3: return "pop3";
-    case Service::echo: return "echo";
-    }
-    return "?";
-}
-
 const char* state_name(State state) {
     switch (state) {
     case State::closed: return "CLOSED";
@@ -62,12 +53,10 @@ EngineCore::EngineCore(EngineConfig config_in, Output& output, StorePort& store_
     config.receive_window = std::min<std::uint32_t>(config.receive_window, 65535u << config.window_scale);
     for (std::uint32_t i = 0; i < table.capacity(); ++i) table.at(i).engine = this;
     time_wait_ring.resize(table.capacity());
-    smtp_shutdown_line = "421 " + config.smtp.hostname + " shutting down\r\n";
-    smtp_busy_line = "421 4.7.0 " + config.smtp.hostname + " Error: too many connections\r\n";
 }
 
 std::optional<Service> EngineCore::service_for(std::uint16_t port) const {
-    if (port == 0) return std::nullopt;
+    if (port == 0 || !config.services) return std::nullopt;
     if (port == config.smtp_port) return Service::smtp;
     if (port == config.pop3_port) return Service::pop3;
     if (port == config.echo_port) return Service::echo;
@@ -94,11 +83,11 @@ bool Engine::on_store_reply(std::uint64_t token, apps::StoreReply&& reply, std::
     Impl& e = *impl_;
     e.now_us = now_us;
     e.wheel.begin(now_us);
-    std::uint32_t slot = std::uint32_t(token >> 32);
+    std::uint32_t slot = apps::HostedSession::slot_of(token);
     if (slot >= e.table.capacity()) return false;
     Tcb& tcb = e.table.at(slot);
     // Late replies for a session that is gone (slot reused or released).
-    if (!tcb.session_open || tcb.generation != std::uint32_t(token)) return false;
+    if (!tcb.hosted.answers(token)) return false;
     tcb.session().on_store_reply(std::move(reply));
     e.offer_held(tcb);
     e.check_peer_closed(tcb);
@@ -143,7 +132,7 @@ void Engine::shutdown(std::uint64_t now_us) {
             e.abort(tcb, "shutdown");
             continue;
         }
-        if (!tcb.session_open || tcb.app_closed) continue;
+        if (!tcb.hosted.open() || tcb.app_closed) continue;
         tcb.session().on_shutdown();
         e.output(tcb);
     }

@@ -1,6 +1,8 @@
 // The TCP engine of the DPDK build: a TCB table whose entries embed the
-// protocol machines (apps/), so a segment's data is handed to the machine
-// and its reply leaves on the segment that ACKs the request.
+// hosted sessions (apps/hosted_session), so a segment's data is handed to
+// the session and its reply leaves on the segment that ACKs the request.
+// What a listener hosts is the dataplane's choice (EngineConfig::services);
+// the engine speaks to a session through apps::Session and Transport only.
 //
 // The engine is pure: time comes in as a parameter, segments come in as
 // parsed values and leave through Output::emit, store requests leave through
@@ -10,18 +12,21 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include "apps/config.hpp"
 #include "apps/mail_port.hpp"
 #include "apps/session.hpp"
 #include "tcp/counters.hpp"
 #include "tcp/segment.hpp"
+
+namespace bm::apps {
+enum class Service : std::uint8_t;
+class ServiceHost;
+}  // namespace bm::apps
 
 namespace bm::tcp {
 
@@ -47,7 +52,8 @@ protected:
     ~EventSink() = default;
 };
 
-enum class Service : std::uint8_t { smtp, pop3, echo };
+// A listener's service (apps/hosted_session.hpp).
+using Service = apps::Service;
 
 struct EngineConfig {
     std::uint32_t tcb_capacity = 16384;     // preallocated TCBs (all services)
@@ -64,9 +70,9 @@ struct EngineConfig {
     std::uint32_t idle_timeout_s[3] = {300, 600, 300};  // by Service
     bool fixed_isn = false;                 // ISN a pure function of the 4-tuple
     std::uint64_t isn_secret[2] = {0, 0};   // RFC 6528 F(); random at start
-    apps::SmtpConfig smtp;
-    apps::Pop3Config pop3;
-    std::function<bool(std::uint32_t remote_ip)> may_relay;
+    // What the listeners host: the sessions opened on their connections
+    // and the lines for those refused. Null: nothing listens (a client).
+    std::shared_ptr<const apps::ServiceHost> services;
     // ---- active open (Engine::connect)
     std::uint32_t local_ip = 0;             // source address; 0: each request names one
     std::uint16_t ephemeral_first = 49152;  // RFC 6335 §6 dynamic ports

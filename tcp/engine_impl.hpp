@@ -25,8 +25,6 @@
 
 namespace bm::tcp {
 
-const char* service_name(Service service);
-
 struct EngineCore {
     EngineCore(EngineConfig config, Output& output, StorePort& store, EventSink& log);
 
@@ -108,7 +106,7 @@ struct EngineCore {
     std::uint64_t now_us = 0;
     std::uint32_t half_open = 0;         // TCBs in SYN-RECEIVED
     std::uint32_t open = 0;              // TCBs used and not in TIME-WAIT
-    std::uint32_t sessions[3] = {0, 0, 0};  // live machines by Service
+    std::uint32_t sessions[apps::service_count] = {};  // live sessions by Service
     std::uint32_t client_sessions = 0;      // live sessions of active opens
     SipKey port_key;                        // RFC 6056 §3.3.3 F() for ephemeral ports
     std::uint32_t port_counter = 0;         // RFC 6056 §3.3.3 next_ephemeral
@@ -125,8 +123,6 @@ struct EngineCore {
     std::vector<TimeWaitEntry> time_wait_ring;
     std::size_t time_wait_head = 0, time_wait_count = 0;
     std::size_t send_ring_limit = 256 * 1024;  // per TCB, bytes in chunks
-    // Refusal lines, built once so refusing a connection does not allocate.
-    std::string smtp_shutdown_line, smtp_busy_line;
 
     // RFC 5961 §7: at most challenge_ack_limit challenge ACKs per second —
     // per TCB, not engine-wide: a shared counter is the side channel of

@@ -567,7 +567,7 @@ void EngineCore::text_arrives(Tcb& tcb, std::uint32_t seq, std::span<const std::
 // sender is not stalled (RFC 9293 §3.8.6.3; RFC 1122 §4.2.3.2 lets an ACK
 // go early, never late). Elsewhere the ACK waits to ride on the reply.
 bool EngineCore::ack_unanswered_text(Tcb& tcb, std::uint8_t flags) {
-    if (!tcb.session_open || tcb.app_closed || tcb.session().reply_due()) return false;
+    if (!tcb.hosted.open() || tcb.app_closed || tcb.session().reply_due()) return false;
     if (flags & PSH) return true;
     std::uint32_t offered = tcb.rcv_adv - tcb.rcv_acked;
     std::uint32_t used = tcb.rcv_nxt - tcb.rcv_acked;

@@ -26,17 +26,6 @@ std::string_view as_text(std::span<const std::uint8_t> bytes) {
 
 // ---- what the machine calls ------------------------------------------------
 
-apps::Session& Tcb::session() {
-    return *std::visit(
-        [](auto& m) -> apps::Session* {
-            using T = std::decay_t<decltype(m)>;
-            if constexpr (std::is_same_v<T, std::monostate>) return nullptr;
-            else if constexpr (std::is_same_v<T, std::unique_ptr<apps::Session>>) return m.get();
-            else return &m;
-        },
-        machine);
-}
-
 // Only queues: what is due leaves in the engine's one output pass at the end
 // of the event, so a reply and the ACK of its request share a segment.
 void Tcb::send(std::string_view bytes) { send_queue.write(engine->pool, bytes, engine->send_ring_limit); }
@@ -68,15 +57,15 @@ void Tcb::on_reply(std::string_view line) {
 }
 
 void Tcb::on_event(std::string_view event, std::string_view detail) {
-    engine->log.event(active_open ? "client" : service_name(service), peer_text, event, detail);
+    engine->log.event(active_open ? "client" : apps::service_name(service), peer_text, event, detail);
 }
 
 // ---- session life ----------------------------------------------------------
 
-// The handshake is complete (SYN-RECEIVED -> ESTABLISHED): the machine is
-// constructed in the TCB and greets. Peer strings fit the small-string
-// buffer; the machines' own copies of their config (SmtpConfig's domain
-// list) do allocate here — once per connection, never per segment.
+// The handshake is complete (SYN-RECEIVED -> ESTABLISHED): the listener's
+// service host builds the session in the TCB, and it greets. Peer strings
+// fit the small-string buffer; what a machine allocates when built happens
+// here — once per connection, never per segment.
 void EngineCore::open_session(Tcb& tcb) {
     tcb.opened = true;
     ++counters.connections_opened;
@@ -86,27 +75,20 @@ void EngineCore::open_session(Tcb& tcb) {
     std::snprintf(tcb.peer_text, sizeof tcb.peer_text, "%s:%u", tcb.peer.ip.c_str(), unsigned(tcb.peer.port));
     if (tcb.active_open) return open_client_session(tcb);
 
-    bool smtp = tcb.service == Service::smtp;
-    if (stopping)
-        return refuse(tcb, smtp ? smtp_shutdown_line : std::string_view("-ERR Server shutting down\r\n"));
+    const apps::ServiceHost& host = *config.services;  // a listener's TCB: service_for found it
+    if (stopping) return refuse(tcb, host.shutdown_line(tcb.service));
     if (sessions[std::size_t(tcb.service)] >= config.max_conn_per_service) {
         // SPEC --max-conn, as the kernel build's refuse_client.
         ++counters.refused_max_conn;
         tcb.on_event("refused", "too many connections");
-        return refuse(tcb, smtp ? smtp_busy_line : std::string_view("-ERR [SYS/TEMP] Too many connections\r\n"));
+        return refuse(tcb, host.busy_line(tcb.service));
     }
     ++session_count(tcb);
-    tcb.session_open = true;
-    tcb.peer.may_relay = config.may_relay ? config.may_relay(tcb.tuple.remote_ip) : false;
     tcb.peer.connection = next_connection++;
-    switch (tcb.service) {
-    case Service::smtp: tcb.machine.emplace<apps::SmtpServer>(config.smtp, tcb.peer, tcb, tcb, tcb); break;
-    case Service::pop3: tcb.machine.emplace<apps::Pop3Server>(config.pop3, tcb.peer, tcb, tcb, tcb); break;
-    case Service::echo: tcb.machine.emplace<apps::EchoServer>(tcb.peer, tcb, tcb); break;
-    }
+    apps::Session& session = host.open(tcb.hosted, tcb.service, tcb.peer, tcb.tuple.remote_ip, tcb, tcb, tcb);
     if (log.verbose()) log.debug(tcb.peer.connection, "", "New connection");
     tcb.on_event("connect", "");
-    tcb.session().start();
+    session.start();
 }
 
 // An active open reached ESTABLISHED: the caller's handler builds the
@@ -122,8 +104,7 @@ void EngineCore::open_client_session(Tcb& tcb) {
         tcb.fin_queued = true;
         return;
     }
-    tcb.machine.emplace<std::unique_ptr<apps::Session>>(std::move(session));
-    tcb.session_open = true;
+    tcb.hosted.host(std::move(session));
     ++session_count(tcb);
     if (log.verbose()) log.debug(tcb.peer.connection, "", "New connection");
     tcb.on_event("connect", "");
@@ -147,9 +128,9 @@ void EngineCore::refuse(Tcb& tcb, std::string_view line) {
 // held in the TCB and offered again after the store reply or wake-up.
 // Returns how many bytes the TCB accepted; RCV.NXT advances by that much.
 std::size_t EngineCore::deliver(Tcb& tcb, std::span<const std::uint8_t> bytes) {
-    if (!tcb.session_open || tcb.app_closed) return bytes.size();  // nobody reads it (input after QUIT)
+    if (!tcb.hosted.open() || tcb.app_closed) return bytes.size();  // nobody reads it (input after QUIT)
     std::size_t taken = tcb.held.empty() ? feed(tcb, bytes) : 0;
-    if (!tcb.session_open || tcb.app_closed) return bytes.size();
+    if (!tcb.hosted.open() || tcb.app_closed) return bytes.size();
     if (taken < bytes.size()) taken += tcb.held.append(pool, bytes.subspan(taken), held_limit(tcb, taken));
     if (taken < bytes.size()) ++counters.dropped_no_room;
     return taken;
@@ -168,7 +149,7 @@ std::size_t EngineCore::held_limit(const Tcb& tcb, std::size_t taken) const {
 
 std::size_t EngineCore::feed(Tcb& tcb, std::span<const std::uint8_t> bytes) {
     std::size_t fed = 0;
-    while (fed < bytes.size() && tcb.session_open && !tcb.app_closed) {
+    while (fed < bytes.size() && tcb.hosted.open() && !tcb.app_closed) {
         std::size_t n = tcb.session().on_bytes(as_text(bytes.subspan(fed)));
         if (n == 0) break;
         fed += n;
@@ -181,13 +162,13 @@ std::size_t EngineCore::feed(Tcb& tcb, std::span<const std::uint8_t> bytes) {
 // MSS), and the peer was seeing less than half of it), say so at once.
 void EngineCore::offer_held(Tcb& tcb) {
     if (tcb.held.empty()) return;
-    while (!tcb.held.empty() && tcb.session_open && !tcb.app_closed) {
+    while (!tcb.held.empty() && tcb.hosted.open() && !tcb.app_closed) {
         std::span<const std::uint8_t> piece = tcb.held.front(pool);
         std::size_t n = feed(tcb, piece);
         tcb.held.consume(pool, n);
         if (n < piece.size()) break;
     }
-    if (!tcb.session_open || tcb.app_closed) tcb.held.clear(pool);
+    if (!tcb.hosted.open() || tcb.app_closed) tcb.held.clear(pool);
     std::uint32_t right = tcb.rcv_nxt + receive_space(tcb);
     std::uint32_t step = std::min<std::uint32_t>(config.receive_window / 2, config.mss);
     bool small = tcb.rcv_adv - tcb.rcv_nxt < config.receive_window / 2;
@@ -198,27 +179,25 @@ void EngineCore::offer_held(Tcb& tcb) {
 // asks the store for it) now, before this pass's output.
 void EngineCore::notify_writable(Tcb& tcb) {
     tcb.writable_due = false;
-    if (tcb.session_open && !tcb.app_closed) tcb.session().on_writable();
+    if (tcb.hosted.open() && !tcb.app_closed) tcb.session().on_writable();
 }
 
 // The peer's FIN arrived. Once every byte before it has been taken and the
 // machine waits on nothing (a pending Deliver is answered first, so its 250
 // still goes out), the session ends and our FIN follows what is queued.
 void EngineCore::check_peer_closed(Tcb& tcb) {
-    if (!tcb.peer_fin || !tcb.session_open || tcb.app_closed) return;
+    if (!tcb.peer_fin || !tcb.hosted.open() || tcb.app_closed) return;
     if (!tcb.held.empty() || tcb.session().waiting()) return;
     release_session(tcb, "closed by peer");
     tcb.fin_queued = true;
 }
 
 void EngineCore::release_session(Tcb& tcb, std::string_view why) {
-    if (!tcb.session_open) return;
-    tcb.session_open = false;
+    if (!tcb.hosted.open()) return;
     tcb.session().on_peer_closed();  // releases maildrop locks, drops half transactions
     if (log.verbose()) log.debug(tcb.peer.connection, "", "Connection closed");
     tcb.on_event("disconnect", why);
-    tcb.machine.emplace<std::monostate>();
-    ++tcb.generation;  // a reply to what on_peer_closed submitted is dropped
+    tcb.hosted.end();  // a reply to what on_peer_closed submitted is dropped
     --session_count(tcb);
     tcb.held.clear(pool);
     tcb.wake_at = 0;

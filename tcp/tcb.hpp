@@ -1,21 +1,19 @@
 // The transmission control block: one connection's TCP state (RFC 9293
 // §3.3.1 variables), its buffers, its timers, and — as in the bare-PC
-// server's TCB table — the protocol machine itself, constructed in place.
-// The TCB is the machine's Transport, MailPort and Observer, the role
-// dataplane/kernel's Connection plays in the kernel build: what the machine
-// sends lands in `send`, and leaves on the segment that ACKs its input.
+// server's TCB table — the hosted session itself, its machine constructed
+// in place (apps/hosted_session, shared with the kernel build). The TCB is
+// the machine's Transport, MailPort and Observer, the role dataplane/kernel's
+// Connection plays in the kernel build: what the machine sends lands in
+// `send_queue`, and leaves piggybacked on the segment that ACKs its input.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string_view>
-#include <variant>
 
-#include "apps/echo_server.hpp"
-#include "apps/pop3_server.hpp"
+#include "apps/hosted_session.hpp"
 #include "apps/session.hpp"
-#include "apps/smtp_server.hpp"
 #include "tcp/chunk_pool.hpp"
 #include "tcp/congestion.hpp"
 #include "tcp/engine.hpp"
@@ -52,12 +50,9 @@ struct EngineCore;
 // arena-backed strings per TCB would remove it.
 //
 // Active opens host a session built by the caller's ActiveOpenHandler and
-// owned here through a pointer: the engine cannot build the relay client
-// itself (its message, config and report sink are the caller's), and a
-// generic Session keeps tcp/ from depending on what rides on it. One
-// allocation per outgoing connection, made by the caller's factory.
-using Machine = std::variant<std::monostate, apps::SmtpServer, apps::Pop3Server, apps::EchoServer,
-                             std::unique_ptr<apps::Session>>;
+// owned through a pointer (HostedSession::host): the engine cannot build
+// the relay client itself (its message, config and report sink are the
+// caller's). One allocation per outgoing connection, made by the caller.
 
 // The per-connection variables that start from their defaults each time a
 // slot is taken (TcbTable hands out a TCB, the engine assigns TcbVars{}).
@@ -104,7 +99,6 @@ struct TcbVars {
     bool peer_fin = false;     // the peer's FIN was received
     bool ack_now = false;      // an ACK is owed at the end of this pass
     bool writable_due = false; // ACKs drained the send queue to half its bound
-    bool session_open = false; // `machine` holds a live session
     bool refused = false;      // over max_conn_per_service: refusal line, then FIN
     bool opened = false;       // reached ESTABLISHED (for the counters)
     bool active_open = false;  // from Engine::connect (SYN-SENT), not a listener
@@ -130,12 +124,11 @@ struct Tcb final : TcbVars, apps::Transport, apps::MailPort, apps::Observer {
     void on_reply(std::string_view line) override;
     void on_event(std::string_view event, std::string_view detail) override;
 
-    apps::Session& session();
-    std::uint64_t token() const { return (std::uint64_t(slot) << 32) | generation; }
+    apps::Session& session() { return hosted.session(); }
+    std::uint64_t token() const { return hosted.token(slot); }
 
     EngineCore* engine = nullptr;
     std::uint32_t slot = 0;
-    std::uint32_t generation = 0;  // bumped when a machine is released: late store replies are dropped
     std::uint32_t incarnation = 0; // bumped when the slot is freed (TIME-WAIT ring entries)
     FourTuple tuple;
 
@@ -144,8 +137,8 @@ struct Tcb final : TcbVars, apps::Transport, apps::MailPort, apps::Observer {
     ChunkQueue held;         // in order, received, not yet taken by the machine
     Reassembly out_of_order; // beyond RCV.NXT
 
-    // ---- the protocol machine and who it talks to
-    Machine machine;
+    // ---- the hosted session and who it talks to
+    apps::HostedSession hosted;  // open() from ESTABLISHED until released
     apps::Peer peer;
     char peer_text[24] = {};  // "a.b.c.d:port" for the log, no allocation
 };

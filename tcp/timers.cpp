@@ -69,7 +69,7 @@ void EngineCore::on_tcb_timer(Tcb& tcb) {
         // RFC 1122 §4.2.3.2: no reply came within the delayed-ACK time.
         transmit(tcb, tcb.snd_nxt, 0, ACK);
     }
-    if (due(tcb.wake_at) && tcb.session_open) {
+    if (due(tcb.wake_at) && tcb.hosted.open()) {
         tcb.session().on_wakeup();
         offer_held(tcb);
         check_peer_closed(tcb);
@@ -133,11 +133,11 @@ void EngineCore::on_persist_timeout(Tcb& tcb) {
     tcb.persist_at = now_us + std::min(interval, persist_max_us);
 }
 
-// The kernel build's idle rule: a live session gets on_idle_timeout (421 /
-// -ERR, then close); a connection whose session already closed but whose
+// The kernel build's idle rule: a live session gets on_idle_timeout (its
+// last line, then close); a connection whose session already closed but whose
 // peer does not take what we owe it is reset.
 void EngineCore::on_idle(Tcb& tcb) {
-    if (tcb.session_open && !tcb.app_closed) {
+    if (tcb.hosted.open() && !tcb.app_closed) {
         tcb.on_event("timeout", "idle");
         tcb.last_activity_us = now_us;
         tcb.session().on_idle_timeout();

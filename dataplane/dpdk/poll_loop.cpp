@@ -13,6 +13,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "apps/hosted_session.hpp"
 #include "dataplane/dpdk/icmp.hpp"
 #include "dataplane/dpdk/tcp_wire.hpp"
 #include "dataplane/dpdk/udp.hpp"
@@ -26,7 +27,7 @@ constexpr std::uint64_t housekeeping_interval_us = 100'000;
 // track to the microsecond (DNS retransmissions, frames waiting for ARP,
 // the shutdown grace period) is served at least this often, as the kernel
 // build's 100 ms timer scan does.
-constexpr int max_sleep_ms = 100;
+constexpr std::uint64_t max_sleep_us = 100'000;
 constexpr std::uint64_t shutdown_grace_us = 30'000'000;  // as the kernel build
 constexpr std::uint16_t ip_tcp_headers = 40;
 
@@ -47,12 +48,6 @@ std::optional<bool> rx_verdict(std::uint64_t flags, std::uint64_t mask, std::uin
     return std::nullopt;
 }
 
-std::string instance_tag() {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%lX%X", static_cast<unsigned long>(std::time(nullptr)), unsigned(getpid()));
-    return buf;
-}
-
 tcp::EngineConfig engine_config(const Options& o, const Port& port, const std::string& tag) {
     tcp::EngineConfig c;
     if (o.tcb_capacity != 0) c.tcb_capacity = o.tcb_capacity;
@@ -69,13 +64,7 @@ tcp::EngineConfig engine_config(const Options& o, const Port& port, const std::s
     std::random_device random;  // RFC 6528: a secret key, fresh per start
     for (std::uint64_t& word : c.isn_secret) word = (std::uint64_t(random()) << 32) | random();
     c.local_ip = bm::parse_ipv4(o.ip).value_or(0);  // the source of relay connections
-    c.smtp = smtp_config(o, tag);
-    c.pop3 = pop3_config(o, tag);
-    c.may_relay = [relay_from = o.relay_from](std::uint32_t ip) {
-        for (const Cidr& cidr : relay_from)
-            if (cidr.contains(ip)) return true;
-        return false;
-    };
+    c.services = std::make_shared<const apps::ServiceHost>(host_config(o, tag));
     return c;
 }
 
@@ -149,7 +138,7 @@ PollLoop::~PollLoop() {
 int PollLoop::run(SignalFlags& signals) {
     std::string poll = !waiter_                 ? "busy"
                        : waiter_->rx_interrupts() ? "adaptive (rx interrupts)"
-                                                  : "adaptive (no rx interrupts: sleeps of 1 ms)";
+                                                  : "adaptive (no rx interrupts: sleeps of 50 us to 1 ms)";
     log_.event("server", "-", "start",
                "pid=" + std::to_string(getpid()) + " ip=" + options_.ip + "/" + std::to_string(options_.prefix_len) +
                    " port=" + port_.describe() + " tcb_size=" + std::to_string(tcp::Engine::tcb_size()) +
@@ -220,10 +209,12 @@ void PollLoop::rest(bool worked) {
     case IdleStep::poll: return;
     case IdleStep::arm: return waiter_->arm();
     case IdleStep::disarm: return waiter_->disarm();
-    case IdleStep::sleep:
+    case IdleStep::sleep: {
+        std::uint64_t us = sleep_us(now_us_, wake_at_us(), max_sleep_us);
+        if (!waiter_->rx_interrupts()) us = std::min(us, idle_.blind_sleep_us(now_us_));
         counters_.poll.sleeps.add();
-        waiter_->sleep(sleep_timeout_ms(now_us_, wake_at_us(), max_sleep_ms));
-        return;
+        return waiter_->sleep(us);
+    }
     }
 }
 

@@ -30,6 +30,7 @@
 #include <variant>
 #include <vector>
 
+#include "apps/hosted_session.hpp"
 #include "tcp/engine.hpp"
 #include "harness/testing/heap_meter.hpp"
 
@@ -83,10 +84,12 @@ EngineConfig bench_config() {
     config.fixed_isn = true;
     config.isn_secret[0] = 0x0123456789abcdefull;
     config.isn_secret[1] = 0xfedcba9876543210ull;
-    config.smtp.hostname = "mx.test";
-    config.smtp.local_domains = {"mx.test"};
-    config.smtp.now = [] { return std::time_t(1700000000); };
-    config.pop3.hostname = "mx.test";
+    apps::HostConfig host;
+    host.smtp.hostname = "mx.test";
+    host.smtp.local_domains = {"mx.test"};
+    host.smtp.now = [] { return std::time_t(1700000000); };
+    host.pop3.hostname = "mx.test";
+    config.services = std::make_shared<const apps::ServiceHost>(std::move(host));
     return config;
 }
 

@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "apps/hosted_session.hpp"
 #include "tcp/engine.hpp"
 
 namespace bm::tcp::testing {
@@ -72,11 +73,13 @@ inline EngineConfig test_config() {
     config.fixed_isn = true;
     config.isn_secret[0] = 0x0123456789abcdefull;
     config.isn_secret[1] = 0xfedcba9876543210ull;
-    config.smtp.hostname = "mx.test";
-    config.smtp.local_domains = {"mx.test", "localhost"};
-    config.smtp.now = [] { return std::time_t(1700000000); };
-    config.pop3.hostname = "mx.test";
-    config.pop3.now = [] { return std::time_t(1700000000); };
+    apps::HostConfig host;
+    host.smtp.hostname = "mx.test";
+    host.smtp.local_domains = {"mx.test", "localhost"};
+    host.smtp.now = [] { return std::time_t(1700000000); };
+    host.pop3.hostname = "mx.test";
+    host.pop3.now = [] { return std::time_t(1700000000); };
+    config.services = std::make_shared<const apps::ServiceHost>(std::move(host));
     return config;
 }
 

@@ -1,5 +1,8 @@
 #include "dataplane/dpdk/idle_policy.hpp"
 
+#include <algorithm>
+#include <limits>
+
 namespace bm::dpdk {
 
 IdleStep IdlePolicy::after(bool worked, std::uint64_t now_us) {
@@ -18,11 +21,19 @@ IdleStep IdlePolicy::after(bool worked, std::uint64_t now_us) {
     return IdleStep::sleep;
 }
 
-int sleep_timeout_ms(std::uint64_t now_us, std::uint64_t wake_at_us, int max_ms) {
+std::uint64_t IdlePolicy::blind_sleep_us(std::uint64_t now_us) const {
+    std::uint64_t half_idle = (now_us - last_work_us_) / 2;
+    return std::clamp(half_idle, min_blind_sleep_us, max_blind_sleep_us);
+}
+
+std::uint64_t sleep_us(std::uint64_t now_us, std::uint64_t wake_at_us, std::uint64_t max_us) {
     if (wake_at_us <= now_us) return 0;
-    std::uint64_t wait_us = wake_at_us - now_us;
-    std::uint64_t ms = wait_us / 1000 + (wait_us % 1000 != 0);
-    return ms > std::uint64_t(max_ms) ? max_ms : int(ms);
+    return std::min(wake_at_us - now_us, max_us);
+}
+
+int whole_ms(std::uint64_t us) {
+    std::uint64_t ms = us / 1000 + (us % 1000 != 0);
+    return ms > std::uint64_t(std::numeric_limits<int>::max()) ? std::numeric_limits<int>::max() : int(ms);
 }
 
 }  // namespace bm::dpdk

@@ -7,6 +7,12 @@
 // the arming is seen, not slept over; only if that pass is idle too does
 // it sleep — until the earliest deadline, a received frame or a store
 // completion (RxWaiter). Work in the armed pass disarms and keeps polling.
+//
+// A port that cannot wake the loop (no rx interrupts) is checked after
+// sleeps that grow with the idle time: half the time since the last work,
+// from 50 µs to 1 ms. A frame that follows a short pause is late by about
+// as much as the pause was long, and an idle loop wakes at most 1,000
+// times a second.
 #pragma once
 
 #include <cstdint>
@@ -26,6 +32,11 @@ public:
 
     // After each iteration: whether it did work, and the time it started.
     IdleStep after(bool worked, std::uint64_t now_us);
+    // The longest sleep without rx interrupts (see above).
+    std::uint64_t blind_sleep_us(std::uint64_t now_us) const;
+
+    static constexpr std::uint64_t min_blind_sleep_us = 50;
+    static constexpr std::uint64_t max_blind_sleep_us = 1000;
 
 private:
     std::uint64_t idle_spell_us_;
@@ -33,9 +44,11 @@ private:
     bool armed_ = false;
 };
 
-// The epoll timeout (milliseconds) that wakes at `wake_at_us`: rounded up,
-// since a timer must not be run before its time (the engine's timer wheel
-// has 1 ms ticks anyway); 0 when it has passed; at most `max_ms`.
-int sleep_timeout_ms(std::uint64_t now_us, std::uint64_t wake_at_us, int max_ms);
+// How long to sleep to wake at `wake_at_us`: 0 when it has passed, at
+// most `max_us`.
+std::uint64_t sleep_us(std::uint64_t now_us, std::uint64_t wake_at_us, std::uint64_t max_us);
+// The same as an epoll timeout in milliseconds: rounded up, since a timer
+// must not run before its time (the engine's timer wheel has 1 ms ticks).
+int whole_ms(std::uint64_t us);
 
 }  // namespace bm::dpdk

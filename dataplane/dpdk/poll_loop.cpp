@@ -27,7 +27,7 @@ constexpr std::uint64_t housekeeping_interval_us = 100'000;
 // track to the microsecond (DNS retransmissions, frames waiting for ARP,
 // the shutdown grace period) is served at least this often, as the kernel
 // build's 100 ms timer scan does.
-constexpr int max_sleep_ms = 100;
+constexpr std::uint64_t max_sleep_us = 100'000;
 constexpr std::uint64_t shutdown_grace_us = 30'000'000;  // as the kernel build
 constexpr std::uint16_t ip_tcp_headers = 40;
 
@@ -138,7 +138,7 @@ PollLoop::~PollLoop() {
 int PollLoop::run(SignalFlags& signals) {
     std::string poll = !waiter_                 ? "busy"
                        : waiter_->rx_interrupts() ? "adaptive (rx interrupts)"
-                                                  : "adaptive (no rx interrupts: sleeps of 1 ms)";
+                                                  : "adaptive (no rx interrupts: sleeps of 50 us to 1 ms)";
     log_.event("server", "-", "start",
                "pid=" + std::to_string(getpid()) + " ip=" + options_.ip + "/" + std::to_string(options_.prefix_len) +
                    " port=" + port_.describe() + " tcb_size=" + std::to_string(tcp::Engine::tcb_size()) +
@@ -209,10 +209,12 @@ void PollLoop::rest(bool worked) {
     case IdleStep::poll: return;
     case IdleStep::arm: return waiter_->arm();
     case IdleStep::disarm: return waiter_->disarm();
-    case IdleStep::sleep:
+    case IdleStep::sleep: {
+        std::uint64_t us = sleep_us(now_us_, wake_at_us(), max_sleep_us);
+        if (!waiter_->rx_interrupts()) us = std::min(us, idle_.blind_sleep_us(now_us_));
         counters_.poll.sleeps.add();
-        waiter_->sleep(sleep_timeout_ms(now_us_, wake_at_us(), max_sleep_ms));
-        return;
+        return waiter_->sleep(us);
+    }
     }
 }
 

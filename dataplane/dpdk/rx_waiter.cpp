@@ -1,12 +1,15 @@
 #include "dataplane/dpdk/rx_waiter.hpp"
 
+#include "dataplane/dpdk/idle_policy.hpp"
+
 #include <rte_ethdev.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
+#include <ctime>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -15,6 +18,9 @@ namespace bm::dpdk {
 namespace {
 
 constexpr std::uint16_t queue = 0;
+// The kernel may end a sleep this much late (default 50 µs: as long as the
+// shortest blind sleep).
+constexpr unsigned long blind_timer_slack_ns = 5'000;
 
 void drain_eventfd(int fd, void*) {
     std::uint64_t count;
@@ -46,6 +52,7 @@ RxWaiter::RxWaiter(std::uint16_t port, int completion_fd) : port_(port) {
     // instance; fails when the PMD has none.
     rx_interrupts_ = rte_eth_dev_rx_intr_ctl_q(port_, queue, epoll_fd_, RTE_INTR_EVENT_ADD, nullptr) == 0;
     if (rx_interrupts_) rte_eth_dev_rx_intr_disable(port_, queue);  // off while busy polling
+    else prctl(PR_SET_TIMERSLACK, blind_timer_slack_ns);  // this thread's: the polling one
 }
 
 RxWaiter::~RxWaiter() {
@@ -77,8 +84,9 @@ void RxWaiter::disarm() {
     armed_ = false;
 }
 
-void RxWaiter::sleep(int timeout_ms) {
-    drain_events(rx_interrupts_ ? timeout_ms : std::min(timeout_ms, max_blind_sleep_ms));
+void RxWaiter::sleep(std::uint64_t timeout_us) {
+    if (rx_interrupts_) drain_events(whole_ms(timeout_us));
+    else blind_wait(timeout_us);
     disarm();
 }
 
@@ -87,6 +95,15 @@ void RxWaiter::drain_events(int timeout_ms) {
     // Interruptible: a signal ends the sleep (its handler also writes
     // wake_fd, for when another thread takes it).
     rte_epoll_wait_interruptible(epoll_fd_, ready.data(), int(ready.size()), timeout_ms);
+}
+
+// Only our two eventfds are in the set: drained here as their callbacks
+// would be (rte_epoll_ctl left each one's rte_epoll_event as the data).
+void RxWaiter::blind_wait(std::uint64_t timeout_us) {
+    std::array<epoll_event, 2> ready;
+    timespec timeout{time_t(timeout_us / 1'000'000), long(timeout_us % 1'000'000 * 1000)};
+    int n = ::epoll_pwait2(epoll_fd_, ready.data(), int(ready.size()), &timeout, nullptr);
+    for (int i = 0; i < n; ++i) drain_eventfd(static_cast<rte_epoll_event*>(ready[i].data.ptr)->fd, nullptr);
 }
 
 }  // namespace bm::dpdk

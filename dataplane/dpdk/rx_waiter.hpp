@@ -4,14 +4,15 @@
 //
 // Frames wake it through the PMD's rx interrupt where there is one
 // (rte_eth_dev_rx_intr_enable; the port configured with intr_conf.rxq, see
-// port.hpp): net_tap signals on its queue fd, net_memif on the eventfd its
-// peer writes after enqueueing. A PMD without one (net_pcap, net_ring,
-// net_af_packet, …) cannot wake it: the loop then sleeps at most
-// max_blind_sleep_ms at a time, so a frame waits that long at worst.
+// port.hpp): net_tap signals on its queue fd. A PMD without one (net_memif
+// in DPDK 22.11 has no rx_queue_intr_enable; net_pcap, net_ring,
+// net_af_packet) cannot wake it: the loop then sleeps in short steps
+// (IdlePolicy::blind_sleep_us), which a frame waits out at worst.
 //
-// All fds share one epoll instance, waited on with the EAL's rte_epoll
-// calls, which run each rx interrupt's own handler (it reads the eventfds
-// that need reading).
+// All fds share one epoll instance. With an rx interrupt it is waited on
+// with the EAL's rte_epoll calls, which run the interrupt's own handler
+// (it reads the eventfds that need reading); they take milliseconds. The
+// short steps of a port without one need microseconds: epoll_pwait2.
 #pragma once
 
 #include <rte_epoll.h>
@@ -23,8 +24,6 @@ namespace bm::dpdk {
 
 class RxWaiter {
 public:
-    static constexpr int max_blind_sleep_ms = 1;
-
     // `completion_fd`: readable when store completions wait (the I/O
     // worker's eventfd). Throws std::runtime_error when no epoll
     // instance or eventfd can be made; a port without rx interrupts is no
@@ -43,12 +42,14 @@ public:
     // off; the caller then polls the queue once more before sleep().
     void arm();
     void disarm();
-    // Returns after an event, a signal or `timeout_ms`, disarmed.
-    void sleep(int timeout_ms);
+    // Returns after an event, a signal or `timeout_us` (rounded up to
+    // whole milliseconds with an rx interrupt), disarmed.
+    void sleep(std::uint64_t timeout_us);
 
 private:
     void watch(rte_epoll_event& event, int fd, rte_intr_event_cb_t on_ready);
     void drain_events(int timeout_ms);
+    void blind_wait(std::uint64_t timeout_us);
 
     std::uint16_t port_;
     int epoll_fd_ = -1;

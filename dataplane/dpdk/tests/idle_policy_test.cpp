@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -40,13 +41,30 @@ TEST(IdlePolicy, ZeroSpellSleepsAfterTheFirstIdlePass) {
     EXPECT_EQ(idle.after(false, 11), IdleStep::sleep);
 }
 
-TEST(SleepTimeout, RoundsUpNeverPastTheCap) {
-    EXPECT_EQ(sleep_timeout_ms(1'000, 1'000, 100), 0);
-    EXPECT_EQ(sleep_timeout_ms(1'000, 900, 100), 0);
-    EXPECT_EQ(sleep_timeout_ms(1'000, 1'001, 100), 1);
-    EXPECT_EQ(sleep_timeout_ms(1'000, 3'000, 100), 2);
-    EXPECT_EQ(sleep_timeout_ms(1'000, 3'001, 100), 3);
-    EXPECT_EQ(sleep_timeout_ms(0, ~std::uint64_t(0), 100), 100);
+TEST(IdlePolicy, BlindSleepsGrowWithTheIdleTimeWithinBounds) {
+    IdlePolicy idle(100);
+    idle.after(true, 10'000);
+    EXPECT_EQ(idle.blind_sleep_us(10'100), 50u);    // just after the spell: the shortest
+    EXPECT_EQ(idle.blind_sleep_us(10'300), 150u);   // half the idle time
+    EXPECT_EQ(idle.blind_sleep_us(11'000), 500u);
+    EXPECT_EQ(idle.blind_sleep_us(60'000), 1000u);  // long idle: the longest
+    idle.after(true, 60'000);
+    EXPECT_EQ(idle.blind_sleep_us(60'120), 60u);    // work starts it over
+}
+
+TEST(SleepTimeout, UntilTheDeadlineNeverPastTheCap) {
+    EXPECT_EQ(sleep_us(1'000, 1'000, 100'000), 0u);
+    EXPECT_EQ(sleep_us(1'000, 900, 100'000), 0u);
+    EXPECT_EQ(sleep_us(1'000, 3'001, 100'000), 2'001u);
+    EXPECT_EQ(sleep_us(0, ~std::uint64_t(0), 100'000), 100'000u);
+}
+
+TEST(SleepTimeout, WholeMillisecondsRoundUp) {
+    EXPECT_EQ(whole_ms(0), 0);
+    EXPECT_EQ(whole_ms(1), 1);
+    EXPECT_EQ(whole_ms(1'000), 1);
+    EXPECT_EQ(whole_ms(2'001), 3);
+    EXPECT_EQ(whole_ms(~std::uint64_t(0)), std::numeric_limits<int>::max());
 }
 
 Options parse(std::vector<std::string> args, Build build = Build::dpdk) {

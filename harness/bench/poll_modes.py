@@ -145,8 +145,8 @@ def run(args) -> int:
     with tempfile.TemporaryDirectory(prefix="bm-poll-") as tmp:
         root = Path(tmp)
         os.chmod(root, 0o755)
-        for name in args.servers.split(","):
-            work = root / name
+        for i, name in enumerate(args.servers.split(",")):
+            work = root / f"{i}-{name}"
             work.mkdir()
             os.chmod(work, 0o755)
             mail, users = make_mail(work, 0)

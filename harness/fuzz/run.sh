@@ -107,7 +107,7 @@ for t in $targets; do
     log="$build_dir/$t.log"
     common=(-artifact_prefix="$build_dir/crashes/$t-" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1)
     if ! "$build_dir/$t" "${common[@]}" -runs=0 "$seeds" >"$log" 2>&1; then
-        echo "fuzz: $t FAILED replaying its seed corpus ($seeds); see $log:" >&2
+        echo "fuzz: $t FAILED replaying its seed corpus ($seeds), log $log:" >&2
         grep -m5 -E 'INVARIANT|ERROR|SUMMARY' "$log" >&2 || tail -5 "$log" >&2
         failed=1
         continue
@@ -115,7 +115,7 @@ for t in $targets; do
     if [ "$seconds" -gt 0 ]; then
         if ! "$build_dir/$t" "${common[@]}" "${dict[@]}" -max_total_time="$seconds" -max_len=4096 \
                 "$work" "$seeds" >"$log" 2>&1; then
-            echo "fuzz: $t FAILED; see $log and $build_dir/crashes/:" >&2
+            echo "fuzz: $t FAILED (log $log, input in $build_dir/crashes/):" >&2
             grep -m5 -E 'INVARIANT|ERROR|SUMMARY|Test unit written' "$log" >&2 || tail -5 "$log" >&2
             failed=1
         fi

@@ -21,8 +21,8 @@ namespace bm::dpdk {
     X(ip_bad_total_length)    /* total length < header, or > what arrived */                \
     X(ip_bad_checksum)                                                                       \
     X(ip_fragment)            /* MF set or offset != 0: no reassembly */                     \
-    X(ip_options)             /* IHL > 5: options are not processed */                       \
-    X(ip_ttl_zero)                                                                           \
+    X(ip_bad_options)         /* an option runs past the header, or has a bad length */     \
+    X(ip_source_route)        /* LSRR/SSRR: refused on purpose (README) */                   \
     X(ip_bad_source)          /* broadcast, multicast, loopback or zero source */           \
     X(ip_not_for_us)          /* destination is not our address */                          \
     X(ip_unknown_protocol)                                                                   \

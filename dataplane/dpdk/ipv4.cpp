@@ -10,6 +10,34 @@ constexpr std::uint16_t flag_more_fragments = 0x2000;
 constexpr std::uint16_t flag_dont_fragment = 0x4000;
 constexpr std::uint16_t fragment_offset_mask = 0x1fff;
 
+// RFC 791 option types that need a length octet walk; these two only are
+// single octets.
+constexpr std::uint8_t option_end = 0, option_nop = 1;
+constexpr std::uint8_t option_lsrr = 0x83, option_ssrr = 0x89;
+
+// RFC 1122 §3.2.1.8: a host passes the options it does not implement by
+// and ignores them (record route, timestamp, router alert ...). The
+// source-route options are the exception, on purpose: honouring them would
+// mean answering along a path the sender chose, which is how they are used
+// to spoof; Linux drops them too (accept_source_route = 0).
+DropReason check_options(std::span<const std::uint8_t> options) {
+    std::size_t i = 0;
+    while (i < options.size()) {
+        std::uint8_t type = options[i];
+        if (type == option_end) break;
+        if (type == option_nop) {
+            ++i;
+            continue;
+        }
+        if (i + 1 >= options.size()) return DropReason::ip_bad_options;
+        std::size_t length = options[i + 1];
+        if (length < 2 || i + length > options.size()) return DropReason::ip_bad_options;
+        if (type == option_lsrr || type == option_ssrr) return DropReason::ip_source_route;
+        i += length;
+    }
+    return DropReason::none;
+}
+
 }  // namespace
 
 DropReason parse_ipv4(std::span<const std::uint8_t> bytes, bool verify_checksum, Ipv4Packet& out) {
@@ -28,8 +56,12 @@ DropReason parse_ipv4(std::span<const std::uint8_t> bytes, bool verify_checksum,
     std::uint16_t flags_fragment = load_be16(p + 6);
     if ((flags_fragment & flag_more_fragments) || (flags_fragment & fragment_offset_mask))
         return DropReason::ip_fragment;
-    if (header_length > ipv4_header_size) return DropReason::ip_options;
-    if (p[8] == 0) return DropReason::ip_ttl_zero;
+    if (header_length > ipv4_header_size) {
+        DropReason options = check_options(bytes.subspan(ipv4_header_size, header_length - ipv4_header_size));
+        if (options != DropReason::none) return options;
+    }
+    // RFC 1122 §3.2.1.7: a host must not drop a datagram for its TTL (0
+    // included); TTL is for routers to decrement.
 
     out.header_length = std::uint8_t(header_length);
     out.tos = p[1];

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <random>
 #include <stdexcept>
@@ -325,10 +326,15 @@ bool PollLoop::on_ipv4(rte_mbuf* frame, const EthernetHeader& ethernet) {
 }
 
 // RFC 1122 §3.2.2.6: the reply carries the request's data back; it is
-// built in the request's own mbuf (addresses swapped, new checksums).
+// built in the request's own mbuf (addresses swapped, new checksums). A
+// request's IP options are not sent back (the RFC's SHOULD for record route
+// and timestamp is not implemented): the message moves up to follow a
+// plain 20-octet header.
 bool PollLoop::on_icmp(rte_mbuf* frame, const EthernetHeader& ethernet, const Ipv4Packet& ip) {
     std::uint8_t* start = rte_pktmbuf_mtod(frame, std::uint8_t*);
-    std::span<std::uint8_t> message(start + ethernet_header_size + ip.header_length, ip.payload.size());
+    std::uint8_t* after_header = start + ethernet_header_size + ipv4_header_size;
+    if (ip.header_length > ipv4_header_size) std::memmove(after_header, ip.payload.data(), ip.payload.size());
+    std::span<std::uint8_t> message(after_header, ip.payload.size());
     DropReason why = answer_echo_request(message);
     if (why == DropReason::none || why == DropReason::icmp_not_echo_request) counters_.rx(Protocol::icmp);
     if (why != DropReason::none) {
@@ -339,7 +345,7 @@ bool PollLoop::on_icmp(rte_mbuf* frame, const EthernetHeader& ethernet, const Ip
     emit_ipv4(header, {ip.destination, ip.source, ip_protocol_icmp, std::uint16_t(message.size()),
                        ip_identification_++, true});
     emit_ethernet({start, ethernet_header_size}, {ethernet.source, port_.mac(), ethertype_ipv4});
-    rte_pktmbuf_trim(frame, std::uint16_t(frame->data_len - (ethernet_header_size + ip.total_length)));
+    rte_pktmbuf_trim(frame, std::uint16_t(frame->data_len - (ethernet_header_size + ipv4_header_size + message.size())));
     frame->ol_flags = 0;
     counters_.tx(Protocol::icmp);
     counters_.tx(Protocol::ipv4);

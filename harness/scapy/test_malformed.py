@@ -7,7 +7,7 @@ from __future__ import annotations
 import random
 import time
 
-from scapy.layers.inet import IP, TCP, IPOption
+from scapy.layers.inet import ICMP, IP, TCP, IPOption
 from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 
@@ -102,7 +102,39 @@ def test_rfc791_ip_fragments_are_dropped_without_harm(srv):
     assert_dropped_without_harm(srv, [first, later], "drop.ip_fragment")
 
 
-def test_rfc791_ip_options_are_dropped_without_harm(srv):
-    f = syn_frame(srv, 30011, options=[IPOption(b"\x01\x01\x01\x00")])  # NOP NOP NOP EOL
-    f2 = syn_frame(srv, 30012, options=[IPOption(b"\x07\x07\x04\x00\x00\x00\x00\x00")])  # record route
-    assert_dropped_without_harm(srv, [f, f2], "drop.ip_options")
+def synack_for(srv, frame, sport, timeout=3.0):
+    start = srv.wire.mark()
+    srv.wire.send(frame)
+    _, f = srv.wire.wait(lambda f: TCP in f.pkt and f.pkt[IP].src == srv.ip and f.pkt[TCP].dport == sport
+                         and f.pkt[TCP].flags == "SA", timeout, start)
+    return f
+
+
+def test_rfc1122_3_2_1_8_ip_options_are_ignored_not_dropped(srv):
+    """A host ignores the options it does not implement: NOP/EOL padding,
+    record route and timestamp do not stop a SYN (nor an echo request)."""
+    for sport, option in ((30011, b"\x01\x01\x01\x00"),                   # NOP NOP NOP EOL
+                          (30012, b"\x07\x07\x04\x00\x00\x00\x00\x00"),   # record route
+                          (30013, b"\x44\x08\x05\x00\x00\x00\x00\x00")):  # timestamp
+        f = synack_for(srv, syn_frame(srv, sport, options=[IPOption(option)]), sport)
+        assert f is not None, f"no SYN-ACK to a SYN with IP option {option.hex()}"
+        assert f.pkt[IP].ihl == 5, "our own datagrams carry no options"
+    ping = (Ether(src=srv.scapy_mac, dst=srv.mac) / IP(src=srv.scapy_ip, dst=srv.ip, options=[IPOption(b"\x01" * 4)])
+            / ICMP(type=8, id=7, seq=1) / Raw(b"with-options"))
+    start = srv.wire.mark()
+    srv.wire.send(ping)
+    _, reply = srv.wire.wait(lambda f: ICMP in f.pkt and f.pkt[ICMP].type == 0, 3.0, start)
+    assert reply is not None, "no echo reply to a request with IP options"
+    assert reply.pkt[IP].ihl == 5 and bytes(reply.pkt[ICMP].payload) == b"with-options"
+
+
+def test_source_route_options_are_refused_on_purpose(srv):
+    """Deliberate (README): a loose or strict source route is dropped, not
+    reversed, so no one can have us answer along a path they chose."""
+    lsrr = syn_frame(srv, 30014, options=[IPOption(b"\x83\x07\x04\x0a\x63\x00\x09\x00")])
+    ssrr = syn_frame(srv, 30015, options=[IPOption(b"\x89\x07\x04\x0a\x63\x00\x09\x00")])
+    assert_dropped_without_harm(srv, [lsrr, ssrr], "drop.ip_source_route")
+
+
+def test_rfc1122_3_2_1_7_ttl_zero_is_not_a_reason_to_drop(srv):
+    assert synack_for(srv, syn_frame(srv, 30016, ttl=0), 30016) is not None, "a SYN with TTL 0 got no SYN-ACK"

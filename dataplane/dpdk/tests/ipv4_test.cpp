@@ -127,23 +127,60 @@ TEST(Ipv4, DontFragmentAlone_IsNotAFragment) {
     EXPECT_EQ(parse(vectors::syn, p), DropReason::none);  // the vector has DF set
 }
 
-TEST(Ipv4, OptionsDropped) {
-    // Insert a 4-byte option (NOP NOP NOP EOL) and fix lengths.
+namespace {
+
+// The echo request with `options` (a multiple of 4 octets) after its header.
+Bytes with_options(std::initializer_list<std::uint8_t> options) {
     Bytes bytes = vectors::echo_request;
-    bytes.insert(bytes.begin() + 20, {0x01, 0x01, 0x01, 0x00});
-    bytes[0] = 0x46;
+    bytes.insert(bytes.begin() + 20, options);
+    bytes[0] = std::uint8_t(0x40 | ((20 + options.size()) / 4));
     bytes[3] = std::uint8_t(bytes.size());
     fix_checksum(bytes);
-    Ipv4Packet p;
-    EXPECT_EQ(parse(bytes, p), DropReason::ip_options);
+    return bytes;
 }
 
-TEST(Ipv4, TtlZeroDropped) {
+}  // namespace
+
+// RFC 1122 §3.2.1.8: options a host does not implement are ignored.
+TEST(Ipv4, Rfc1122_3_2_1_8_NopAndEolOnlyOptionsAccepted) {
+    Bytes bytes = with_options({0x01, 0x01, 0x01, 0x00});
+    Ipv4Packet p;
+    ASSERT_EQ(parse(bytes, p), DropReason::none);
+    EXPECT_EQ(p.header_length, 24);
+    EXPECT_EQ(p.payload.size(), vectors::echo_request.size() - 20);  // the ICMP message, after the options
+    EXPECT_EQ(p.payload[0], 8);                                       // echo request
+}
+
+TEST(Ipv4, Rfc1122_3_2_1_8_RecordRouteAndTimestampIgnored) {
+    Bytes rr = with_options({0x07, 0x07, 0x04, 0, 0, 0, 0, 0x01});  // record route, one slot, NOP
+    Ipv4Packet p;
+    EXPECT_EQ(parse(rr, p), DropReason::none);
+    Bytes ts = with_options({0x44, 0x08, 0x05, 0x00, 0, 0, 0, 0});  // timestamp, one slot
+    EXPECT_EQ(parse(ts, p), DropReason::none);
+}
+
+// Deliberate (README): source routes are refused, not reversed.
+TEST(Ipv4, SourceRouteOptionsRefusedOnPurpose) {
+    Ipv4Packet p;
+    EXPECT_EQ(parse(with_options({0x83, 0x07, 0x04, 10, 99, 0, 9, 0x00}), p), DropReason::ip_source_route);
+    EXPECT_EQ(parse(with_options({0x01, 0x89, 0x07, 0x04, 10, 99, 0, 9}), p), DropReason::ip_source_route);
+}
+
+TEST(Ipv4, OptionRunningPastTheHeaderDropped) {
+    Ipv4Packet p;
+    EXPECT_EQ(parse(with_options({0x01, 0x01, 0x07, 0x09}), p), DropReason::ip_bad_options);  // length 9 > 2 left
+    EXPECT_EQ(parse(with_options({0x01, 0x01, 0x01, 0x44}), p), DropReason::ip_bad_options);  // no length octet
+    EXPECT_EQ(parse(with_options({0x07, 0x01, 0x00, 0x00}), p), DropReason::ip_bad_options);  // length < 2
+}
+
+// RFC 1122 §3.2.1.7: a host must not discard a datagram for a TTL below 2.
+TEST(Ipv4, Rfc1122_3_2_1_7_TtlZeroAccepted) {
     Bytes bytes = vectors::syn;
     bytes[8] = 0;
     fix_checksum(bytes);
     Ipv4Packet p;
-    EXPECT_EQ(parse(bytes, p), DropReason::ip_ttl_zero);
+    EXPECT_EQ(parse(bytes, p), DropReason::none);
+    EXPECT_EQ(p.ttl, 0);
 }
 
 TEST(Ipv4, EmitMatchesScapy) {

@@ -116,6 +116,65 @@ def test_unreadable_users_file_exits_2(build, tmp_path, mail_dir):
     assert_exit_2_one_line(r)
 
 
+# SPEC "Command line": every option value the server refuses, on both
+# builds: exit code 2, one line naming the option, nothing touched (and, for
+# the DPDK build, no TAP port left behind: run_once). The exact lines are in
+# dataplane/common/tests/options_test.cpp.
+REFUSED_VALUES = [
+    (["--daemon"], "--daemon needs --log"),  # README: a daemon has no terminal
+    (["--daemon", "--pid-file", "p.pid"], "--daemon needs --log"),
+    (["--relay-from", "10.0.0.0/33"], "--relay-from"),
+    (["--relay-from", "mail.example"], "--relay-from"),
+    (["--relayhost", "smart.example:0"], "--relayhost"),
+    (["--relayhost", "[smart.example"], "--relayhost"),
+    (["--dns", "dns.example"], "--dns"),
+    (["--dns", "10.0.0.1:53"], "--dns"),
+    (["--ip", "10.99.0.300"], "--ip"),
+    (["--gateway", "router.example"], "--gateway"),
+    (["--retry-delay", "0"], "--retry-delay"),
+    (["--relay-timeout", "never"], "--relay-timeout"),
+    (["--max-conn", "0"], "--max-conn"),
+    (["--hostname", ""], "--hostname"),
+]
+
+
+@pytest.mark.parametrize("options,named", REFUSED_VALUES, ids=[" ".join(o) or "empty" for o, _ in REFUSED_VALUES])
+def test_refused_option_value_exits_2_naming_it_and_touches_nothing(build, tmp_path, mail_dir, options, named):
+    before = tree(mail_dir)
+    r = run_once(build, ["-d", str(mail_dir), *options], tmp_path)
+    assert_exit_2_one_line(r, named)
+    assert tree(mail_dir) == before
+
+
+DPDK_ONLY = [["--fixed-isn"], ["--tcb-capacity", "100"], ["--gateway", "10.99.0.254"], ["--poll", "busy"],
+             ["--poll-idle-us", "50"], ["--ip", "127.0.0.1/8"]]
+
+
+@pytest.mark.parametrize("options", DPDK_ONLY, ids=[" ".join(o) for o in DPDK_ONLY])
+def test_dpdk_only_option_given_to_the_kernel_build_exits_2_naming_it(build, tmp_path, mail_dir, options):
+    if not build.loopback:
+        pytest.skip("the DPDK build takes these")
+    r = run_once(build, ["-d", str(mail_dir), *options], tmp_path)
+    assert_exit_2_one_line(r, options[0])
+    err = r.stderr.decode(errors="replace")
+    assert "DPDK build" in err or "without /prefix" in err, err
+
+
+def test_long_option_without_its_argument_exits_2_naming_it(build, tmp_path, mail_dir, request):
+    request.node.add_marker(pytest.mark.xfail(
+        strict=True, reason="options.cpp reports a long option's missing argument by its internal id "
+                            "(optopt) as a character, a NUL for --users: the line ends at 'argument: -'"))
+    net = build.new_net()
+    try:
+        # The suite's own --ip goes after the options: leave it out, so that
+        # --users is the last word and has no argument.
+        argv = build.argv(["-d", str(mail_dir), "--users"], net)[:-2]
+        r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=10, cwd=tmp_path)
+    finally:
+        build.cleanup(net)
+    assert_exit_2_one_line(r, "--users")
+
+
 def listening_ports(pid):
     """TCP ports the process listens on (kernel build: via ss)."""
     out = subprocess.run(["ss", "-Hltnp"], capture_output=True, text=True, timeout=10).stdout

@@ -87,8 +87,8 @@ public:
     // Whether the input taken so far is answered by a reply of its own
     // (a command line, at once or after a store request). False while the
     // machine reads input that earns none until an end marker — an SMTP
-    // DATA body before its final dot. A driver that delays ACKs to let
-    // them ride on the reply (RFC 1122 §4.2.3.2) ACKs such input at once
+    // DATA body before its final dot. A driver that delays ACKs to have
+    // them piggybacked on the reply (RFC 1122 §4.2.3.2) ACKs such input at once
     // instead: the peer may be holding its next piece for that ACK
     // (Nagle, RFC 9293 §3.7.4).
     virtual bool reply_due() const { return true; }

@@ -89,9 +89,7 @@ bool Engine::on_store_reply(std::uint64_t token, apps::StoreReply&& reply, std::
     // Late replies for a session that is gone (slot reused or released).
     if (!tcb.hosted.answers(token)) return false;
     tcb.session().on_store_reply(std::move(reply));
-    e.offer_held(tcb);
-    e.check_peer_closed(tcb);
-    e.output(tcb);
+    e.after_session_event(tcb);
     return true;
 }
 
@@ -134,7 +132,7 @@ void Engine::shutdown(std::uint64_t now_us) {
         }
         if (!tcb.hosted.open() || tcb.app_closed) continue;
         tcb.session().on_shutdown();
-        e.output(tcb);
+        e.after_session_event(tcb);
     }
 }
 

@@ -74,12 +74,13 @@ struct EngineCore {
     void open_client_session(Tcb& tcb);
     std::uint32_t& session_count(const Tcb& tcb);
     void refuse(Tcb& tcb, std::string_view line);
-    std::size_t deliver(Tcb& tcb, std::span<const std::uint8_t> bytes);
+    std::size_t offer_text(Tcb& tcb, std::span<const std::uint8_t> bytes);
     std::size_t feed(Tcb& tcb, std::span<const std::uint8_t> bytes);
     std::size_t held_limit(const Tcb& tcb, std::size_t taken) const;
     void offer_held(Tcb& tcb);
     void check_peer_closed(Tcb& tcb);
     void notify_writable(Tcb& tcb);
+    void after_session_event(Tcb& tcb);
     void release_session(Tcb& tcb, std::string_view why);
     void to_time_wait(Tcb& tcb);
     bool reclaim_time_wait();

@@ -234,7 +234,7 @@ void EngineCore::synchronized_from_syn_sent(Tcb& tcb, const SegmentIn& segment) 
     if ((segment.flags & FIN) && payload.size() == segment.payload.size() &&
         tcb.rcv_nxt == segment.seq + 1 + std::uint32_t(payload.size()))
         fin_arrives(tcb);
-    if (tcb.state != State::closed) output(tcb);
+    after_session_event(tcb);
 }
 
 // The fourth step without an ACK, a simultaneous open (§3.5 figure 8):
@@ -424,8 +424,7 @@ void EngineCore::segment_arrives(Tcb& tcb, const SegmentIn& segment) {
     // ---- eighth, check the FIN bit: only once every byte before it is in
     if ((flags & FIN) && data_seq + std::uint32_t(payload.size()) == tcb.rcv_nxt && !tcb.peer_fin) fin_arrives(tcb);
 
-    if (tcb.writable_due) notify_writable(tcb);
-    if (tcb.state != State::closed) output(tcb);
+    after_session_event(tcb);
 }
 
 // The fifth step. Returns false when the segment is finished with (dropped,
@@ -549,10 +548,10 @@ void EngineCore::text_arrives(Tcb& tcb, std::uint32_t seq, std::span<const std::
         tcb.ack_now = true;
         return;
     }
-    tcb.rcv_nxt += std::uint32_t(deliver(tcb, payload));
+    tcb.rcv_nxt += std::uint32_t(offer_text(tcb, payload));
     if (!tcb.out_of_order.empty()) {
-        tcb.rcv_nxt = tcb.out_of_order.advance(pool, tcb.rcv_nxt,
-                                               [&](std::span<const std::uint8_t> bytes) { return deliver(tcb, bytes); });
+        tcb.rcv_nxt = tcb.out_of_order.advance(
+            pool, tcb.rcv_nxt, [&](std::span<const std::uint8_t> bytes) { return offer_text(tcb, bytes); });
         tcb.ack_now = true;  // RFC 5681 §4.2: ACK at once when a gap fills
     }
     // RFC 1122 §4.2.3.2: "an ACK should be generated for at least every
@@ -565,7 +564,7 @@ void EngineCore::text_arrives(Tcb& tcb, std::uint32_t seq, std::span<const std::
 // Nagle sender (RFC 9293 §3.7.4) holds its next small piece until this ACK —
 // or if it leaves the peer less than half the window last offered, so the
 // sender is not stalled (RFC 9293 §3.8.6.3; RFC 1122 §4.2.3.2 lets an ACK
-// go early, never late). Elsewhere the ACK waits to ride on the reply.
+// go early, never late). Elsewhere the ACK waits to be piggybacked on the reply.
 bool EngineCore::ack_unanswered_text(Tcb& tcb, std::uint8_t flags) {
     if (!tcb.hosted.open() || tcb.app_closed || tcb.session().reply_due()) return false;
     if (flags & PSH) return true;

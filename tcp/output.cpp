@@ -1,7 +1,7 @@
 // Segment output. `transmit` is the one function that builds a TCB's
 // segments; `output` decides what is due after every event: new data
 // within min(cwnd, SND.WND) carrying the ACK for what was received (the
-// intertwined path: the machine's reply is the ACK), a FIN once the send
+// machine's reply piggybacks the ACK), a FIN once the send
 // queue has drained, and only if none of that goes out, a pure ACK — at
 // once when owed now, else after the delayed-ACK time (RFC 1122 §4.2.3.2).
 #include <algorithm>

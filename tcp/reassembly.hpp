@@ -1,5 +1,5 @@
 // Out-of-order data (RFC 9293 §3.10.7.4, seventh step: segments beyond
-// RCV.NXT are kept and delivered once the gap before them fills). Bounded:
+// RCV.NXT are kept and offered once the gap before them fills). Bounded:
 // at most max_ranges separate ranges, each a chunk chain. A segment that
 // would need a fifth range, or that overlaps kept data in a way that would
 // split it, keeps only what fits simply; the peer retransmits the rest.
@@ -21,12 +21,12 @@ public:
     // Keeps [seq, seq + bytes.size()) (all beyond rcv_nxt). Returns false if
     // nothing could be kept (no range or no pool room).
     bool insert(ChunkPool& pool, std::uint32_t seq, std::span<const std::uint8_t> bytes);
-    // If kept data starts at or before rcv_nxt, calls deliver(bytes) for the
+    // If kept data starts at or before rcv_nxt, calls offer(bytes) for the
     // part from rcv_nxt on (possibly several pieces) and returns the new
-    // RCV.NXT. `deliver` returns how many bytes it accepted; fewer than
+    // RCV.NXT. `offer` returns how many bytes it accepted; fewer than
     // offered stops the walk and keeps the rest here.
-    template <typename Deliver>
-    std::uint32_t advance(ChunkPool& pool, std::uint32_t rcv_nxt, Deliver&& deliver);
+    template <typename Offer>
+    std::uint32_t advance(ChunkPool& pool, std::uint32_t rcv_nxt, Offer&& offer);
     std::size_t bytes() const;
     bool empty() const { return count_ == 0; }
     void clear(ChunkPool& pool);
@@ -43,8 +43,8 @@ private:
     std::uint8_t count_ = 0;
 };
 
-template <typename Deliver>
-std::uint32_t Reassembly::advance(ChunkPool& pool, std::uint32_t rcv_nxt, Deliver&& deliver) {
+template <typename Offer>
+std::uint32_t Reassembly::advance(ChunkPool& pool, std::uint32_t rcv_nxt, Offer&& offer) {
     while (count_ > 0 && std::int32_t(ranges_[0].seq - rcv_nxt) <= 0) {
         Range& r = ranges_[0];
         std::int32_t stale = std::int32_t(rcv_nxt - r.seq);
@@ -56,7 +56,7 @@ std::uint32_t Reassembly::advance(ChunkPool& pool, std::uint32_t rcv_nxt, Delive
         bool more = true;
         while (!r.data.empty() && more) {
             std::span<const std::uint8_t> piece = r.data.front(pool);
-            std::size_t taken = deliver(piece);
+            std::size_t taken = offer(piece);
             rcv_nxt += std::uint32_t(taken);
             r.data.consume(pool, taken);
             more = taken == piece.size();

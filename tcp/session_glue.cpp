@@ -1,7 +1,8 @@
 // The TCB as its machine's Transport, MailPort and Observer, and the life of
 // a session inside a TCB: opened when the handshake completes, offered input
 // in order (held while the machine waits on the store, like the kernel
-// build's offer_input), released when either side is done.
+// build's offer_input), followed up after every event it sees
+// (after_session_event), released when either side is done.
 #include <algorithm>
 #include <cstdio>
 #include <utility>
@@ -124,10 +125,10 @@ void EngineCore::refuse(Tcb& tcb, std::string_view line) {
 }
 
 // In-order bytes at RCV.NXT. Straight into the machine when nothing is held
-// before them (the intertwined path: no copy); what it does not take now is
-// held in the TCB and offered again after the store reply or wake-up.
+// before them (no copy: the segment's own bytes); what it does not take now
+// is held in the TCB and offered again after the store reply or wake-up.
 // Returns how many bytes the TCB accepted; RCV.NXT advances by that much.
-std::size_t EngineCore::deliver(Tcb& tcb, std::span<const std::uint8_t> bytes) {
+std::size_t EngineCore::offer_text(Tcb& tcb, std::span<const std::uint8_t> bytes) {
     if (!tcb.hosted.open() || tcb.app_closed) return bytes.size();  // nobody reads it (input after QUIT)
     std::size_t taken = tcb.held.empty() ? feed(tcb, bytes) : 0;
     if (!tcb.hosted.open() || tcb.app_closed) return bytes.size();
@@ -180,6 +181,21 @@ void EngineCore::offer_held(Tcb& tcb) {
 void EngineCore::notify_writable(Tcb& tcb) {
     tcb.writable_due = false;
     if (tcb.hosted.open() && !tcb.app_closed) tcb.session().on_writable();
+}
+
+// After every event a session saw — input, a store reply, a wake-up, the
+// idle timeout, the shutdown, an ACK that made room — and nowhere else:
+// held input is offered again, a peer's FIN ends the session once nothing
+// is left for it, a streaming reply continues into freed room, and then
+// the one output pass sends what is due, so the reply leaves piggybacked
+// on the ACK of the request it answers (RFC 1122 §4.2.3.2). One function,
+// so that no path can forget a step and stall a reply.
+void EngineCore::after_session_event(Tcb& tcb) {
+    if (tcb.state == State::closed) return;
+    offer_held(tcb);
+    check_peer_closed(tcb);
+    if (tcb.writable_due) notify_writable(tcb);
+    output(tcb);
 }
 
 // The peer's FIN arrived. Once every byte before it has been taken and the

@@ -71,9 +71,7 @@ void EngineCore::on_tcb_timer(Tcb& tcb) {
     }
     if (due(tcb.wake_at) && tcb.hosted.open()) {
         tcb.session().on_wakeup();
-        offer_held(tcb);
-        check_peer_closed(tcb);
-        output(tcb);
+        after_session_event(tcb);
     }
     if (due(tcb.linger_at)) {
         // TIME-WAIT's 2*MSL is over (RFC 9293 §3.10.7.4), or a FIN-WAIT-2
@@ -141,7 +139,7 @@ void EngineCore::on_idle(Tcb& tcb) {
         tcb.on_event("timeout", "idle");
         tcb.last_activity_us = now_us;
         tcb.session().on_idle_timeout();
-        return output(tcb);
+        return after_session_event(tcb);
     }
     abort(tcb, "send timeout");
 }

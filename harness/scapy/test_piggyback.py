@@ -1,5 +1,5 @@
 """RFC 1122 §4.2.3.2 (delayed ACK) as the architecture uses it: the ACK of
-a request rides on the segment that carries the reply — no pure ACK goes
+a request is piggybacked on the segment that carries the reply — no pure ACK goes
 out first when the reply is due at once. Where no reply is due at all (an
 SMTP DATA body before its final dot) a pushed segment is ACKed at once, so
 a Nagle client (RFC 9293 §3.7.4) is not held for the delayed-ACK time."""

@@ -87,7 +87,7 @@ protected:
         in.options.mss = 1400;
         if (scale) in.options.window_scale = 7;
         peer.seq = peer_isn + 1;
-        return deliver(in);
+        return arrive(in);
     }
 
     FakeOpener opener_;
@@ -193,7 +193,7 @@ TEST_F(ActiveOpenTest, Rfc9293_3_10_7_3_FirstUnacceptableAckGetsRstAtSegAckAndSt
     EXPECT_EQ(out[0].segment.seq, syn.segment.seq);
     // "unless the RST bit is set": a RST is never answered.
     peer.ack = syn.segment.seq + 5;
-    EXPECT_TRUE(deliver(segment(peer, RST | ACK)).empty());
+    EXPECT_TRUE(arrive(segment(peer, RST | ACK)).empty());
     EXPECT_EQ(opener_.established, 0);
     EXPECT_TRUE(opener_.failures.empty());
     // Still SYN-SENT: the right SYN-ACK completes the open.
@@ -208,7 +208,7 @@ TEST_F(ActiveOpenTest, Rfc9293_3_10_7_3_FirstUnacceptableAckGetsRstAtSegAckAndSt
 TEST_F(ActiveOpenTest, Rfc9293_3_10_7_3_SecondRstWithAcceptableAckIsConnectionRefused) {
     Client peer;
     open(peer);
-    EXPECT_TRUE(deliver(segment(peer, RST | ACK)).empty());
+    EXPECT_TRUE(arrive(segment(peer, RST | ACK)).empty());
     ASSERT_EQ(opener_.failures.size(), 1u);
     EXPECT_EQ(opener_.failures[0], "connection refused");
     EXPECT_EQ(opener_.established, 0);
@@ -223,7 +223,7 @@ TEST_F(ActiveOpenTest, Rfc9293_3_10_7_3_SecondRstWithAcceptableAckIsConnectionRe
 TEST_F(ActiveOpenTest, Rfc9293_3_10_7_3_SecondRstWithoutAckIsIgnored) {
     Client peer;
     open(peer);
-    EXPECT_TRUE(deliver(segment(peer, RST)).empty());
+    EXPECT_TRUE(arrive(segment(peer, RST)).empty());
     EXPECT_TRUE(opener_.failures.empty());
     EXPECT_EQ(engine_->open_connections(), 1u);
     EXPECT_EQ(syn_ack(peer).size(), 1u);
@@ -233,7 +233,7 @@ TEST_F(ActiveOpenTest, Rfc9293_3_10_7_3_SecondRstWithoutAckIsIgnored) {
 TEST_F(ActiveOpenTest, Rfc9293_3_10_7_3_FifthNeitherSynNorRstIsDropped) {
     Client peer;
     open(peer);
-    EXPECT_TRUE(deliver(segment(peer, ACK, "early")).empty());
+    EXPECT_TRUE(arrive(segment(peer, ACK, "early")).empty());
     EXPECT_EQ(opener_.established, 0);
     EXPECT_EQ(engine_->open_connections(), 1u);
     EXPECT_EQ(syn_ack(peer).size(), 1u);
@@ -269,7 +269,7 @@ TEST_F(ActiveOpenTest, Rfc9293_3_5_SimultaneousOpenSynWithoutAckGoesToSynReceive
     SegmentIn their_syn = segment(peer, SYN);
     their_syn.options.mss = 1400;
     their_syn.options.window_scale = 7;
-    auto out = deliver(their_syn);
+    auto out = arrive(their_syn);
     ASSERT_EQ(out.size(), 1u);  // <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>
     EXPECT_EQ(out[0].segment.flags, SYN | ACK);
     EXPECT_EQ(out[0].segment.seq, syn.segment.seq);
@@ -288,9 +288,9 @@ TEST_F(ActiveOpenTest, Rfc9293_3_5_SimultaneousOpenSynWithoutAckGoesToSynReceive
 TEST_F(ActiveOpenTest, Rfc9293_3_10_7_4_RstInSynReceivedAfterSimultaneousOpenIsRefused) {
     Client peer;
     open(peer);
-    deliver(segment(peer, SYN));
+    arrive(segment(peer, SYN));
     peer.seq = peer_isn + 1;
-    EXPECT_TRUE(deliver(segment(peer, RST)).empty());
+    EXPECT_TRUE(arrive(segment(peer, RST)).empty());
     ASSERT_EQ(opener_.failures.size(), 1u);
     EXPECT_EQ(opener_.failures[0], "connection refused");
     EXPECT_EQ(engine_->open_connections(), 0u);

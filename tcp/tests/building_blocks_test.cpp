@@ -110,18 +110,18 @@ TEST(Reassembly, Rfc9293_3_10_7_4_OutOfOrderRangesMergeAndDeliverInOrder) {
     EXPECT_TRUE(r.insert(pool, 110, bytes("KLMNO")));
     EXPECT_TRUE(r.insert(pool, 105, bytes("FGHIJ")));
     EXPECT_TRUE(r.insert(pool, 107, bytes("HIJKL")));  // overlap: only new bytes kept
-    std::string delivered;
+    std::string offered;
     std::uint32_t next = r.advance(pool, 100, [&](std::span<const std::uint8_t> b) {
-        delivered += text(b);
+        offered += text(b);
         return b.size();
     });
     EXPECT_EQ(next, 100u);  // the gap [100,105) is still open
     next = r.advance(pool, 105, [&](std::span<const std::uint8_t> b) {
-        delivered += text(b);
+        offered += text(b);
         return b.size();
     });
     EXPECT_EQ(next, 115u);
-    EXPECT_EQ(delivered, "FGHIJKLMNO");
+    EXPECT_EQ(offered, "FGHIJKLMNO");
     EXPECT_TRUE(r.empty());
 }
 

@@ -24,7 +24,7 @@ TEST_F(CloseTest, Rfc9293_3_6_QuitReplyCarriesOurFinThenClientFinIsAckedAndTimeW
     // A retransmitted FIN is ACKed again.
     Client again = c;
     again.seq = c.seq - 1;
-    out = deliver(segment(again, ACK | FIN));
+    out = arrive(segment(again, ACK | FIN));
     ASSERT_EQ(out.size(), 1u);
     EXPECT_EQ(out[0].segment.ack, c.seq);
     // 2*MSL later the TCB is gone: the tuple gets resets again.
@@ -43,7 +43,7 @@ TEST_F(CloseTest, Rfc1122_4_2_2_13_NewSynWithHigherSequenceReopensATimeWaitTuple
     Client again;
     again.tuple = c.tuple;
     again.seq = c.seq + 100'000;
-    auto out = deliver(segment(again, SYN));
+    auto out = arrive(segment(again, SYN));
     ASSERT_EQ(out.size(), 1u);
     EXPECT_EQ(out[0].segment.flags, SYN | ACK);
     EXPECT_EQ(out[0].segment.ack, again.seq + 1);
@@ -57,7 +57,7 @@ TEST_F(CloseTest, Rfc9293_3_10_7_4_OldSynInTimeWaitGetsOnlyAnAck) {
     Client old;
     old.tuple = c.tuple;
     old.seq = client_isn;  // the first connection's SYN, duplicated in the network
-    auto out = deliver(segment(old, SYN));
+    auto out = arrive(segment(old, SYN));
     ASSERT_EQ(out.size(), 1u);
     EXPECT_EQ(out[0].segment.flags, ACK);
     EXPECT_EQ(out[0].segment.ack, c.seq);
@@ -151,7 +151,7 @@ TEST_F(CloseTest, SpecShutdownSends421ToSmtpAndErrToOthers) {
     Client late;
     late.tuple = tuple_for(smtp_port, 40002);
     late.seq = client_isn;
-    out = deliver(segment(late, SYN));
+    out = arrive(segment(late, SYN));
     ASSERT_EQ(out.size(), 1u);
     EXPECT_EQ(out[0].segment.flags, RST | ACK);
 }
@@ -165,7 +165,7 @@ TEST_F(CloseTest, Rfc9293_3_10_5_ShutdownAbortsSynReceivedAndClosesEstablishedWi
     Client half;
     half.tuple = tuple_for(smtp_port, 40001);
     half.seq = client_isn;
-    auto synack = deliver(segment(half, SYN));
+    auto synack = arrive(segment(half, SYN));
     ASSERT_EQ(synack.size(), 1u);
     EXPECT_EQ(engine_->open_connections(), 2u);
 
@@ -185,7 +185,7 @@ TEST_F(CloseTest, Rfc9293_3_10_5_ShutdownAbortsSynReceivedAndClosesEstablishedWi
     // The half-open peer's late ACK finds no TCB and no listener.
     half.seq = client_isn + 1;
     half.ack = synack[0].segment.seq + 1;
-    out = deliver(segment(half, ACK));
+    out = arrive(segment(half, ACK));
     ASSERT_EQ(out.size(), 1u);
     EXPECT_EQ(out[0].segment.flags, RST);
     EXPECT_EQ(engine_->open_connections(), 1u);
@@ -206,11 +206,11 @@ TEST_F(CloseTest, Rfc9293_3_10_5_ShutdownAbortsARefusedConnectionThatNeverHadASe
     Client refused;
     refused.tuple = tuple_for(echo_port, 40001);
     refused.seq = client_isn;
-    auto synack = deliver(segment(refused, SYN));
+    auto synack = arrive(segment(refused, SYN));
     refused.seq = client_isn + 1;
     refused.ack = synack[0].segment.seq + 1;
     refused.window = 0;  // the refusal line cannot leave
-    EXPECT_TRUE(deliver(segment(refused, ACK)).empty());
+    EXPECT_TRUE(arrive(segment(refused, ACK)).empty());
     EXPECT_EQ(engine_->open_connections(), 2u);
     engine_->shutdown(now_);
     auto out = out_.take();
@@ -233,7 +233,7 @@ TEST_F(CloseTest, Rfc9293_3_10_7_1_SynAfterShutdownIsReset) {
     Client late;
     late.tuple = tuple_for(pop3_port, 40002);
     late.seq = client_isn;
-    auto out = deliver(segment(late, SYN));
+    auto out = arrive(segment(late, SYN));
     ASSERT_EQ(out.size(), 1u);
     EXPECT_EQ(out[0].segment.flags, RST | ACK);
     EXPECT_EQ(out[0].segment.ack, client_isn + 1);
@@ -275,7 +275,7 @@ TEST_F(CloseTest, LateStoreReplyForAReusedSlotIsDropped) {
     send(c, "RCPT TO:<bob@mx.test>\r\n");
     ASSERT_EQ(store_.calls.size(), 1u);
     std::uint64_t stale = store_.calls[0].token;
-    deliver(segment(c, RST));  // the client is gone
+    arrive(segment(c, RST));  // the client is gone
     Client next = connect(smtp_port, 40001);  // same slot, next generation
     EXPECT_FALSE(engine_->on_store_reply(stale, apps::UserFound{apps::Outcome::ok, "bob"}, now_));
     EXPECT_TRUE(out_.take().empty());
@@ -300,7 +300,7 @@ TEST_F(CloseTest, StoreReplyForAClosedConnectionReturnsFalseAndLeavesTheReplyToU
     send(c, "PASS secret\r\n");
     ASSERT_EQ(store_.calls.size(), 1u);
     std::uint64_t token = store_.calls[0].token;
-    deliver(segment(c, RST));  // gone while the maildrop was being opened
+    arrive(segment(c, RST));  // gone while the maildrop was being opened
     EXPECT_EQ(engine_->open_connections(), 0u);
     apps::StoreReply reply = apps::MaildropOpened{apps::Outcome::ok, 7, {{10, "uid1"}}};
     EXPECT_FALSE(engine_->on_store_reply(token, std::move(reply), now_));

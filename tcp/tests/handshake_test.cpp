@@ -15,7 +15,7 @@ TEST_F(HandshakeTest, Rfc9293_3_5_ThreeWayHandshakeWithMssAndWindowScale) {
     SegmentIn syn = segment(c, SYN);
     syn.options.mss = 1400;
     syn.options.window_scale = 7;
-    auto out = deliver(syn);
+    auto out = arrive(syn);
     ASSERT_EQ(out.size(), 1u);
     const SegmentOut synack = out[0].segment;
     EXPECT_EQ(synack.flags, SYN | ACK);
@@ -30,7 +30,7 @@ TEST_F(HandshakeTest, Rfc9293_3_5_ThreeWayHandshakeWithMssAndWindowScale) {
     c.seq = client_isn + 1;
     c.ack = synack.seq + 1;
     c.window = 512;  // 65536 after the client's shift of 7
-    out = deliver(segment(c, ACK));
+    out = arrive(segment(c, ACK));
     ASSERT_EQ(out.size(), 1u);
     EXPECT_EQ(out[0].segment.flags, ACK | PSH);
     EXPECT_EQ(out[0].segment.seq, synack.seq + 1);
@@ -45,12 +45,12 @@ TEST_F(HandshakeTest, Rfc7323_2_2_NoWindowScaleOptionUnlessTheSynCarriedIt) {
     Client c;
     c.tuple = tuple_for(echo_port);
     c.seq = client_isn;
-    auto out = deliver(segment(c, SYN));
+    auto out = arrive(segment(c, SYN));
     ASSERT_EQ(out.size(), 1u);
     EXPECT_EQ(out[0].segment.options.window_scale, -1);
     c.seq = client_isn + 1;
     c.ack = out[0].segment.seq + 1;
-    out = deliver(segment(c, ACK));
+    out = arrive(segment(c, ACK));
     ASSERT_EQ(out.size(), 1u);
     EXPECT_EQ(out[0].segment.window, 65535);  // unscaled
 }
@@ -59,10 +59,10 @@ TEST_F(HandshakeTest, Rfc9293_3_7_1_WithoutMssOptionSegmentsStayWithin536) {
     Client c;
     c.tuple = tuple_for(echo_port);
     c.seq = client_isn;
-    auto out = deliver(segment(c, SYN));
+    auto out = arrive(segment(c, SYN));
     c.seq = client_isn + 1;
     c.ack = out[0].segment.seq + 1;
-    deliver(segment(c, ACK));
+    arrive(segment(c, ACK));
     c.ack += 29;  // the greeting
     std::string request;
     for (int i = 0; i < 3; ++i) request += "ECHO " + std::string(300, 'a' + i) + "\r\n";
@@ -81,11 +81,11 @@ protected:
         c.seq = client_isn;
         SegmentIn syn = segment(c, SYN);
         syn.options.mss = mss;
-        auto out = deliver(syn);
+        auto out = arrive(syn);
         EXPECT_EQ(out.size(), 1u);
         c.seq = client_isn + 1;
         c.ack = out[0].segment.seq + 1;
-        receive(c, deliver(segment(c, ACK)));  // the greeting
+        receive(c, arrive(segment(c, ACK)));  // the greeting
         std::vector<std::size_t> sizes;
         out = send(c, "ECHO " + std::string(980, 'x') + "\r\n");
         // Let the client ACK until the whole reply is out.
@@ -147,7 +147,7 @@ TEST_F(HandshakeTest, Rfc9293_3_10_7_1_SynToClosedPortGetsRstAck) {
     Client c;
     c.tuple = tuple_for(9);
     c.seq = 777;
-    auto out = deliver(segment(c, SYN));
+    auto out = arrive(segment(c, SYN));
     ASSERT_EQ(out.size(), 1u);
     EXPECT_EQ(out[0].segment.flags, RST | ACK);
     EXPECT_EQ(out[0].segment.seq, 0u);
@@ -160,19 +160,19 @@ TEST_F(HandshakeTest, Rfc9293_3_10_7_1_AckWithoutTcbGetsRstAtItsAckNumber) {
     c.tuple = tuple_for(9);
     c.seq = 777;
     c.ack = 4242;
-    auto out = deliver(segment(c, ACK, "hello"));
+    auto out = arrive(segment(c, ACK, "hello"));
     ASSERT_EQ(out.size(), 1u);
     EXPECT_EQ(out[0].segment.flags, RST);
     EXPECT_EQ(out[0].segment.seq, 4242u);
     // And a RST is never answered.
-    EXPECT_TRUE(deliver(segment(c, RST)).empty());
+    EXPECT_TRUE(arrive(segment(c, RST)).empty());
 }
 
 TEST_F(HandshakeTest, Rfc9293_3_10_7_2_AckToListenerGetsRst) {
     Client c;
     c.tuple = tuple_for(echo_port);
     c.ack = 99;
-    auto out = deliver(segment(c, ACK));
+    auto out = arrive(segment(c, ACK));
     ASSERT_EQ(out.size(), 1u);
     EXPECT_EQ(out[0].segment.flags, RST);
     EXPECT_EQ(out[0].segment.seq, 99u);
@@ -182,10 +182,10 @@ TEST_F(HandshakeTest, Rfc9293_3_10_7_4_BadAckInSynReceivedGetsRst) {
     Client c;
     c.tuple = tuple_for(echo_port);
     c.seq = client_isn;
-    auto out = deliver(segment(c, SYN));
+    auto out = arrive(segment(c, SYN));
     c.seq = client_isn + 1;
     c.ack = out[0].segment.seq + 5;  // acknowledges what was never sent
-    out = deliver(segment(c, ACK));
+    out = arrive(segment(c, ACK));
     ASSERT_EQ(out.size(), 1u);
     EXPECT_EQ(out[0].segment.flags, RST);
     EXPECT_EQ(out[0].segment.seq, c.ack);
@@ -195,7 +195,7 @@ TEST_F(HandshakeTest, Rfc6298_SynAckRetransmittedAfterOneSecondThenTwo) {
     Client c;
     c.tuple = tuple_for(echo_port);
     c.seq = client_isn;
-    auto first = deliver(segment(c, SYN));
+    auto first = arrive(segment(c, SYN));
     EXPECT_TRUE(advance_ms(999).empty());
     auto again = advance_ms(1);
     ASSERT_EQ(again.size(), 1u);
@@ -209,7 +209,7 @@ TEST_F(HandshakeTest, Rfc6528_FixedIsnIsAPureFunctionOfTheTuple) {
     Client c;
     c.tuple = tuple_for(echo_port);
     c.seq = client_isn;
-    std::uint32_t first = deliver(segment(c, SYN))[0].segment.seq;
+    std::uint32_t first = arrive(segment(c, SYN))[0].segment.seq;
     // A second engine, much later, same secret: the same ISN (pcap replay).
     CapturingOutput out2;
     Engine other(test_config(), out2, store_, log_);
@@ -219,7 +219,7 @@ TEST_F(HandshakeTest, Rfc6528_FixedIsnIsAPureFunctionOfTheTuple) {
     EXPECT_EQ(out2.segments[0].segment.seq, first);
     // Another tuple, another ISN.
     c.tuple.remote_port = 40001;
-    EXPECT_NE(deliver(segment(c, SYN))[0].segment.seq, first);
+    EXPECT_NE(arrive(segment(c, SYN))[0].segment.seq, first);
 }
 
 TEST_F(HandshakeTest, Rfc6528_IsnAdvancesWithTheClockWithoutFixedIsn) {
@@ -229,7 +229,7 @@ TEST_F(HandshakeTest, Rfc6528_IsnAdvancesWithTheClockWithoutFixedIsn) {
     Client c;
     c.tuple = tuple_for(echo_port);
     c.seq = client_isn;
-    std::uint32_t first = deliver(segment(c, SYN))[0].segment.seq;
+    std::uint32_t first = arrive(segment(c, SYN))[0].segment.seq;
     CapturingOutput out2;
     Engine other(config, out2, store_, log_);
     other.on_segment(segment(c, SYN), now_ + 4000);  // 4 ms later: M moved by 1000
@@ -243,7 +243,7 @@ TEST_F(HandshakeTest, Rfc4987_3_6_SynCookiesWhenBacklogIsFullAndTheAckCompletesT
     Client first;
     first.tuple = tuple_for(echo_port, 40000);
     first.seq = client_isn;
-    auto out = deliver(segment(first, SYN));
+    auto out = arrive(segment(first, SYN));
     EXPECT_EQ(engine_->counters().syn_cookies_sent, 0u);
 
     Client c;
@@ -252,7 +252,7 @@ TEST_F(HandshakeTest, Rfc4987_3_6_SynCookiesWhenBacklogIsFullAndTheAckCompletesT
     SegmentIn syn = segment(c, SYN);
     syn.options.mss = 1460;
     syn.options.window_scale = 7;
-    out = deliver(syn);
+    out = arrive(syn);
     ASSERT_EQ(out.size(), 1u);
     EXPECT_EQ(out[0].segment.flags, SYN | ACK);
     EXPECT_EQ(out[0].segment.options.window_scale, -1);  // the cookie cannot carry it
@@ -263,13 +263,13 @@ TEST_F(HandshakeTest, Rfc4987_3_6_SynCookiesWhenBacklogIsFullAndTheAckCompletesT
     Client forged = c;
     forged.seq = 5001;
     forged.ack = out[0].segment.seq + 2;
-    auto rst = deliver(segment(forged, ACK));
+    auto rst = arrive(segment(forged, ACK));
     ASSERT_EQ(rst.size(), 1u);
     EXPECT_EQ(rst[0].segment.flags, RST);
     // ...the real one completes the handshake: the greeting comes back.
     c.seq = 5001;
     c.ack = out[0].segment.seq + 1;
-    out = deliver(segment(c, ACK));
+    out = arrive(segment(c, ACK));
     ASSERT_EQ(out.size(), 1u);
     EXPECT_EQ(out[0].payload, "+OK Server ready (baremail)\r\n");
     EXPECT_EQ(out[0].segment.window, 65535);  // no scaling in effect
@@ -289,10 +289,10 @@ TEST_F(HandshakeTest, SpecMaxConn_NextClientGetsTheRefusalLineThenFin) {
     Client second;
     second.tuple = tuple_for(pop3_port, 40001);
     second.seq = client_isn;
-    auto out = deliver(segment(second, SYN));
+    auto out = arrive(segment(second, SYN));
     second.seq = client_isn + 1;
     second.ack = out[0].segment.seq + 1;
-    out = deliver(segment(second, ACK));
+    out = arrive(segment(second, ACK));
     ASSERT_EQ(out.size(), 1u);
     EXPECT_EQ(out[0].segment.flags, ACK | PSH | FIN);
     EXPECT_EQ(out[0].payload, "-ERR [SYS/TEMP] Too many connections\r\n");

@@ -120,7 +120,7 @@ protected:
     }
 
     // Hands one segment to the engine at the current time.
-    std::vector<Sent> deliver(const SegmentIn& in) {
+    std::vector<Sent> arrive(const SegmentIn& in) {
         engine_->on_segment(in, now_);
         return out_.take();
     }
@@ -128,7 +128,7 @@ protected:
     std::vector<Sent> send(Client& c, std::string_view payload, std::uint8_t flags = ACK | PSH) {
         SegmentIn in = segment(c, flags, payload);
         c.seq += std::uint32_t(payload.size()) + ((flags & FIN) ? 1 : 0);
-        return deliver(in);
+        return arrive(in);
     }
     std::vector<Sent> advance_ms(std::uint64_t ms) {
         now_ += ms * 1000;
@@ -151,13 +151,13 @@ protected:
         SegmentIn syn = segment(c, SYN);
         syn.options.mss = 1460;
         if (scale) syn.options.window_scale = 7;
-        auto synack = deliver(syn);
+        auto synack = arrive(syn);
         EXPECT_EQ(synack.size(), 1u);
         if (synack.empty()) return c;
         c.seq = client_isn + 1;
         c.ack = synack[0].segment.seq + 1;
         c.window = scale ? 65535 >> 7 : 65535;  // the client scales too
-        auto hello = deliver(segment(c, ACK));
+        auto hello = arrive(segment(c, ACK));
         std::string text;
         for (auto& s : hello) {
             text += s.payload;
@@ -169,7 +169,7 @@ protected:
     }
 
     // The client ACKs everything it has and receives whatever that releases.
-    std::vector<Sent> acknowledge(Client& c) { return deliver(segment(c, ACK)); }
+    std::vector<Sent> acknowledge(Client& c) { return arrive(segment(c, ACK)); }
 
     // Collects payload bytes of segments in order, updating what the client has.
     static std::string receive(Client& c, const std::vector<Sent>& segments) {

@@ -1,4 +1,4 @@
-// The intertwined path (ARCHITECTURE.md): the ACK for a request rides on
+// Piggybacking (ARCHITECTURE.md): the ACK for a request is piggybacked on
 // the segment carrying the machine's reply; a pure ACK goes out only when no
 // reply is due within the delayed-ACK time (RFC 1122 §4.2.3.2), e.g. while a
 // durable write is pending. Where the machine says no reply is due at all

@@ -12,11 +12,11 @@ TEST_F(ReliabilityTest, Rfc6298_RetransmitAfterRtoWithDoubledTimeout) {
     Client c;
     c.tuple = tuple_for(echo_port);
     c.seq = client_isn;
-    auto out = deliver(segment(c, SYN));
+    auto out = arrive(segment(c, SYN));
     c.seq = client_isn + 1;
     c.ack = out[0].segment.seq + 1;
     advance_ms(100);  // RTT sample of the SYN-ACK: 100 ms -> RTO 300 ms
-    out = deliver(segment(c, ACK));
+    out = arrive(segment(c, ACK));
     ASSERT_EQ(out.size(), 1u);
     const Sent greeting = out[0];
     // The greeting is lost: resent after the RTO, then after twice that.
@@ -43,13 +43,13 @@ TEST_F(ReliabilityTest, Rfc6298_3_KarnNoRttSampleFromARetransmittedSynAck) {
     Client c;
     c.tuple = tuple_for(echo_port);
     c.seq = client_isn;
-    auto out = deliver(segment(c, SYN));
+    auto out = arrive(segment(c, SYN));
     ASSERT_EQ(out.size(), 1u);
     c.seq = client_isn + 1;
     c.ack = out[0].segment.seq + 1;
     ASSERT_EQ(advance_ms(1000).size(), 1u);  // SYN-ACK resent after 1 s
     ASSERT_EQ(advance_ms(2000).size(), 1u);  // and after 2 s more
-    out = deliver(segment(c, ACK));          // 3 s after the first SYN-ACK
+    out = arrive(segment(c, ACK));          // 3 s after the first SYN-ACK
     ASSERT_EQ(out.size(), 1u);               // the greeting; it is lost
     EXPECT_TRUE(advance_ms(3999).empty());
     EXPECT_EQ(advance_ms(1).size(), 1u);
@@ -113,7 +113,7 @@ TEST_F(ReliabilityTest, Rfc9293_3_10_7_4_OutOfOrderSegmentsReassembled) {
     EXPECT_EQ(out[0].segment.ack, later.seq);
 }
 
-TEST_F(ReliabilityTest, Rfc9293_3_10_7_4_DuplicateSegmentAckedNotRedelivered) {
+TEST_F(ReliabilityTest, Rfc9293_3_10_7_4_DuplicateSegmentAckedNotOfferedAgain) {
     Client c = connect(echo_port);
     Client copy = c;
     ASSERT_EQ(send(c, "ECHO once\r\n").size(), 1u);

@@ -11,7 +11,7 @@ TEST_F(Rfc5961Test, Rfc5961_3_2_InWindowRstGetsChallengeAck) {
     Client c = connect(echo_port);
     Client attacker = c;
     attacker.seq = c.seq + 1000;  // inside the window, not RCV.NXT
-    auto out = deliver(segment(attacker, RST));
+    auto out = arrive(segment(attacker, RST));
     ASSERT_EQ(out.size(), 1u);
     EXPECT_EQ(out[0].segment.flags, ACK);
     EXPECT_EQ(out[0].segment.seq, c.ack);  // SND.NXT
@@ -23,7 +23,7 @@ TEST_F(Rfc5961Test, Rfc5961_3_2_InWindowRstGetsChallengeAck) {
 
 TEST_F(Rfc5961Test, Rfc5961_3_2_ExactRstClosesTheConnection) {
     Client c = connect(echo_port);
-    EXPECT_TRUE(deliver(segment(c, RST)).empty());
+    EXPECT_TRUE(arrive(segment(c, RST)).empty());
     EXPECT_EQ(engine_->open_connections(), 0u);
     EXPECT_EQ(log_.events.back(), "echo 10.99.0.1:40000 disconnect reset");
     // The 4-tuple is free again: data now earns a reset.
@@ -36,7 +36,7 @@ TEST_F(Rfc5961Test, Rfc5961_3_2_OutOfWindowRstSilentlyDropped) {
     Client c = connect(echo_port);
     Client attacker = c;
     attacker.seq = c.seq + 10'000'000;
-    EXPECT_TRUE(deliver(segment(attacker, RST)).empty());
+    EXPECT_TRUE(arrive(segment(attacker, RST)).empty());
     EXPECT_EQ(engine_->open_connections(), 1u);
 }
 
@@ -44,7 +44,7 @@ TEST_F(Rfc5961Test, Rfc5961_4_2_InWindowSynGetsChallengeAck) {
     Client c = connect(echo_port);
     Client attacker = c;
     attacker.seq = c.seq + 10;
-    auto out = deliver(segment(attacker, SYN));
+    auto out = arrive(segment(attacker, SYN));
     ASSERT_EQ(out.size(), 1u);
     EXPECT_EQ(out[0].segment.flags, ACK);
     EXPECT_EQ(out[0].segment.ack, c.seq);
@@ -81,15 +81,15 @@ TEST_F(Rfc5961Test, Rfc5961_7_ChallengeAcksAreRateLimitedPerConnection) {
     Client attacker = c;
     attacker.seq = c.seq + 100;
     std::size_t sent = 0;
-    for (int i = 0; i < 150; ++i) sent += deliver(segment(attacker, RST)).size();
+    for (int i = 0; i < 150; ++i) sent += arrive(segment(attacker, RST)).size();
     EXPECT_EQ(sent, 100u);
     // No shared budget: another connection's challenge ACK is unaffected
     // (the CVE-2016-5696 side channel needs a shared one).
     Client attacker2 = other;
     attacker2.seq = other.seq + 100;
-    EXPECT_EQ(deliver(segment(attacker2, RST)).size(), 1u);
+    EXPECT_EQ(arrive(segment(attacker2, RST)).size(), 1u);
     advance_ms(1000);
-    EXPECT_EQ(deliver(segment(attacker, RST)).size(), 1u);
+    EXPECT_EQ(arrive(segment(attacker, RST)).size(), 1u);
 }
 
 TEST_F(Rfc5961Test, Rfc9293_3_10_7_4_UnacceptableSegmentGetsAckAndIsDropped) {

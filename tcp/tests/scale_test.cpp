@@ -35,7 +35,7 @@ TEST_F(ScaleTest, TenThousandIdleTcbsFromThePreallocatedPool) {
     Client extra;
     extra.tuple = tuple_for(echo_port, 1);
     extra.seq = client_isn;
-    auto out = deliver(segment(extra, SYN));
+    auto out = arrive(segment(extra, SYN));
     ASSERT_EQ(out.size(), 1u);
     EXPECT_EQ(engine_->counters().syn_cookies_sent, 1u);
     // Greetings go unacknowledged: retransmissions, then quiet idling.

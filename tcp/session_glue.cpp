@@ -7,17 +7,12 @@
 #include <cstdio>
 #include <utility>
 
+#include "apps/ipv4_text.hpp"
 #include "tcp/engine_impl.hpp"
 #include "tcp/seq.hpp"
 
 namespace bm::tcp {
 namespace {
-
-std::string format_ipv4(std::uint32_t ip) {
-    char text[16];
-    std::snprintf(text, sizeof text, "%u.%u.%u.%u", ip >> 24, (ip >> 16) & 0xff, (ip >> 8) & 0xff, ip & 0xff);
-    return text;  // at most 15 characters: fits the small-string buffer, no allocation
-}
 
 std::string_view as_text(std::span<const std::uint8_t> bytes) {
     return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};

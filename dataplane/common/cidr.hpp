@@ -1,10 +1,11 @@
-// IPv4 CIDR blocks for --relay-from.
+// IPv4 CIDR blocks for --relay-from (RFC 4632).
 #pragma once
 
 #include <cstdint>
 #include <optional>
-#include <string>
 #include <string_view>
+
+#include "apps/ipv4_text.hpp"
 
 namespace bm {
 
@@ -15,8 +16,5 @@ struct Cidr {
     static std::optional<Cidr> parse(std::string_view text);  // "a.b.c.d[/n]"
     bool contains(std::uint32_t address) const;
 };
-
-std::optional<std::uint32_t> parse_ipv4(std::string_view text);  // host byte order
-std::string format_ipv4(std::uint32_t address);
 
 }  // namespace bm

@@ -4,7 +4,7 @@
 #include <cstdlib>
 #include <limits>
 
-#include "dataplane/common/cidr.hpp"
+#include "apps/ipv4_text.hpp"
 
 namespace bm {
 namespace {

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "dataplane/common/cidr.hpp"
+#include "apps/ipv4_text.hpp"
 #include "dataplane/common/relay_jobs.hpp"
 
 namespace bm {

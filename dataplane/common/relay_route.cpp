@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <charconv>
 
-#include "dataplane/common/cidr.hpp"
+#include "apps/ipv4_text.hpp"
 
 namespace bm {
 

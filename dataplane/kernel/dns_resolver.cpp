@@ -12,7 +12,7 @@
 #include <cstring>
 #include <stdexcept>
 
-#include "dataplane/common/cidr.hpp"
+#include "apps/ipv4_text.hpp"
 
 namespace bm::kernel {
 namespace {

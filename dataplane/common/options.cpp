@@ -9,7 +9,7 @@
 #include <ctime>
 #include <limits>
 
-#include "dataplane/common/relay_route.hpp"
+#include "apps/relay/route.hpp"
 
 namespace bm {
 namespace {

@@ -3,7 +3,7 @@
 #include <cstdio>
 #include <exception>
 
-#include "dataplane/common/relay_route.hpp"
+#include "apps/relay/route.hpp"
 
 namespace bm {
 

@@ -5,7 +5,7 @@
 #include <functional>
 
 #include "dataplane/common/options.hpp"
-#include "dataplane/common/relay_agent.hpp"
+#include "relay/agent.hpp"
 #include "store/mail_store.hpp"
 
 namespace bm {

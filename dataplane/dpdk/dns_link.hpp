@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-#include "dataplane/common/dns_client.hpp"
+#include "apps/dns/client.hpp"
 #include "dataplane/dpdk/udp_ports.hpp"
 
 namespace bm::dpdk {

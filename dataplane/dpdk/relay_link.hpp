@@ -15,7 +15,7 @@
 #include "apps/smtp_client.hpp"
 #include "dataplane/common/event_log.hpp"
 #include "dataplane/common/options.hpp"
-#include "dataplane/common/relay_agent.hpp"
+#include "relay/agent.hpp"
 #include "dataplane/dpdk/dns_link.hpp"
 #include "dataplane/dpdk/udp_ports.hpp"
 #include "tcp/engine.hpp"

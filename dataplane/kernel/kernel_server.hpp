@@ -16,7 +16,7 @@
 #include "dataplane/common/event_log.hpp"
 #include "dataplane/common/mail_backend.hpp"
 #include "dataplane/common/options.hpp"
-#include "dataplane/common/relay_agent.hpp"
+#include "relay/agent.hpp"
 #include "dataplane/kernel/connection.hpp"
 #include "dataplane/kernel/dns_resolver.hpp"
 

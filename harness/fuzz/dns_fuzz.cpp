@@ -12,7 +12,7 @@
 #include <cstdint>
 #include <string>
 
-#include "apps/dns.hpp"
+#include "apps/dns/message.hpp"
 #include "harness/fuzz/fuzz_support.hpp"
 
 namespace {

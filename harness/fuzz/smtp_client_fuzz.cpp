@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "apps/dsn.hpp"
+#include "apps/relay/dsn.hpp"
 #include "apps/smtp_client.hpp"
 #include "harness/fuzz/fuzz_support.hpp"
 #include "harness/fuzz/session_driver.hpp"

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "dataplane/common/tests/dns_wire.hpp"
+#include "apps/dns/tests/dns_wire.hpp"
 
 namespace bm::dpdk {
 namespace {

@@ -1,4 +1,4 @@
-#include "dataplane/common/relay_route.hpp"
+#include "apps/relay/route.hpp"
 
 #include <algorithm>
 #include <charconv>

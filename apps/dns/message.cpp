@@ -1,4 +1,4 @@
-#include "apps/dns.hpp"
+#include "apps/dns/message.hpp"
 
 #include "apps/ascii.hpp"
 

@@ -1,5 +1,5 @@
 // RFC 5321 §5.1 routing decisions and --relayhost parsing.
-#include "dataplane/common/relay_route.hpp"
+#include "apps/relay/route.hpp"
 
 #include <gtest/gtest.h>
 

@@ -5,7 +5,7 @@
 // walks one delivery through RFC 5321 §5.1 routing and checks what the
 // agent asks for next and what it leaves in the queue, the mailbox and the
 // log.
-#include "dataplane/common/relay_agent.hpp"
+#include "relay/agent.hpp"
 
 #include <gtest/gtest.h>
 

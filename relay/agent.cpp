@@ -1,9 +1,9 @@
-#include "dataplane/common/relay_agent.hpp"
+#include "relay/agent.hpp"
 
 #include <algorithm>
 
 #include "apps/ipv4_text.hpp"
-#include "dataplane/common/relay_jobs.hpp"
+#include "relay/queue_jobs.hpp"
 
 namespace bm {
 

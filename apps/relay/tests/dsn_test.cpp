@@ -1,5 +1,5 @@
 // The RFC 3464 bounce built from fixed inputs.
-#include "apps/dsn.hpp"
+#include "apps/relay/dsn.hpp"
 
 #include <gtest/gtest.h>
 

@@ -25,7 +25,7 @@
 #include <utility>
 #include <vector>
 
-#include "apps/dns.hpp"
+#include "apps/dns/message.hpp"
 
 namespace bm {
 

@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-#include "apps/dns.hpp"
+#include "apps/dns/message.hpp"
 
 namespace bm::dns_wire {
 

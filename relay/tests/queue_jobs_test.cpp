@@ -2,7 +2,7 @@
 // (execute, the commit round, complete) on a scratch queue: scanning,
 // reading what MAIL FROM must say, rewriting the per-recipient state,
 // bouncing (RFC 3464) and removing.
-#include "dataplane/common/relay_jobs.hpp"
+#include "relay/queue_jobs.hpp"
 
 #include <gtest/gtest.h>
 

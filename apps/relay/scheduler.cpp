@@ -1,4 +1,4 @@
-#include "dataplane/common/relay_scheduler.hpp"
+#include "apps/relay/scheduler.hpp"
 
 #include <algorithm>
 

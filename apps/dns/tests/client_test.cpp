@@ -1,6 +1,6 @@
 // The shared DNS client against a fake transport: what leaves, and which
 // answers count (RFC 1035 §4.2.1, RFC 1123 §6.1.3.3, RFC 5452 §9).
-#include "dataplane/common/dns_client.hpp"
+#include "apps/dns/client.hpp"
 
 #include <gtest/gtest.h>
 
@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-#include "dataplane/common/tests/dns_wire.hpp"
+#include "apps/dns/tests/dns_wire.hpp"
 
 namespace bm {
 namespace {

@@ -1,10 +1,10 @@
-#include "dataplane/common/relay_jobs.hpp"
+#include "relay/queue_jobs.hpp"
 
 #include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "apps/dsn.hpp"
+#include "apps/relay/dsn.hpp"
 
 namespace bm {
 

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "dataplane/common/relay_scheduler.hpp"
+#include "apps/relay/scheduler.hpp"
 #include "store/io_worker.hpp"
 #include "store/mail_store.hpp"
 #include "store/queue.hpp"

@@ -13,7 +13,7 @@
 #include <string_view>
 #include <vector>
 
-#include "apps/dns.hpp"
+#include "apps/dns/message.hpp"
 
 namespace bm {
 

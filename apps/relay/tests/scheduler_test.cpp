@@ -1,6 +1,6 @@
 // The relay schedule driven with explicit times: per-domain deliveries,
 // doubling retries, giving up after --max-attempts, finishing messages.
-#include "dataplane/common/relay_scheduler.hpp"
+#include "apps/relay/scheduler.hpp"
 
 #include <gtest/gtest.h>
 

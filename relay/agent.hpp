@@ -20,11 +20,11 @@
 #include <string>
 #include <vector>
 
-#include "apps/dns.hpp"
+#include "apps/dns/message.hpp"
 #include "apps/smtp_client.hpp"
 #include "dataplane/common/event_log.hpp"
-#include "dataplane/common/relay_route.hpp"
-#include "dataplane/common/relay_scheduler.hpp"
+#include "apps/relay/route.hpp"
+#include "apps/relay/scheduler.hpp"
 #include "store/io_worker.hpp"
 #include "store/mail_store.hpp"
 

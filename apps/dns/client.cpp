@@ -1,4 +1,4 @@
-#include "dataplane/common/dns_client.hpp"
+#include "apps/dns/client.hpp"
 
 #include <algorithm>
 #include <cstdlib>

@@ -1,4 +1,4 @@
-#include "apps/dsn.hpp"
+#include "apps/relay/dsn.hpp"
 
 #include "apps/header_fill.hpp"
 

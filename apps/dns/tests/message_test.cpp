@@ -1,5 +1,5 @@
 // The DNS codec against hand-built packets, well-formed and hostile.
-#include "apps/dns.hpp"
+#include "apps/dns/message.hpp"
 
 #include <gtest/gtest.h>
 

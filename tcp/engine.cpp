@@ -4,6 +4,7 @@
 #include <array>
 
 #include "tcp/engine_impl.hpp"
+#include "tcp/seq.hpp"
 
 namespace bm::tcp {
 namespace {
@@ -148,5 +149,30 @@ std::size_t Engine::open_connections() const { return impl_->open; }
 const Counters& Engine::counters() const { return impl_->counters; }
 
 std::size_t Engine::tcb_size() { return sizeof(Tcb); }
+
+std::string Engine::invariant_violation() const {
+    EngineCore& e = *impl_;
+    std::uint32_t open = 0, half_open = 0;
+    for (std::uint32_t i = 0; i < e.table.capacity(); ++i) {
+        const Tcb& t = e.table.at(i);
+        if (t.state == State::closed) continue;
+        open += t.state != State::time_wait;
+        half_open += t.state == State::syn_received;
+        std::string where = std::string(state_name(t.state)) + " slot " + std::to_string(i) + ": ";
+        if (!seq_le(t.snd_una, t.snd_nxt)) return where + "SND.UNA > SND.NXT";
+        if (!seq_le(t.snd_nxt, t.snd_max)) return where + "SND.NXT > SND.MAX";
+        if (!seq_le(t.rcv_acked, t.rcv_nxt)) return where + "ACKed past RCV.NXT";
+        if (t.snd_wnd > t.max_snd_wnd) return where + "SND.WND > MAX.SND.WND";
+        // In flight: queued octets, plus a SYN and a FIN.
+        if (t.snd_max - t.snd_una > t.send_queue.size() + 2) return where + "in flight but not queued";
+        if (t.state != State::syn_sent &&
+            (t.snd_mss > e.config.mss || t.snd_mss < std::min(e.config.min_mss, e.config.mss)))
+            return where + "send MSS " + std::to_string(t.snd_mss) + " out of bounds";
+    }
+    if (open != e.open) return "open count " + std::to_string(e.open) + ", TCBs " + std::to_string(open);
+    if (half_open != e.half_open)
+        return "half-open count " + std::to_string(e.half_open) + ", TCBs " + std::to_string(half_open);
+    return "";
+}
 
 }  // namespace bm::tcp

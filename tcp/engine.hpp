@@ -152,6 +152,12 @@ public:
     // Connections not yet fully closed (TIME_WAIT excluded).
     std::size_t open_connections() const;
     const Counters& counters() const;
+    // For tests and fuzzing: the first broken invariant of the TCB table
+    // (RFC 9293 §3.3.1 SND.UNA =< SND.NXT =< SND.MAX, RCV.NXT as ACKed
+    // never past RCV.NXT, SND.WND within MAX.SND.WND, the send MSS within
+    // its bounds, what is in flight still queued, the open and half-open
+    // counts), "" when all hold.
+    std::string invariant_violation() const;
     // Bytes of memory held per TCB slot (for the idle-connection report).
     // An idle session's machine may hold a few heap strings on top of it.
     static std::size_t tcb_size();

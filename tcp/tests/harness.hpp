@@ -102,6 +102,10 @@ protected:
         engine_ = std::make_unique<Engine>(config, out_, store_, log_);
     }
     void SetUp() override { start(); }
+    // Whatever a test did, the TCB table is consistent at its end.
+    void TearDown() override {
+        if (engine_) EXPECT_EQ(engine_->invariant_violation(), "");
+    }
 
     static FourTuple tuple_for(std::uint16_t port, std::uint16_t client_port = 40000) {
         return {server_ip, port, client_ip, client_port};

@@ -138,7 +138,7 @@ void KernelServer::run(store::MailStore* store) {
     log_.event("server", "-", "start", "pid=" + std::to_string(getpid()));
     if (store && relay_capacity_ > 0) {
         start_relay(*store, worker);
-        backend.set_on_queued([this] { relay_->queue_changed(); });
+        backend.set_on_queued([this] { relay_->agent().queue_changed(); });
     }
 
     Clock::time_point deadline = Clock::time_point::max();
@@ -148,8 +148,7 @@ void KernelServer::run(store::MailStore* store) {
         if (n < 0 && errno != EINTR) throw std::runtime_error("epoll_wait: " + errno_text());
         for (int i = 0; i < n; ++i) handle_event(events[i].data.u64, events[i].events);
         backend.poll();
-        if (dns_) dns_->tick();
-        if (relay_) relay_->tick(std::time(nullptr));
+        if (relay_) relay_->poll(std::time(nullptr));
         service_timers();
         if (stopping_ && deadline == Clock::time_point::max()) deadline = Clock::now() + shutdown_grace;
         if (stopping_ && ((active_.empty() && backend.in_flight() == 0) || Clock::now() > deadline)) break;
@@ -158,7 +157,6 @@ void KernelServer::run(store::MailStore* store) {
     worker.stop();
     backend.poll();
     relay_.reset();
-    dns_.reset();
     backend_ = nullptr;
     log_.event("server", "-", "stop", "ok");
 }
@@ -167,7 +165,7 @@ void KernelServer::handle_event(std::uint64_t key, std::uint32_t events) {
     if (key == key_signal) return read_signals();
     if (key == key_store) return;  // drained by backend.poll() after the batch
     if (key == key_dns) {
-        if (dns_) dns_->on_readable();
+        if (relay_) relay_->on_dns_readable();
         return;
     }
     if (key >= key_listener) {
@@ -199,7 +197,6 @@ void KernelServer::begin_shutdown() {
     // The relay client starts nothing new; its sessions are cut below and
     // their recipients stay pending in the queue.
     if (relay_) relay_->stop();
-    if (dns_) dns_->cancel_all();
     for (Listener& l : listeners_) {
         if (l.fd < 0) continue;
         ::close(l.fd);
@@ -436,39 +433,21 @@ void KernelServer::service_timers() {
     }
 }
 
-}  // namespace bm::kernel
+// ---- the relay client's connections ------------------------------------------------
 
-// ---- the relay client ------------------------------------------------------------
-
-namespace bm::kernel {
-
+// The relay link (agent and DNS) lives beside the loop; its connections
+// are the loop's own, from the relay's share of the pool.
 void KernelServer::start_relay(store::MailStore& store, store::IoWorker& worker) {
-    RelaySettings settings = relay_settings(options_, host_.config().smtp.instance_tag);
-    settings.max_deliveries = relay_capacity_;
-    if (settings.needs_dns()) {
-        std::string server = options_.dns.empty() ? DnsResolver::system_nameserver() : options_.dns;
-        if (server.empty()) {
-            log_.event("relay", "-", "no-dns-server", "none in /etc/resolv.conf; using 127.0.0.1");
-            server = "127.0.0.1";
-        }
-        dns_ = std::make_unique<DnsResolver>(
-            server, [this](std::uint64_t owner, const apps::dns::Response& response) {
-                if (relay_) relay_->on_resolved(owner, response);
-            });
+    relay_ = std::make_unique<RelayLink>(options_, host_.config().smtp.instance_tag, relay_capacity_, store, worker,
+                                         *this, log_);
+    if (relay_->dns_fd() >= 0) {
         epoll_event ev{EPOLLIN, {.u64 = key_dns}};
-        epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, dns_->fd(), &ev);
+        epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, relay_->dns_fd(), &ev);
     }
-    relay_ = std::make_unique<RelayAgent>(std::move(settings), store, worker, *this, log_);
-    relay_->start(std::time(nullptr));
 }
 
-void KernelServer::resolve(std::uint64_t delivery, const std::string& name,
-                           apps::dns::RecordType type) {
-    if (dns_) dns_->query(delivery, name, type);
-}
-
-bool KernelServer::connect(std::uint64_t delivery, std::uint32_t ip, std::uint16_t port,
-                           apps::OutboundMessage message) {
+bool KernelServer::connect_relay(std::uint64_t delivery, std::uint32_t ip, std::uint16_t port,
+                                 apps::OutboundMessage message) {
     std::string peer = format_ipv4(ip) + ":" + std::to_string(port);
     if (stopping_ || relay_active_ >= relay_capacity_ || free_slots_.empty()) {
         log_.event("relay", peer, "connect-failed", "no free relay connection");

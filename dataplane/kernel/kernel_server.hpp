@@ -2,9 +2,9 @@
 // same protocol machines (apps/) and store (store/, through its I/O worker)
 // as the DPDK build. Connections come from a pool allocated at start.
 // The relay client runs in the same loop (SPEC: one process serves
-// everything): its outbound connections come from their own share of the
-// pool (they never count against --max-conn), its DNS lookups use one UDP
-// socket, its schedule is ticked every turn.
+// everything, relay_link.hpp): its outbound connections come from their own
+// share of the pool (they never count against --max-conn), its DNS lookups
+// are watched through one descriptor, its schedule is ticked every turn.
 #pragma once
 
 #include <array>
@@ -16,13 +16,12 @@
 #include "dataplane/common/event_log.hpp"
 #include "dataplane/common/mail_backend.hpp"
 #include "dataplane/common/options.hpp"
-#include "relay/agent.hpp"
 #include "dataplane/kernel/connection.hpp"
-#include "dataplane/kernel/dns_resolver.hpp"
+#include "dataplane/kernel/relay_link.hpp"
 
 namespace bm::kernel {
 
-class KernelServer final : public RelayNetwork {
+class KernelServer final : public RelayConnector {
 public:
     // Opens the listening sockets; throws std::runtime_error naming the
     // port when one cannot be opened.
@@ -39,11 +38,9 @@ public:
     void submit(Connection& connection, apps::StoreRequest request);
     EventLog& log() { return log_; }
 
-    // RelayNetwork, for the relay agent.
-    void resolve(std::uint64_t delivery, const std::string& name,
-                 apps::dns::RecordType type) override;
-    bool connect(std::uint64_t delivery, std::uint32_t ip, std::uint16_t port,
-                 apps::OutboundMessage message) override;
+    // RelayConnector, for the relay link.
+    bool connect_relay(std::uint64_t delivery, std::uint32_t ip, std::uint16_t port,
+                       apps::OutboundMessage message) override;
 
 private:
     struct Listener {
@@ -89,8 +86,7 @@ private:
     std::uint32_t relay_capacity_ = 0;
     std::uint32_t relay_active_ = 0;
     apps::SmtpClientConfig client_config_;
-    std::unique_ptr<DnsResolver> dns_;
-    std::unique_ptr<RelayAgent> relay_;
+    std::unique_ptr<RelayLink> relay_;
     bool stopping_ = false;
     Clock::time_point next_timer_scan_{};
 };

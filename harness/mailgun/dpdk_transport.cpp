@@ -9,8 +9,10 @@
 #include <ctime>
 #include <thread>
 
+#include <sys/prctl.h>
 #include <unistd.h>
 
+#include "dataplane/dpdk/idle_policy.hpp"
 #include "dataplane/dpdk/port.hpp"
 #include "dataplane/dpdk/tcp_wire.hpp"
 #include "harness/mailgun/stop_signal.hpp"
@@ -24,13 +26,20 @@ constexpr std::uint16_t ip_tcp_headers = 40;
 // After the time limit, how long the engine gets to send the sessions'
 // last words and FINs.
 constexpr std::uint64_t shutdown_grace_ns = 1'000'000'000;
-// --poll adaptive: after this many polls in a row without a frame, nap.
-// On a machine whose cores the server's poller and its I/O threads share
-// with us, a generator spinning while a reply waits for the server's
-// fsync takes the CPU that fsync needs (seen: 13 ms p50 instead of 1 ms).
-// A nap adds at most its length to a latency measured across it.
-constexpr unsigned idle_polls_before_nap = 1000;
-constexpr unsigned nap_us = 20;
+// --poll adaptive: the server's idle policy (dataplane/dpdk/idle_policy.hpp)
+// — busy-poll for this long after the last frame, then sleep in steps of
+// half the idle time (50 µs to 1 ms; net_memif cannot wake us). On a
+// machine whose cores the server's I/O threads share with us, a generator
+// spinning while a reply waits for the server's fsync takes the CPU that
+// fsync needs.
+constexpr std::uint64_t idle_spell_us = 100;
+// Sleeps this close to their length (the default timer slack is 50 µs).
+constexpr unsigned long timer_slack_ns = 5'000;
+
+void sleep_for_us(std::uint64_t us) {
+    timespec t{time_t(us / 1'000'000), long(us % 1'000'000 * 1000)};
+    clock_nanosleep(CLOCK_MONOTONIC, 0, &t, nullptr);
+}
 
 std::span<std::uint8_t> bytes_of(rte_mbuf* m) { return {rte_pktmbuf_mtod(m, std::uint8_t*), m->data_len}; }
 std::span<std::uint8_t> room_of(rte_mbuf* m) {
@@ -175,14 +184,12 @@ void DpdkTransport::run(Scenario& scenario) {
     std::uint64_t limit = start + static_cast<std::uint64_t>(workload_.time_limit_s * 1e9);
     tally_.started_ns = tally_.ended_ns = start;
     std::uint64_t stop_by = 0;  // 0: not stopping
-    unsigned empty_polls = 0;
+    dpdk::IdlePolicy idle(idle_spell_us);
+    if (!workload_.busy_poll) prctl(PR_SET_TIMERSLACK, timer_slack_ns);
     for (;;) {
         std::uint64_t now = clock_.now_ns();
-        empty_polls = iteration(now) ? 0 : empty_polls + 1;
-        if (!workload_.busy_poll && empty_polls >= idle_polls_before_nap) {
-            usleep(nap_us);
-            empty_polls = 0;
-        }
+        bool worked = iteration(now);
+        if (!workload_.busy_poll) rest(idle, worked);
         if (!stop_by && (now >= limit || stop_requested())) {
             // As SIGTERM for the server: every session is told (and counts
             // itself unfinished), opens still in SYN-SENT fail.
@@ -203,6 +210,14 @@ void DpdkTransport::run(Scenario& scenario) {
     for (auto& attempt : attempts_)
         if (!attempt->done() && !attempt->established()) scenario.on_connect_failed(attempt->launch(), ErrorKind::unfinished);
     for (int tries = 0; tries < 100 && !tx_.empty(); ++tries) tx_.flush();
+}
+
+// --poll adaptive: sleep when the policy says so, never past the engine's
+// next timer (arming is for rx interrupts, which net_memif lacks).
+void DpdkTransport::rest(dpdk::IdlePolicy& idle, bool worked) {
+    if (idle.after(worked, now_us_) != dpdk::IdleStep::sleep) return;
+    std::uint64_t us = dpdk::sleep_us(now_us_, engine_->next_timer_us(), idle.blind_sleep_us(now_us_));
+    if (us) sleep_for_us(us);
 }
 
 bool DpdkTransport::iteration(std::uint64_t now_ns) {

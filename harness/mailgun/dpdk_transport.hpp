@@ -20,6 +20,7 @@
 
 #include "dataplane/dpdk/arp.hpp"
 #include "dataplane/dpdk/counters.hpp"
+#include "dataplane/dpdk/idle_policy.hpp"
 #include "dataplane/dpdk/ipv4.hpp"
 #include "dataplane/dpdk/tx_queue.hpp"
 #include "harness/mailgun/scenario.hpp"
@@ -66,6 +67,7 @@ private:
     class Hosted;
 
     bool iteration(std::uint64_t now_ns);  // true when frames came in
+    void rest(dpdk::IdlePolicy& idle, bool worked);
     void launch_due(std::uint64_t now_ns);
     void sweep(std::uint64_t now_ns);
     void receive(rte_mbuf* frame);

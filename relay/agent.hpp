@@ -1,14 +1,16 @@
 // The relay client's coordinator, independent of how bytes travel: it
-// runs the schedule (relay_scheduler), walks each delivery through the
-// route of RFC 5321 §5.1 (MX, then each exchange's A record, or the
-// relayhost), asks the network for lookups and connections, submits the
-// queue work to the I/O worker (relay_jobs) and writes the relay log lines.
-// It holds each queued message's envelope and state, never its text.
+// runs the schedule (apps/relay/scheduler), walks each delivery through
+// the route of RFC 5321 §5.1 (apps/relay/route: MX, then each exchange's
+// A record, or the relayhost), asks the network for lookups and
+// connections, submits the queue work to the I/O worker (queue_jobs) and
+// writes the relay log lines. It holds each queued message's envelope and
+// state, never its text.
 //
-// The driver (the kernel epoll loop; later the DPDK engine) implements
-// RelayNetwork and calls back on_resolved / on_session_end, always from
-// its loop, never from inside a RelayNetwork call. Everything here runs on
-// the polling thread and never blocks.
+// Each build's relay link (dataplane/kernel/relay_link over sockets,
+// dataplane/dpdk/relay_link over the engine) implements RelayNetwork and
+// calls back on_resolved / on_session_end, always from its loop, never
+// from inside a RelayNetwork call. Everything here runs on the polling
+// thread and never blocks.
 #pragma once
 
 #include <cstdint>

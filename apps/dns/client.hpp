@@ -2,7 +2,7 @@
 // UDP socket per query, or the DPDK stack's UDP): query ids and source
 // ports, the table of queries in flight, retransmission and timeouts,
 // matching answers to queries, and handing each answer to its owner. The
-// message codec is apps/dns.
+// message codec is apps/dns/message.
 //
 // Read first: RFC 1035 §4.2.1 (UDP to port 53) and RFC 1123 §6.1.3.3
 // (retransmit a bounded number of times, then give up: a temporary

@@ -1,5 +1,5 @@
 // The relay client's DNS lookups on the DPDK build: the shared DnsClient
-// (dataplane/common) whose datagrams are the stack's own UDP. Each query
+// (apps/dns/client) whose datagrams are the stack's own UDP. Each query
 // listens on a random port of its own (RFC 5452 §9.2); the stack hands this
 // receiver every datagram to one of those ports.
 #pragma once

@@ -1,5 +1,5 @@
 // The relay client on the DPDK build: the transport-independent RelayAgent
-// (dataplane/common) whose connections are active opens of the engine
+// (relay/) whose connections are active opens of the engine
 // (tcp::Engine::connect) hosting apps::SmtpClient, and whose MX/A lookups
 // go to the --dns server over the stack's UDP (DnsLink), as on the kernel
 // build.

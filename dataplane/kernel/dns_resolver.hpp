@@ -1,5 +1,5 @@
 // The relay client's DNS lookups on the kernel build: the shared DnsClient
-// (dataplane/common) whose datagrams travel over Linux UDP sockets, one per
+// (apps/dns/client) whose datagrams travel over Linux UDP sockets, one per
 // query in flight, so each query has a source port of its own (RFC 5452
 // §9.2). The sockets sit in an epoll set of their own whose descriptor is
 // fd(): the server's loop watches that one descriptor whatever the number

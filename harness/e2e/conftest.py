@@ -316,10 +316,10 @@ class Server:
     def start(self, wait=True):
         assert self.build.binary.exists(), f"{self.build.binary} not built"
         self.starts += 1
-        self.health.on_start()
         err = open(self.stderr_path, "ab")
         self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=err, stderr=err,
                                      cwd=self.root, start_new_session=True)
+        self.health.on_start()  # a process exists that can die
         err.close()
         if self.daemon:
             # The foreground process exits once detached; the daemon's pid is in the pid file.

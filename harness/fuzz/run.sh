@@ -4,9 +4,10 @@
 # for a bounded time. Exits non-zero if anything crashes or breaks an
 # invariant; prints executions and coverage per target.
 #
-#   harness/fuzz/run.sh [--seconds N] [--only TARGET] [--build-only] [--build-dir DIR]
+#   harness/fuzz/run.sh [--seconds N] [--only "T1 T2"] [--build-only] [--build-dir DIR] [--junit FILE]
 #
 # --seconds N   fuzzing time per target (default 60; 0: replay the corpora only)
+# --junit FILE  also write the outcome as JUnit XML (suite "fuzz", one case per target)
 # A crash leaves its input in BUILD_DIR/crashes/TARGET-crash-*; reproduce
 # with BUILD_DIR/TARGET FILE. The corpus a run grows stays in
 # BUILD_DIR/corpus/TARGET (the seeds in harness/fuzz/corpus are not touched).
@@ -20,13 +21,15 @@ seconds=60
 only=""
 build_only=0
 build_dir="$repo/build-fuzz"
+junit=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --seconds) seconds=$2; shift 2 ;;
         --only) only=$2; shift 2 ;;
         --build-only) build_only=1; shift ;;
         --build-dir) build_dir=$2; shift 2 ;;
-        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+        --junit) junit=$2; shift 2 ;;
+        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
         *) echo "run.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -97,8 +100,18 @@ done
 # ---- replay the seeds, then fuzz
 failed=0
 mkdir -p "$build_dir/crashes"
-summary=""
+cases=""
+# One JUnit test case: name, seconds, failure text ("" when it passed),
+# the figures line.
+add_case() {
+    local body="<system-out>$(xml_text "$4")</system-out>"
+    [ -n "$3" ] && body="<failure message=\"$(xml_text "$3")\"/>$body"
+    cases="$cases<testcase classname=\"fuzz\" name=\"$1\" time=\"$2\">$body</testcase>"$'\n'
+}
+xml_text() { sed -e 's/&/\&amp;/g; s/</\&lt;/g; s/>/\&gt;/g; s/"/\&quot;/g' <<<"$1" | tr -d '\000-\010\013\014\016-\037' | tr '\n' ' '; }
 for t in $targets; do
+    started=$SECONDS
+    problem=""
     seeds="$repo/harness/fuzz/corpus/$t"
     work="$build_dir/corpus/$t"
     mkdir -p "$work"
@@ -108,15 +121,18 @@ for t in $targets; do
     common=(-artifact_prefix="$build_dir/crashes/$t-" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1)
     if ! "$build_dir/$t" "${common[@]}" -runs=0 "$seeds" >"$log" 2>&1; then
         echo "fuzz: $t FAILED replaying its seed corpus ($seeds), log $log:" >&2
-        grep -m5 -E 'INVARIANT|ERROR|SUMMARY' "$log" >&2 || tail -5 "$log" >&2
+        problem=$(grep -m5 -E 'INVARIANT|ERROR|SUMMARY' "$log" || tail -5 "$log")
+        echo "$problem" >&2
         failed=1
+        add_case "$t" $((SECONDS - started)) "seed corpus: $problem" ""
         continue
     fi
     if [ "$seconds" -gt 0 ]; then
         if ! "$build_dir/$t" "${common[@]}" "${dict[@]}" -max_total_time="$seconds" -max_len=4096 \
                 "$work" "$seeds" >"$log" 2>&1; then
             echo "fuzz: $t FAILED (log $log, input in $build_dir/crashes/):" >&2
-            grep -m5 -E 'INVARIANT|ERROR|SUMMARY|Test unit written' "$log" >&2 || tail -5 "$log" >&2
+            problem=$(grep -m5 -E 'INVARIANT|ERROR|SUMMARY|Test unit written' "$log" || tail -5 "$log")
+            echo "$problem" >&2
             failed=1
         fi
     fi
@@ -129,8 +145,14 @@ for t in $targets; do
     line=$(printf 'fuzz: %-12s %10s executions  cov %6s of %6s edges  ft %6s  corpus %5s' \
         "$t" "${runs:-?}" "${cov:-?}" "${edges:-?}" "${ft:-?}" "${corp:-?}")
     echo "$line"
-    summary="$summary$line"$'\n'
+    add_case "$t" $((SECONDS - started)) "$problem" "$line"
 done
+if [ -n "$junit" ]; then
+    { echo '<?xml version="1.0" encoding="UTF-8"?>'
+      echo "<testsuite name=\"fuzz\" tests=\"$(wc -w <<<"$targets")\">"
+      printf '%s' "$cases"
+      echo '</testsuite>'; } > "$junit"
+fi
 if [ "$failed" != 0 ]; then
     echo "fuzz: FAILED"
     exit 1

@@ -6,8 +6,9 @@
 //      size limit, bit 3 at most 3 recipients
 //   1: seed of the piece sizes   2: seed of the store's answers
 //
-// Beyond "no crash": every reply line is "NNN " or "NNN-" and ends in
-// CRLF, nothing else (RFC 5321 §4.2, §2.3.8); nothing is relayed for a
+// Beyond "no crash": every reply line is "NNN " or "NNN-", ends in CRLF,
+// nothing else, and is at most 512 octets (RFC 5321 §4.2, §2.3.8,
+// §4.5.3.1.5); nothing is relayed for a
 // client without permission; a stored message is CRLF lines only (no
 // smuggling, §2.3.8); at most one store request is out at a time; every
 // logged field survives the log's escaping.
@@ -33,6 +34,7 @@ void check_reply_lines(std::string_view out) {
         check(line.size() >= 4 && line[0] >= '2' && line[0] <= '5' && is_digit(line[1]) && is_digit(line[2]) &&
                   (line[3] == ' ' || line[3] == '-'),
               "reply line is not NNN SP / NNN -", line);
+        check(line.size() + 2 <= 512, "reply line over 512 octets (RFC 5321 §4.5.3.1.5)", line);
         at = end + 2;
     }
 }

@@ -8,7 +8,9 @@
 // sequence numbers near what it has sent (an int8 distance), so they land
 // in, before and after the window instead of nowhere.
 //
-// Beyond "no crash", on the wire: no SYN with RST or FIN, no data on a RST; no segment
+// Beyond "no crash": the engine's own invariants after every operation
+// (Engine::invariant_violation: SND.UNA =< SND.NXT =< SND.MAX and the
+// rest); on the wire: no SYN with RST or FIN, no data on a RST; no segment
 // longer than the send MSS (our MSS, and the peer's raised to --min-mss,
 // CVE-2019-11479); a retransmission carries the octets first sent at that
 // sequence number; an ACK never covers octets the client did not send, and
@@ -301,6 +303,8 @@ struct Run {
     }
 
     void check_engine() {
+        std::string broken = engine->invariant_violation();
+        check(broken.empty(), "engine invariant", broken);
         check(engine->open_connections() <= config.tcb_capacity, "more connections open than TCBs");
     }
 

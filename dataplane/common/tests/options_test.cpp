@@ -142,6 +142,19 @@ TEST(Options, DpdkOnlyOptionsOnTheDpdkBuild) {
     EXPECT_EQ(o.tcb_capacity, 1000u);
 }
 
+// Issue 11: a global spool budget (452 when spent) and the engine's floor
+// for a peer's MSS (RFC 9293 §3.7.1's 536 unless lowered).
+TEST(Options, SpoolBudgetAndMinimumMss) {
+    Options defaults = parse({"-d", "m"}, Build::dpdk);
+    EXPECT_EQ(defaults.max_spool, 1073741824u);
+    EXPECT_EQ(defaults.min_mss, 536);
+    Options o = parse({"-d", "m", "--max-spool", "5000000", "--min-mss", "48"}, Build::dpdk);
+    EXPECT_EQ(o.max_spool, 5000000u);
+    EXPECT_EQ(o.min_mss, 48);
+    EXPECT_EQ(parse({"-d", "m", "--max-spool", "1"}).max_spool, 1u);
+    EXPECT_EQ(store_config(o).max_spool_bytes, 5000000u);
+}
+
 TEST(Options, AboutNeedsNoMailDir) {
     EXPECT_TRUE(parse({"-a"}).about);
 }
@@ -191,6 +204,9 @@ const Rejected rejections[] = {
     {{"--poll", "busy"}, Build::kernel, "--poll applies only to the DPDK build (baremail)"},
     {{"--poll-idle-us", "10"}, Build::kernel, "--poll-idle-us applies only to the DPDK build (baremail)"},
     {{"--tcb-capacity", "0"}, Build::dpdk, "--tcb-capacity: '0' is not a number from 1 to 16777216"},
+    {{"--min-mss", "536"}, Build::kernel, "--min-mss applies only to the DPDK build (baremail)"},
+    {{"--min-mss", "47"}, Build::dpdk, "--min-mss: '47' is not a number from 48 to 65535"},
+    {{"--max-spool", "0"}, Build::kernel, "--max-spool: '0' is not a number from 1 to 18446744073709551615"},
     {{"--poll", "sometimes"}, Build::dpdk, "--poll: 'sometimes' is not 'adaptive' or 'busy'"},
     // Numbers: not a number, out of range, trailing junk, negative.
     {{"--smtp-port", "not-a-port"}, Build::kernel, "--smtp-port: 'not-a-port' is not a number from 0 to 65535"},

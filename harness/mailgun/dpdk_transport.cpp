@@ -33,6 +33,10 @@ constexpr std::uint64_t shutdown_grace_ns = 1'000'000'000;
 // spinning while a reply waits for the server's fsync takes the CPU that
 // fsync needs.
 constexpr std::uint64_t idle_spell_us = 100;
+// The server's steps grow to 1 ms; ours stop here: every microsecond a
+// reply waits for us is latency measured, and a server that was
+// descheduled for milliseconds answers as soon as it runs again.
+constexpr std::uint64_t max_sleep_us = 200;
 // Sleeps this close to their length (the default timer slack is 50 µs).
 constexpr unsigned long timer_slack_ns = 5'000;
 
@@ -216,7 +220,8 @@ void DpdkTransport::run(Scenario& scenario) {
 // next timer (arming is for rx interrupts, which net_memif lacks).
 void DpdkTransport::rest(dpdk::IdlePolicy& idle, bool worked) {
     if (idle.after(worked, now_us_) != dpdk::IdleStep::sleep) return;
-    std::uint64_t us = dpdk::sleep_us(now_us_, engine_->next_timer_us(), idle.blind_sleep_us(now_us_));
+    std::uint64_t us = dpdk::sleep_us(now_us_, engine_->next_timer_us(),
+                                      std::min(idle.blind_sleep_us(now_us_), max_sleep_us));
     if (us) sleep_for_us(us);
 }
 

@@ -90,8 +90,9 @@ def start_setup(key, args, work: Path, mail: Path | None, users: Path, cpus) -> 
         s, sock = servers.start_dpdk_memif(build, work, mail, users, server_cpu, 251, args.poll)
         eal = ["--no-huge", "-m", "512", "--no-pci", "-l", client_cpu, "--file-prefix", f"bmg251-{os.getpid()}",
                "--vdev", f"net_memif0,role=client,socket={sock},socket-abstract=no"]
+        # The generator polls as the server does, so --poll busy compares busy with busy.
         return Target(s.ip, SMTP_PORT, POP3_PORT, s.cpu_seconds, s.stop, [mailgun, *eal, "--"],
-                      ["--transport", "dpdk", "--ip", "10.99.251.2/24"])
+                      ["--transport", "dpdk", "--ip", "10.99.251.2/24", *servers.poll_options(args.poll)])
     if key == "d":
         pf = peers.Postfix(work / "postfix", mail, [f"user{i}" for i in range(SMTP_USERS)], "127.0.0.1", 2525,
                            server_cpu)

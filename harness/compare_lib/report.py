@@ -51,7 +51,12 @@ def _index(rows):
 def markdown(meta: dict, rows: list[dict]) -> str:
     lines = [f"# harness/compare — {meta['date']}", "",
              f"{meta['cores']} cores; servers on CPU {meta['server_cpu']}, clients on CPU {meta['client_cpu']}; "
-             f"{meta['duration_s']:g} s per workload; DPDK poll mode: {meta['poll']}.", ""]
+             f"{meta['duration_s']:g} s per workload; DPDK poll mode (server and DPDK mailgun): {meta['poll']}.", "",
+             f"Placement: (a)/(d) run every server thread on CPU {meta['server_cpu']} (taskset); (b)/(c) poll on "
+             f"CPU {meta['server_cpu']} (EAL -l) and run their I/O worker (file writes, fsync) and log writer "
+             f"on the other CPUs — CPU {meta['client_cpu']}, beside the client — never on the polling CPU. "
+             "The DPDK mailgun of (c) polls on its CPU; in adaptive mode it sleeps when idle as the server "
+             "does.", ""]
     lines += [f"- ({k}) {d}" for k, d in meta["setups"].items()]
     lines += [f"- note: {n}" for n in meta["notes"]]
     lines += ["", "msg/s: stored (or sunk) messages per second as mailgun counts them; latency: SMTP final "

@@ -193,11 +193,13 @@ void fill_defaults(Options& o, Build build) {
 
 Options parse_options(int argc, char** argv, Build build) {
     Options o;
-    optind = 1;
+    optind = 0;  // glibc: 0 starts afresh; 1 may go on inside the last word a previous parse read
     opterr = 0;  // we report errors ourselves, in one line
     for (;;) {
         int index = 0;
-        int id = getopt_long(argc, argv, "d:va", long_options, &index);
+        // The leading ':' makes a missing argument ':' rather than '?', so
+        // it is named by the word the user typed, not by the option's id.
+        int id = getopt_long(argc, argv, ":d:va", long_options, &index);
         if (id == -1) break;
         if (id == '?') {
             std::string what = optopt ? std::string("-") + char(optopt) : std::string(argv[optind - 1]);

@@ -23,10 +23,11 @@
 #include <vector>
 
 #include "apps/dns/message.hpp"
-#include "apps/smtp_client.hpp"
-#include "dataplane/common/event_log.hpp"
 #include "apps/relay/route.hpp"
 #include "apps/relay/scheduler.hpp"
+#include "apps/relay/settings.hpp"
+#include "apps/smtp_client.hpp"
+#include "dataplane/common/event_log.hpp"
 #include "store/io_worker.hpp"
 #include "store/mail_store.hpp"
 
@@ -46,21 +47,6 @@ public:
 
 protected:
     ~RelayNetwork() = default;
-};
-
-struct RelaySettings {
-    std::string queue_dir;
-    std::string hostname;
-    std::vector<std::string> local_domains;  // lower-case; a local sender gets the bounce
-    std::optional<Relayhost> relayhost;
-    std::int64_t retry_delay = 300;
-    std::uint32_t max_attempts = 5;
-    std::size_t max_deliveries = 64;         // concurrent (message, domain) deliveries
-    std::int64_t rescan_interval = 60;       // seconds between queue scans
-    std::string instance_tag = "0";          // unique bounce ids across restarts
-
-    // SPEC --dns: lookups are needed unless the relayhost is an address.
-    bool needs_dns() const { return !relayhost || !relayhost->ip; }
 };
 
 class RelayAgent {

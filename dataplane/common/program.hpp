@@ -4,8 +4,8 @@
 
 #include <functional>
 
+#include "apps/relay/settings.hpp"
 #include "dataplane/common/options.hpp"
-#include "relay/agent.hpp"
 #include "store/mail_store.hpp"
 
 namespace bm {

@@ -15,9 +15,9 @@
 #include "apps/smtp_client.hpp"
 #include "dataplane/common/event_log.hpp"
 #include "dataplane/common/options.hpp"
-#include "relay/agent.hpp"
 #include "dataplane/dpdk/dns_link.hpp"
 #include "dataplane/dpdk/udp_ports.hpp"
+#include "relay/agent.hpp"
 #include "tcp/engine.hpp"
 
 namespace bm::dpdk {

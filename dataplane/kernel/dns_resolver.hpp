@@ -11,8 +11,8 @@
 #include <string>
 #include <string_view>
 
-#include "apps/dns/message.hpp"
 #include "apps/dns/client.hpp"
+#include "apps/dns/message.hpp"
 #include "dataplane/common/resolv_conf.hpp"
 
 namespace bm::kernel {

@@ -33,12 +33,9 @@ void signal_eventfd(int fd) {
     while (::write(fd, &one, sizeof one) < 0 && errno == EINTR) {}
 }
 
-// Returns the counter it took (0: none was there).
-std::uint64_t drain_eventfd(int fd) {
-    std::uint64_t count = 0;
-    ssize_t n;
-    while ((n = ::read(fd, &count, sizeof count)) < 0 && errno == EINTR) {}
-    return n == sizeof count ? count : 0;
+void drain_eventfd(int fd) {
+    std::uint64_t count;
+    while (::read(fd, &count, sizeof count) < 0 && errno == EINTR) {}
 }
 
 }  // namespace
@@ -58,8 +55,6 @@ struct IoWorker::Impl {
     void hand_back(const std::vector<Job*>& batch);
     void wait_for_work();
     void publish_stats();
-    void signal_completion();
-    void drain_completion_fd();
 
     SpscRing<Job*> submitted;  // polling thread -> worker
     SpscRing<Job*> completed;  // worker -> polling thread
@@ -69,14 +64,6 @@ struct IoWorker::Impl {
     // busy side writes the fd once per idle period, not once per job.
     std::atomic<bool> wake_pending{false};
     std::atomic<bool> completion_signalled{false};
-    // Writes to completion_fd, counted; the polling thread
-    // drains the fd while it has taken fewer than were written. The flag
-    // alone cannot say that: the writer sets it before its write, so the
-    // reader may clear it and find the fd empty, and the write that lands
-    // next would leave the fd readable with the flag false -- a
-    // level-triggered epoll would spin until the next completion.
-    std::atomic<std::uint64_t> completion_writes{0};
-    std::uint64_t completion_drained = 0;  // polling thread only
     std::atomic<bool> stopping{false};
     std::atomic<std::size_t> in_flight{0};
     std::thread thread;
@@ -132,20 +119,8 @@ void IoWorker::Impl::hand_back(const std::vector<Job*>& batch) {
         // the loop only guards against a broken invariant.
         while (!completed.push(job)) std::this_thread::yield();
     }
-    if (!completion_signalled.exchange(true, std::memory_order_acq_rel)) signal_completion();
-}
-
-// Counted before the write: a poller that sees the fd readable also sees
-// the count, and one that counts a write not yet made reads nothing and
-// tries again on its next poll.
-void IoWorker::Impl::signal_completion() {
-    completion_writes.fetch_add(1, std::memory_order_release);
-    signal_eventfd(completion_fd);
-}
-
-void IoWorker::Impl::drain_completion_fd() {
-    if (completion_writes.load(std::memory_order_acquire) > completion_drained)
-        completion_drained += drain_eventfd(completion_fd);
+    if (!completion_signalled.exchange(true, std::memory_order_acq_rel))
+        signal_eventfd(completion_fd);
 }
 
 // The exchange pairs with the one in submit(): either the producer sees
@@ -181,11 +156,8 @@ bool IoWorker::submit(std::unique_ptr<Job> job) {
 
 std::size_t IoWorker::poll_completions(std::size_t max) {
     auto& w = *impl_;
-    // Cleared before the ring is read: a job handed back after that read
-    // finds the flag false and writes the fd again.
-    if (w.completion_signalled.load(std::memory_order_relaxed))
-        w.completion_signalled.exchange(false, std::memory_order_acq_rel);
-    w.drain_completion_fd();
+    if (w.completion_signalled.exchange(false, std::memory_order_acq_rel))
+        drain_eventfd(w.completion_fd);
     std::size_t done = 0;
     Job* raw = nullptr;
     while (done < max && w.completed.pop(raw)) {
@@ -196,7 +168,7 @@ std::size_t IoWorker::poll_completions(std::size_t max) {
     }
     // Left some behind: keep the fd readable so epoll comes back for them.
     if (!w.completed.empty() && !w.completion_signalled.exchange(true, std::memory_order_acq_rel))
-        w.signal_completion();
+        signal_eventfd(w.completion_fd);
     return done;
 }
 

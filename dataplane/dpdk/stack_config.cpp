@@ -42,6 +42,7 @@ tcp::EngineConfig engine_config(const Options& o, const Port& port, const std::s
     std::random_device random;  // RFC 6528: a secret key, fresh per start
     for (std::uint64_t& word : c.isn_secret) word = (std::uint64_t(random()) << 32) | random();
     c.local_ip = bm::parse_ipv4(o.ip).value_or(0);  // the source of relay connections
+    c.client_idle_timeout_s = o.relay_timeout;        // relay connections: --relay-timeout per reply
     c.services = std::make_shared<const apps::ServiceHost>(host_config(o, tag));
     return c;
 }

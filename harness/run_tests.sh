@@ -21,7 +21,7 @@ rm -rf "$results" && mkdir -p "$results"
 # (BAREMAIL_TEST_BUILDS=kernel is the explicit way to run one build).
 builds="${BAREMAIL_TEST_BUILDS:-kernel,dpdk}"
 [ "${BAREMAIL_BUILDS:-$builds}" != "$builds" ] && echo "run_tests: ignoring inherited BAREMAIL_BUILDS=$BAREMAIL_BUILDS (e2e builds: $builds)"
-expected="$(meson test -C build --list 2>/dev/null | grep -v '^ninja' | paste -sd, -),e2e,scapy,compare"
+expected="$(meson test -C build --list 2>/dev/null | grep -v '^ninja' | paste -sd, -),e2e,scapy,compare,fuzz"
 
 # meson runs each GoogleTest binary with --gtest_output=xml:build/<suite>.xml
 rm -f build/*.xml
@@ -56,6 +56,11 @@ scapy_rc=$?
 harness/compare --quick --out build/compare-quick --junit "$PWD/$results/compare.xml"
 compare_rc=$?
 
+# The libFuzzer targets (ASan + UBSan): every seed corpus replayed, then
+# each target fuzzed for a bounded time.
+harness/fuzz/run.sh --seconds "${BAREMAIL_FUZZ_SECONDS:-30}" --junit "$PWD/$results/fuzz.xml"
+fuzz_rc=$?
+
 /usr/bin/python3 harness/summarize_results.py "$results" --expect "$expected"
 summary_rc=$?
-[ $unit_rc -eq 0 ] && [ $e2e_rc -eq 0 ] && [ $scapy_rc -eq 0 ] && [ $compare_rc -eq 0 ] && [ $summary_rc -eq 0 ]
+[ $unit_rc -eq 0 ] && [ $e2e_rc -eq 0 ] && [ $scapy_rc -eq 0 ] && [ $compare_rc -eq 0 ] && [ $fuzz_rc -eq 0 ] && [ $summary_rc -eq 0 ]

@@ -5,31 +5,12 @@
 #include <algorithm>
 
 #include "dataplane/dpdk/icmp.hpp"
+#include "dataplane/dpdk/mbuf_view.hpp"
 #include "dataplane/dpdk/tcp_wire.hpp"
 #include "dataplane/dpdk/udp.hpp"
 #include "dataplane/dpdk/wire_bytes.hpp"
 
 namespace bm::dpdk {
-namespace {
-
-std::span<std::uint8_t> bytes_of(rte_mbuf* m) {
-    return {rte_pktmbuf_mtod(m, std::uint8_t*), m->data_len};
-}
-
-// Where a new frame is built: the whole of a fresh mbuf.
-std::span<std::uint8_t> room_of(rte_mbuf* m) {
-    return {rte_pktmbuf_mtod(m, std::uint8_t*), rte_pktmbuf_tailroom(m)};
-}
-
-// RX checksum flags: Some(true) verified good, Some(false) bad, nullopt: check in software.
-std::optional<bool> rx_verdict(std::uint64_t flags, std::uint64_t mask, std::uint64_t good, std::uint64_t bad) {
-    std::uint64_t v = flags & mask;
-    if (v == good) return true;
-    if (v == bad) return false;
-    return std::nullopt;
-}
-
-}  // namespace
 
 Ipv4Host::Ipv4Host(const Addressing& addressing, Port& port, Counters& counters)
     : port_(port),

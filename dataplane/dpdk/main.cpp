@@ -30,6 +30,7 @@
 #include "dataplane/common/options.hpp"
 #include "dataplane/common/program.hpp"
 #include "dataplane/dpdk/counters.hpp"
+#include "dataplane/dpdk/eal.hpp"
 #include "dataplane/dpdk/eal_args.hpp"
 #include "dataplane/dpdk/helper_cpus.hpp"
 #include "dataplane/dpdk/poll_loop.hpp"
@@ -64,22 +65,6 @@ cpu_set_t thread_cpus() {
     return cpus;
 }
 
-// rte_eal_init in the constructor, rte_eal_cleanup when the scope ends.
-class Eal {
-public:
-    explicit Eal(std::vector<std::string> args) : args_(std::move(args)) {
-        bm::dpdk::Argv argv(args_);
-        opterr = 1;  // parse_options silenced getopt; the EAL reports its own errors
-        if (rte_eal_init(argv.argc(), argv.argv()) < 0)
-            throw std::runtime_error(std::string("EAL initialisation failed: ") + rte_strerror(rte_errno));
-    }
-    ~Eal() { rte_eal_cleanup(); }
-    Eal(const Eal&) = delete;
-    Eal& operator=(const Eal&) = delete;
-
-private:
-    std::vector<std::string> args_;
-};
 
 int serve(const bm::Options& options, bm::dpdk::CommandLine& line) {
     bm::dpdk::Addressing addressing = bm::dpdk::addressing(options);
@@ -94,7 +79,7 @@ int serve(const bm::Options& options, bm::dpdk::CommandLine& line) {
         log.detach_from_terminal();
     }
     cpu_set_t allowed = thread_cpus();  // before the EAL pins this thread
-    Eal eal(line.eal);
+    bm::dpdk::Eal eal(line.eal);
     // The I/O worker's and the log writer's threads start on every CPU we
     // may use but the polling lcore's (helper_cpus.hpp). From here the
     // polling core never writes a log line itself.

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <stdexcept>
 
+#include "dataplane/dpdk/eal.hpp"
 #include "dataplane/dpdk/eal_args.hpp"
 #include "dataplane/dpdk/port.hpp"
 #include "harness/mailgun/dpdk_transport.hpp"
@@ -18,23 +19,6 @@ namespace bm::mailgun {
 namespace {
 
 constexpr unsigned link_attempts = 20, link_retry_ms = 500;
-
-// rte_eal_init now, rte_eal_cleanup when the scope ends.
-class Eal {
-public:
-    explicit Eal(std::vector<std::string> args) : args_(std::move(args)) {
-        dpdk::Argv argv(args_);
-        opterr = 1;  // the EAL reports its own errors
-        if (rte_eal_init(argv.argc(), argv.argv()) < 0)
-            throw std::runtime_error(std::string("EAL initialisation failed: ") + rte_strerror(rte_errno));
-    }
-    ~Eal() { rte_eal_cleanup(); }
-    Eal(const Eal&) = delete;
-    Eal& operator=(const Eal&) = delete;
-
-private:
-    std::vector<std::string> args_;
-};
 
 bool link_up(std::uint16_t port) {
     rte_eth_link link{};
@@ -57,7 +41,7 @@ void wait_for_link(const dpdk::Port& port) {
 }  // namespace
 
 void run_on_dpdk(std::vector<std::string> eal, const Workload& workload, Tally& tally, Scenario& scenario) {
-    Eal environment(std::move(eal));
+    dpdk::Eal environment(std::move(eal));
     dpdk::PortSettings settings;
     settings.tcb_capacity = 4096;  // sizes the mempool: the generator's connections, not a server's
     dpdk::Port port(settings);

@@ -1,5 +1,7 @@
 #include "harness/mailgun/dpdk_transport.hpp"
 
+#include "dataplane/dpdk/mbuf_view.hpp"
+
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
@@ -18,6 +20,10 @@
 #include "harness/mailgun/stop_signal.hpp"
 
 namespace bm::mailgun {
+
+using dpdk::bytes_of;
+using dpdk::room_of;
+using dpdk::rx_verdict;
 
 namespace {
 
@@ -45,18 +51,6 @@ void sleep_for_us(std::uint64_t us) {
     clock_nanosleep(CLOCK_MONOTONIC, 0, &t, nullptr);
 }
 
-std::span<std::uint8_t> bytes_of(rte_mbuf* m) { return {rte_pktmbuf_mtod(m, std::uint8_t*), m->data_len}; }
-std::span<std::uint8_t> room_of(rte_mbuf* m) {
-    return {rte_pktmbuf_mtod(m, std::uint8_t*), rte_pktmbuf_tailroom(m)};
-}
-
-// RX checksum flags: true verified good, false bad, nullopt: check in software.
-std::optional<bool> rx_verdict(std::uint64_t flags, std::uint64_t mask, std::uint64_t good, std::uint64_t bad) {
-    std::uint64_t v = flags & mask;
-    if (v == good) return true;
-    if (v == bad) return false;
-    return std::nullopt;
-}
 
 // The engine's SYN retransmissions back off from 1 s (RFC 6298 (2.1),
 // (5.5)): with r retries the open fails after 2^(r+1) - 1 s. As many as

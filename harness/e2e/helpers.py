@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import signal
 import socket
 import subprocess
 import time
@@ -413,6 +414,23 @@ class PeakRss:
         """Bytes the peak RSS rose above the RSS at the start."""
         return (_status_kib(self.pid, "VmHWM") - self.base) * 1024
 
+
+def counter_report(s, timeout=20.0) -> dict[str, int]:
+    """The counters of a running DPDK build (`name value` lines), from the
+    report SIGUSR1 makes it print on stderr: waits (bounded) for a report
+    newer than any before the signal, complete up to its last counter."""
+    before = s.stderr.count("baremail counters")
+    s.send_signal(signal.SIGUSR1)
+
+    def report():
+        text = s.stderr
+        if text.count("baremail counters") <= before:
+            return None
+        last = text.rsplit("baremail counters", 1)[1]
+        return last if "ethdev.rx_nombuf" in last else None
+
+    last = wait_until(report, timeout=timeout, what="counter report after SIGUSR1")
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\S+) (\d+)$", last, re.M)}
 
 
 # ------------------------------------------------------- server events

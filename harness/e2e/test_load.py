@@ -378,24 +378,6 @@ def test_1000_rapid_connect_disconnects_leave_server_healthy(server, build):
     else:
         # DPDK build: no descriptor per connection; its TCB count must come back
         # down the same way (SIGUSR1 prints the counters).
-        helpers.wait_until(lambda: dpdk_open_connections(s) <= 3, interval=0.5, timeout=30,
-                           what="tcp.open_connections back near 0")
+        helpers.wait_until(lambda: helpers.counter_report(s)["tcp.open_connections"] <= 3, interval=0.5,
+                           timeout=30, what="tcp.open_connections back near 0")
 
-
-def dpdk_open_connections(s) -> int:
-    """tcp.open_connections of a running DPDK build, from the counter report
-    that SIGUSR1 makes it print on stderr (bounded wait for the report)."""
-    before = s.stderr.count("baremail counters")
-    s.send_signal(signal.SIGUSR1)
-
-    def report():
-        text = s.stderr
-        if text.count("baremail counters") <= before:
-            return None
-        last = text.rsplit("baremail counters", 1)[1]
-        return last if "ethdev.rx_nombuf" in last else None
-
-    last = helpers.wait_until(report, timeout=20, what="counter report after SIGUSR1")
-    m = re.search(r"^tcp\.open_connections (\d+)$", last, re.M)
-    assert m, f"no tcp.open_connections in the counter report:\n{last}"
-    return int(m.group(1))

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import time
 from pathlib import Path
 
@@ -30,22 +29,6 @@ IDLE_BOUND = 0.20  # share of one core
 def dpdk_only(build):
     if build.name != "dpdk":
         pytest.skip("poll modes are the DPDK build's")
-
-
-def counters(s) -> dict[str, int]:
-    """The counter report SIGUSR1 makes the server print (bounded wait)."""
-    before = s.stderr.count("baremail counters")
-    s.send_signal(signal.SIGUSR1)
-
-    def report():
-        text = s.stderr
-        if text.count("baremail counters") <= before:
-            return None
-        last = text.rsplit("baremail counters", 1)[1]
-        return last if "ethdev.rx_nombuf" in last else None
-
-    last = helpers.wait_until(report, timeout=20, what="counter report after SIGUSR1")
-    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\S+) (\d+)$", last, re.M)}
 
 
 def cpu_seconds(pid: int) -> float:
@@ -74,7 +57,7 @@ def test_adaptive_serves_smtp_and_pop3_and_counts_busy_cycles(server):
     s = server("--poll", "adaptive")
     helpers.wait_log_event(s, "server", "start", detail=r"poll=adaptive \(rx interrupts\)")
     deliver_and_retrieve(s, "adaptive")
-    c = counters(s)
+    c = helpers.counter_report(s)
     assert c["poll.rx_interrupts"] == 1, "net_tap has rx interrupts: the loop should sleep on them"
     assert c["poll.sleeps"] > 0
     assert c["poll.tsc_hz"] > 0
@@ -92,7 +75,7 @@ def test_busy_mode_serves_and_never_sleeps(server):
     s = server("--poll", "busy")
     helpers.wait_log_event(s, "server", "start", detail=r"poll=busy")
     deliver_and_retrieve(s, "busy")
-    c = counters(s)
+    c = helpers.counter_report(s)
     assert c["poll.sleeps"] == 0
     assert c["poll.rx_interrupts"] == 0
     assert 0 < c["poll.busy_cycles"] < c["poll.total_cycles"]
@@ -120,10 +103,10 @@ def test_adaptive_relays_through_a_smarthost(server):
 def test_idle_adaptive_server_uses_little_cpu_and_wakes_for_a_client(server):
     s = server()  # adaptive is the default
     time.sleep(0.5)  # start-up settles
-    before, sleeps_before = cpu_seconds(s.pid), counters(s)["poll.sleeps"]
+    before, sleeps_before = cpu_seconds(s.pid), helpers.counter_report(s)["poll.sleeps"]
     time.sleep(IDLE_SECONDS)
     used = (cpu_seconds(s.pid) - before) / IDLE_SECONDS
-    sleeps = counters(s)["poll.sleeps"] - sleeps_before
+    sleeps = helpers.counter_report(s)["poll.sleeps"] - sleeps_before
     record_result(f"poll-modes: idle adaptive server: {used * 100:.1f} % of a core over {IDLE_SECONDS:g} s, "
                   f"{sleeps} sleeps")
     assert used < IDLE_BOUND, f"idle server used {used * 100:.1f} % of a core"

@@ -75,6 +75,8 @@ bool apply_field(std::string_view key, std::string_view value, Entry& e) {
     else if (key == "created") return parse_number(value, e.created);
     else if (key == "attempts") return parse_number(value, e.attempts);
     else if (key == "next-try") return parse_number(value, e.next_try);
+    else if (key == "held") e.held = value == "1";
+    else if (key == "warned") e.warned = value == "1";
     else if (key == "diag") {
         if (e.recipients.empty()) return false;
         e.recipients.back().diagnostic = value;
@@ -177,6 +179,8 @@ std::string format_header(const Entry& e) {
     out.append("sender: ").append(one_line(e.sender)).append("\n");
     out.append("attempts: ").append(std::to_string(e.attempts)).append("\n");
     out.append("next-try: ").append(std::to_string(e.next_try)).append("\n");
+    if (e.held) out.append("held: 1\n");  // absent when false: older readers skip it anyway
+    if (e.warned) out.append("warned: 1\n");
     for (const auto& r : e.recipients) {
         out.append("rcpt: ").append(state_name(r.state)).append(" ");
         out.append(one_line(r.address)).append("\n");

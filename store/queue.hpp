@@ -8,6 +8,8 @@
 //   sender: <reverse-path without <>>    empty for the null sender
 //   attempts: <n>                        delivery rounds tried so far
 //   next-try: <unix seconds>             not before this time
+//   held: 1                              optional: on hold, never attempted
+//   warned: 1                            optional: the delay warning was sent
 //   rcpt: <state> <address>              one per recipient, in order;
 //   diag: <text>                         optional, after a rcpt line: the last
 //                                        reply for it (for the DSN, RFC 3464)
@@ -56,6 +58,8 @@ struct Entry {
     std::string content;  // only from parse()/read(); empty from read_envelope()
     std::uint64_t body_offset = 0;   // where the content starts in the file
     std::uint64_t content_size = 0;  // octets of the content
+    bool held = false;    // on hold (baremail-queue hold): never attempted until released
+    bool warned = false;  // the delay warning (RFC 3464 Action: delayed) went out
 };
 
 // Bytes of a queue file for `entry`.

@@ -166,3 +166,27 @@ TEST(QueueText, HeaderSectionStopsAtTheFirstEmptyLine) {
     ASSERT_EQ(queue::read_header_section(none.queue_dir, "Q1", 256 * 1024, headers), Status::ok);
     EXPECT_EQ(headers, "\r\n");
 }
+
+// The hold and delay-warning marks survive a round trip; a file without
+// them (every file written before they existed) reads as neither.
+TEST(QueueText, HeldAndWarnedMarksRoundTripAndDefaultToOff) {
+    queue::Entry e;
+    e.id = "Q9";
+    e.created = 5;
+    e.sender = "a@here";
+    e.recipients.push_back({queue::RecipientState::pending, "x@far.example", {}});
+    e.content = "Subject: s\r\n\r\nbody\r\n";
+    auto plain = queue::parse(queue::format(e));
+    ASSERT_TRUE(plain);
+    EXPECT_FALSE(plain->held);
+    EXPECT_FALSE(plain->warned);
+    EXPECT_EQ(queue::format(e).find("held"), std::string::npos);
+
+    e.held = true;
+    e.warned = true;
+    auto marked = queue::parse(queue::format(e));
+    ASSERT_TRUE(marked);
+    EXPECT_TRUE(marked->held);
+    EXPECT_TRUE(marked->warned);
+    EXPECT_EQ(marked->content, e.content);
+}

@@ -115,6 +115,7 @@ void HeaderScan::end_of_field_name() {
         std::string_view name(name_.data(), name_length_);
         if (names_equal(name, "Date")) date_ = true;
         if (names_equal(name, "Message-ID")) message_id_ = true;
+        if (names_equal(name, "Received")) ++received_;
     }
     state_ = State::skip_line;
 }

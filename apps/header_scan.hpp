@@ -7,11 +7,13 @@
 // line), §2.2 (field name, colon; §2.2.3 folding), §4.5.3 (obsolete white
 // space before the colon). The rules are those of has_header() and
 // has_header_section(): a line that is neither a field nor a folded
-// continuation also ends the section.
+// continuation also ends the section. It also counts the Received: fields
+// for loop detection (RFC 5321 §6.3), again without keeping the text.
 #pragma once
 
 #include <array>
 #include <cstddef>
+#include <cstdint>
 #include <string_view>
 
 namespace bm::apps {
@@ -29,6 +31,8 @@ public:
     bool has_header_section() const { return section_; }
     // The message starts with CRLF (an empty header section).
     bool starts_with_blank_line() const { return lead_ == 2; }
+    // RFC 5321 §6.3: each relay adds one; too many mean a mail loop.
+    std::uint32_t received_fields() const { return received_; }
 
 private:
     // Where the scan stands inside the current line.
@@ -51,6 +55,7 @@ private:
     bool date_ = false;
     bool message_id_ = false;
     bool section_ = false;
+    std::uint32_t received_ = 0;
     int lead_ = 0;  // how much of a leading CRLF was seen; -1: none
 };
 

@@ -129,3 +129,41 @@ TEST(HeaderScan, DoneExactlyAtTheEndOfTheHeaderSection) {
         EXPECT_TRUE(scan.has_date() && scan.has_message_id() && scan.has_header_section());
     }
 }
+
+namespace {
+
+// Received: fields of `m` fed in pieces of `step`.
+std::uint32_t received_in(std::string_view m, std::size_t step) {
+    HeaderScan scan;
+    for (std::size_t at = 0; at < m.size(); at += step) scan.feed(m.substr(at, step));
+    return scan.received_fields();
+}
+
+}  // namespace
+
+// RFC 5321 §6.3: the hop count is the Received: fields of the header
+// section, whatever the case or obsolete space before the colon; folded
+// lines, other fields and the body do not count.
+TEST(HeaderScan, CountsReceivedFieldsOfTheHeaderSectionOnly) {
+    const std::string m =
+        "Received: from a\r\n\tby b; date\r\n"
+        "RECEIVED: from c\r\n"
+        "received : from d\r\n"
+        "X-Received: no\r\n"
+        "Received-SPF: no\r\n"
+        "Subject: x\r\n Received: folded, no\r\n"
+        "Receive: no\r\n"
+        "\r\n"
+        "Received: in the body\r\n";
+    for (std::size_t step = 1; step <= m.size(); ++step) ASSERT_EQ(received_in(m, step), 3u) << "step " << step;
+}
+
+TEST(HeaderScan, CountsAHundredAndOneReceivedFieldsAcrossAnyCut) {
+    std::string m;
+    for (int i = 0; i < 101; ++i) m += "Received: from h" + std::to_string(i) + " by x; Fri, 4 Dec 2026\r\n";
+    m += "Subject: loop\r\n\r\nbody\r\n";
+    for (std::size_t step : {1, 2, 5, 13, 64, 4096}) EXPECT_EQ(received_in(m, step), 101u) << "step " << step;
+    // A line that is no field ends the section: later ones are body.
+    EXPECT_EQ(received_in("Received: a\r\nno field\r\nReceived: b\r\n", 1), 1u);
+    EXPECT_EQ(received_in("\r\nReceived: a\r\n", 3), 0u);
+}

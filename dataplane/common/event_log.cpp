@@ -64,6 +64,24 @@ struct LineBuffer {
     }
 };
 
+// A heap read after free: in a plain build it reads stale bytes and goes
+// on; AddressSanitizer reports it (harness self-test only).
+[[gnu::noinline]] char read_after_free() {
+    auto* bytes = new char[16]();
+    char* volatile stale = bytes;  // the compiler cannot tell it is `bytes`
+    delete[] bytes;
+    return stale[0];
+}
+
+void inject_test_fault() {
+    const char* fault = std::getenv("BAREMAIL_TEST_FAULT");
+    if (fault && std::string_view(fault) == "use-after-free") {
+        [[maybe_unused]] volatile char sink = read_after_free();
+        return;
+    }
+    std::abort();
+}
+
 }  // namespace
 
 std::size_t escape_log_field(std::string_view field, char* out, std::size_t room) {
@@ -144,11 +162,13 @@ void EventLog::event(std::string_view service, std::string_view peer, std::strin
     emit(file_, text, line.finish(), is_security_event(event));
     // The test harness's own test needs a server that crashes at a chosen
     // moment ("disconnect closed": when a session ends with QUIT) to prove
-    // that its fixtures catch a crash after the last checked reply.
+    // that its fixtures catch a crash after the last checked reply; with
+    // BAREMAIL_TEST_FAULT=use-after-free the fault is one only a sanitizer
+    // build notices, to prove that the sanitizer run catches it.
     if (!abort_on_event_.empty() && abort_on_event_.size() == event.size() + 1 + detail.size() &&
         abort_on_event_.starts_with(event) && abort_on_event_.ends_with(detail) &&
         abort_on_event_[event.size()] == ' ')
-        std::abort();
+        inject_test_fault();
 }
 
 void EventLog::debug(std::uint64_t connection, std::string_view text) { debug_line("", connection, text); }

@@ -19,49 +19,150 @@ enum LongOnly : int {
     opt_local_domain, opt_relay_from, opt_queue_dir, opt_relayhost, opt_dns,
     opt_retry_delay, opt_max_attempts, opt_max_conn, opt_max_msg_size,
     opt_idle_timeout, opt_log, opt_daemon, opt_pid_file, opt_header_fill,
-    opt_sink, opt_fixed_isn, opt_tcb_capacity, opt_ip, opt_gateway, opt_help,
+    opt_sink, opt_fixed_isn, opt_tcb_capacity, opt_ip, opt_gateway,
     opt_relay_timeout, opt_poll, opt_poll_idle_us, opt_max_spool, opt_min_mss,
+    opt_version, opt_smtp_idle_timeout, opt_pop3_idle_timeout,
 };
 
-const option long_options[] = {
-    {"mail-dir", required_argument, nullptr, 'd'},
-    {"users", required_argument, nullptr, opt_users},
-    {"smtp-port", required_argument, nullptr, opt_smtp_port},
-    {"pop3-port", required_argument, nullptr, opt_pop3_port},
-    {"echo-port", required_argument, nullptr, opt_echo_port},
-    {"hostname", required_argument, nullptr, opt_hostname},
-    {"local-domain", required_argument, nullptr, opt_local_domain},
-    {"relay-from", required_argument, nullptr, opt_relay_from},
-    {"queue-dir", required_argument, nullptr, opt_queue_dir},
-    {"relayhost", required_argument, nullptr, opt_relayhost},
-    {"dns", required_argument, nullptr, opt_dns},
-    {"retry-delay", required_argument, nullptr, opt_retry_delay},
-    {"max-attempts", required_argument, nullptr, opt_max_attempts},
-    {"relay-timeout", required_argument, nullptr, opt_relay_timeout},
-    {"max-conn", required_argument, nullptr, opt_max_conn},
-    {"max-msg-size", required_argument, nullptr, opt_max_msg_size},
-    {"max-spool", required_argument, nullptr, opt_max_spool},
-    {"min-mss", required_argument, nullptr, opt_min_mss},
-    {"idle-timeout", required_argument, nullptr, opt_idle_timeout},
-    {"log", required_argument, nullptr, opt_log},
-    {"daemon", no_argument, nullptr, opt_daemon},
-    {"pid-file", required_argument, nullptr, opt_pid_file},
-    {"header-fill", required_argument, nullptr, opt_header_fill},
-    {"sink", no_argument, nullptr, opt_sink},
-    {"fixed-isn", no_argument, nullptr, opt_fixed_isn},
-    {"tcb-capacity", required_argument, nullptr, opt_tcb_capacity},
-    {"ip", required_argument, nullptr, opt_ip},
-    {"gateway", required_argument, nullptr, opt_gateway},
-    {"poll", required_argument, nullptr, opt_poll},
-    {"poll-idle-us", required_argument, nullptr, opt_poll_idle_us},
-    {"help", no_argument, nullptr, opt_help},
-    {nullptr, 0, nullptr, 0},
+// Builds an option applies to.
+enum BuildMask : unsigned { both = 3, dpdk_only = 2 };
+
+// Where an option is listed in --help (SPEC "Command line" order).
+enum class Group { mail, services, relay, limits, process, dpdk, test };
+
+// One option: what getopt needs and its --help line. The parser's long
+// option table and the usage text are both made from this one list, so an
+// option added here is parsed and documented together.
+struct OptionSpec {
+    const char* name;  // long name without "--"; nullptr for a short-only option
+    int id;            // the short letter, or a LongOnly value
+    const char* arg;   // the argument as shown in help; nullptr: takes none
+    Group group;
+    BuildMask builds;
+    const char* default_text;  // "" when there is nothing to say
+    const char* meaning;
 };
+
+const OptionSpec option_specs[] = {
+    {"mail-dir", 'd', "DIR", Group::mail, both, "",
+     "(required) mailboxes: DIR/USER/ (Maildir: cur, new, tmp) or DIR/USER.mbox; a user exists iff one of them does"},
+    {"users", opt_users, "FILE", Group::mail, both, "none: POP3 login refused",
+     "user:password lines (clear text, needed for APOP, or a crypt(3) hash $6$/$y$)"},
+    {"hostname", opt_hostname, "NAME", Group::mail, both, "localhost",
+     "name in the greeting, Received:, Message-ID and bounces"},
+    {"local-domain", opt_local_domain, "D", Group::mail, both, "hostname, localhost",
+     "repeatable; mail to these domains is delivered locally"},
+    {"header-fill", opt_header_fill, "all|none", Group::mail, both, "all",
+     "add Received/Date/Message-ID on delivery, or store exactly what was sent"},
+    {"smtp-port", opt_smtp_port, "N", Group::services, both, "2500", "SMTP port; 0 disables"},
+    {"pop3-port", opt_pop3_port, "N", Group::services, both, "11000", "POP3 port; 0 disables"},
+    {"echo-port", opt_echo_port, "N", Group::services, both, "10000", "ECHO/QUIT port; 0 disables"},
+    {"ip", opt_ip, "A.B.C.D[/NN]", Group::services, both, "0.0.0.0 (kernel), 10.99.0.1/24 (DPDK)",
+     "kernel build: the listen address; DPDK build: the stack's own address and prefix"},
+    {"relay-from", opt_relay_from, "CIDR", Group::relay, both, "127.0.0.0/8",
+     "repeatable; clients allowed to relay to non-local domains (others get 554)"},
+    {"queue-dir", opt_queue_dir, "DIR", Group::relay, both, "DIR/.queue",
+     "one file per queued message, crash-safe"},
+    {"relayhost", opt_relayhost, "HOST[:PORT]", Group::relay, both, "none: MX lookup",
+     "smarthost for all non-local mail (else MX, then A: RFC 5321 section 5)"},
+    {"dns", opt_dns, "IP", Group::relay, both, "first nameserver of /etc/resolv.conf",
+     "resolver for MX/A lookups"},
+    {"relay-timeout", opt_relay_timeout, "S", Group::relay, both, "300",
+     "wait for each reply of a remote server (RFC 5321 section 4.5.3.2)"},
+    {"retry-delay", opt_retry_delay, "S", Group::relay, both, "300",
+     "delay before the 2nd delivery attempt, doubling after each failure"},
+    {"max-attempts", opt_max_attempts, "N", Group::relay, both, "5",
+     "attempts at every MX host before the message is bounced (RFC 3464 report)"},
+    {"max-conn", opt_max_conn, "N", Group::limits, both, "4096",
+     "sessions per service; the next client gets 421/-ERR and is closed"},
+    {"max-msg-size", opt_max_msg_size, "B", Group::limits, both, "10485760",
+     "advertised as SIZE; larger messages get 552"},
+    {"max-spool", opt_max_spool, "B", Group::limits, both, "1073741824",
+     "octets of message bodies spooled at once, all sessions together; past it 452"},
+    {"idle-timeout", opt_idle_timeout, "S", Group::limits, both, "300 SMTP, 600 POP3",
+     "sets both --smtp-idle-timeout and --pop3-idle-timeout (and the echo service's)"},
+    {"smtp-idle-timeout", opt_smtp_idle_timeout, "S", Group::limits, both, "300",
+     "an idle SMTP session is closed with 421 (RFC 5321 section 4.5.3.2)"},
+    {"pop3-idle-timeout", opt_pop3_idle_timeout, "S", Group::limits, both, "600",
+     "an idle POP3 session is closed with -ERR (RFC 1939: at least 10 minutes)"},
+    {"log", opt_log, "FILE", Group::process, both, "stderr",
+     "one log for receiver and relay client"},
+    {"daemon", opt_daemon, nullptr, Group::process, both, "off", "detach from the terminal (needs --log)"},
+    {"pid-file", opt_pid_file, "F", Group::process, both, "none",
+     "write the pid; a second instance on the same file refuses to start"},
+    {nullptr, 'v', nullptr, Group::process, both, "off", "debug lines: each command and reply"},
+    {nullptr, 'a', nullptr, Group::process, both, "", "print name and version to stderr, exit 0"},
+    {"version", opt_version, nullptr, Group::process, both, "", "print name and version to stdout, exit 0"},
+    {"help", 'h', nullptr, Group::process, both, "", "print this help to stdout, exit 0"},
+    {"gateway", opt_gateway, "A.B.C.D", Group::dpdk, dpdk_only, "none",
+     "next hop for addresses outside --ip's subnet"},
+    {"poll", opt_poll, "adaptive|busy", Group::dpdk, dpdk_only, "adaptive",
+     "busy: poll without pause (a core of its own); adaptive: sleep when idle"},
+    {"poll-idle-us", opt_poll_idle_us, "US", Group::dpdk, dpdk_only, "100",
+     "adaptive polling: microseconds without work before the loop sleeps"},
+    {"min-mss", opt_min_mss, "N", Group::dpdk, dpdk_only, "536",
+     "a peer's smaller MSS is raised to this (at least 48)"},
+    {"tcb-capacity", opt_tcb_capacity, "N", Group::dpdk, dpdk_only, "the port's default",
+     "size of the preallocated TCB pool"},
+    {"sink", opt_sink, nullptr, Group::test, both, "off",
+     "accept every message and discard it (like Postfix's smtp-sink): no disk"},
+    {"fixed-isn", opt_fixed_isn, nullptr, Group::test, dpdk_only, "off",
+     "initial sequence numbers a pure function of the 4-tuple (replayable pcaps)"},
+};
+
+bool applies(const OptionSpec& spec, Build build) {
+    return spec.builds == both || build == Build::dpdk;
+}
+
+// getopt_long's view of the table, terminated by a zero entry.
+const std::vector<option>& long_options() {
+    static const std::vector<option> table = [] {
+        std::vector<option> t;
+        for (const OptionSpec& s : option_specs)
+            if (s.name) t.push_back({s.name, s.arg ? required_argument : no_argument, nullptr, s.id});
+        t.push_back({nullptr, 0, nullptr, 0});
+        return t;
+    }();
+    return table;
+}
+
+// ":d:vah": the short options, after the ':' that makes a missing argument ':'.
+const std::string& short_options() {
+    static const std::string text = [] {
+        std::string t = ":";
+        for (const OptionSpec& s : option_specs)
+            if (s.id < 256) t += std::string(1, char(s.id)) + (s.arg ? ":" : "");
+        return t;
+    }();
+    return text;
+}
+
+// "-d, --mail-dir DIR", "--users FILE", "-v".
+std::string flags(const OptionSpec& s) {
+    std::string text;
+    if (s.id < 256) text = std::string("-") + char(s.id);
+    if (s.name) text += (text.empty() ? "--" : ", --") + std::string(s.name);
+    if (s.arg) text += std::string(" ") + s.arg;
+    return text;
+}
+
+const char* group_title(Group g) {
+    switch (g) {
+    case Group::mail: return "Mail and users";
+    case Group::services: return "Services";
+    case Group::relay: return "Relay (outbound mail)";
+    case Group::limits: return "Limits and timeouts";
+    case Group::process: return "Logging and process";
+    case Group::dpdk: return "DPDK stack (baremail only)";
+    case Group::test: return "Test and benchmark";
+    }
+    return "";
+}
 
 std::string option_name(int id) {
     if (id == 'd') return "-d/--mail-dir";
-    for (const option& o : long_options)
-        if (o.name && o.val == id) return std::string("--") + o.name;
+    for (const OptionSpec& s : option_specs)
+        if (s.name && s.id == id) return std::string("--") + s.name;
     return "option";
 }
 
@@ -142,6 +243,8 @@ void apply(Options& o, int id, const char* arg, Build build) {
         o.min_mss = number<std::uint16_t>(arg, id, 48);
         break;
     case opt_idle_timeout: o.idle_timeout = number<std::uint32_t>(arg, id, 1); break;
+    case opt_smtp_idle_timeout: o.smtp_idle_timeout = number<std::uint32_t>(arg, id, 1); break;
+    case opt_pop3_idle_timeout: o.pop3_idle_timeout = number<std::uint32_t>(arg, id, 1); break;
     case opt_log: o.log_file = arg; break;
     case opt_daemon: o.daemon = true; break;
     case opt_pid_file: o.pid_file = arg; break;
@@ -172,13 +275,14 @@ void apply(Options& o, int id, const char* arg, Build build) {
         require_dpdk(id, build);
         o.poll_idle_us = number<std::uint32_t>(arg, id, 0, 1'000'000);
         break;
-    case opt_help: throw UsageError(usage(build));
+    case 'h': o.help = true; break;
+    case opt_version: o.version = true; break;
     default: throw UsageError("unknown option; try --help");
     }
 }
 
 void fill_defaults(Options& o, Build build) {
-    if (o.about) return;
+    if (o.about || o.help || o.version) return;
     if (o.mail_dir.empty()) throw UsageError("-d/--mail-dir DIR is required");
     if (o.queue_dir.empty()) o.queue_dir = o.mail_dir + "/.queue";
     if (o.relay_from.empty()) o.relay_from.push_back(*Cidr::parse("127.0.0.0/8"));
@@ -199,7 +303,7 @@ Options parse_options(int argc, char** argv, Build build) {
         int index = 0;
         // The leading ':' makes a missing argument ':' rather than '?', so
         // it is named by the word the user typed, not by the option's id.
-        int id = getopt_long(argc, argv, ":d:va", long_options, &index);
+        int id = getopt_long(argc, argv, short_options().c_str(), long_options().data(), &index);
         if (id == -1) break;
         if (id == '?') {
             std::string what = optopt ? std::string("-") + char(optopt) : std::string(argv[optind - 1]);
@@ -214,15 +318,31 @@ Options parse_options(int argc, char** argv, Build build) {
 }
 
 std::string usage(Build build) {
-    std::string name = build == Build::dpdk ? "baremail [EAL options] --" : "baremail-kernel";
-    return "usage: " + name +
-           " -d DIR [--users FILE] [--smtp-port N] [--pop3-port N] [--echo-port N]"
-           " [--hostname NAME] [--local-domain D]... [--relay-from CIDR]... [--queue-dir DIR]"
-           " [--relayhost HOST[:PORT]] [--dns IP] [--retry-delay S] [--max-attempts N]"
-           " [--relay-timeout S]"
-           " [--max-conn N] [--max-msg-size B] [--max-spool B] [--idle-timeout S] [--log FILE] [--daemon]"
-           " [--pid-file F] [--header-fill all|none] [--sink] [--ip A.B.C.D]" +
-           std::string(build == Build::dpdk ? " [--min-mss N]" : "") + " [-v] [-a]";
+    const bool dpdk = build == Build::dpdk;
+    std::string text = dpdk ? "usage: baremail [EAL options] -- -d DIR [options]\n"
+                              "       (no EAL options: a TAP port bm0, --no-huge; see SPEC and dpdk's EAL docs)\n"
+                            : "usage: baremail-kernel -d DIR [options]\n";
+    for (Group g : {Group::mail, Group::services, Group::relay, Group::limits, Group::process, Group::dpdk,
+                    Group::test}) {
+        std::string lines;
+        for (const OptionSpec& s : option_specs) {
+            if (s.group != g || !applies(s, build)) continue;
+            std::string left = "  " + flags(s);
+            left.resize(std::max<std::size_t>(left.size() + 1, 32), ' ');
+            lines += left + s.meaning;
+            if (*s.default_text) lines += std::string(" [default: ") + s.default_text + "]";
+            lines += "\n";
+        }
+        if (!lines.empty()) text += std::string("\n") + group_title(g) + ":\n" + lines;
+    }
+    return text;
+}
+
+std::vector<std::string> option_words() {
+    std::vector<std::string> words;
+    for (const OptionSpec& s : option_specs)
+        words.push_back(s.name ? std::string("--") + s.name : std::string("-") + char(s.id));
+    return words;
 }
 
 apps::SmtpConfig smtp_config(const Options& o, const std::string& instance_tag) {

@@ -41,12 +41,18 @@ struct Options {
     // (README "Big messages in"); past it a message gets 452.
     std::uint64_t max_spool = 1073741824;
     std::optional<std::uint32_t> idle_timeout;  // seconds; default per service
+    // --smtp-idle-timeout/--pop3-idle-timeout win over --idle-timeout,
+    // whatever their order (the specific setting is the operator's intent).
+    std::optional<std::uint32_t> smtp_idle_timeout;
+    std::optional<std::uint32_t> pop3_idle_timeout;
     std::string log_file;
     bool daemon = false;
     std::string pid_file;
     bool header_fill = true;
     bool verbose = false;
-    bool about = false;  // -a
+    bool about = false;    // -a
+    bool help = false;     // -h, --help
+    bool version = false;  // --version
     bool sink = false;
     // kernel build: listen address; DPDK build: the stack's own address.
     std::string ip;
@@ -60,14 +66,18 @@ struct Options {
     bool busy_poll = false;
     std::uint32_t poll_idle_us = 100;
 
-    std::uint32_t smtp_idle() const { return idle_timeout.value_or(300); }
-    std::uint32_t pop3_idle() const { return idle_timeout.value_or(600); }
+    std::uint32_t smtp_idle() const { return smtp_idle_timeout.value_or(idle_timeout.value_or(300)); }
+    std::uint32_t pop3_idle() const { return pop3_idle_timeout.value_or(idle_timeout.value_or(600)); }
     std::uint32_t echo_idle() const { return idle_timeout.value_or(300); }
 };
 
 // argv after the EAL part (DPDK) or the whole argv (kernel build).
 Options parse_options(int argc, char** argv, Build build);
+// The --help text: every option this build accepts, grouped as in SPEC,
+// each with its meaning and default; made from the parser's own table.
 std::string usage(Build build);
+// Every option word the parser knows, either build ("--mail-dir", "-v").
+std::vector<std::string> option_words();
 
 // The protocol machines' settings, derived from the options.
 apps::SmtpConfig smtp_config(const Options& options, const std::string& instance_tag);

@@ -16,6 +16,14 @@ int run_program(const Program& program, int argc, char** argv,
         std::fprintf(stderr, "%s: %s\n", program.name, e.what());
         return 2;
     }
+    if (options.help) {
+        std::fputs(usage(program.build).c_str(), stdout);
+        return 0;
+    }
+    if (options.version) {
+        std::printf("%s %s (%s)\n", program.name, BAREMAIL_VERSION, program.description);
+        return 0;
+    }
     if (options.about) {
         std::fprintf(stderr, "%s %s (%s)\n", program.name, BAREMAIL_VERSION, program.description);
         return 0;

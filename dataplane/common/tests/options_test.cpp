@@ -159,6 +159,68 @@ TEST(Options, AboutNeedsNoMailDir) {
     EXPECT_TRUE(parse({"-a"}).about);
 }
 
+// Issue 12: SMTP and POP3 idle timeouts apart; --idle-timeout sets both, and
+// a per-service one wins over it in either order.
+TEST(Options, SeparateIdleTimeouts) {
+    Options o = parse({"-d", "m", "--smtp-idle-timeout", "30"});
+    EXPECT_EQ(o.smtp_idle(), 30u);
+    EXPECT_EQ(o.pop3_idle(), 600u);
+    o = parse({"-d", "m", "--pop3-idle-timeout", "40", "--idle-timeout", "9"});
+    EXPECT_EQ(o.smtp_idle(), 9u);
+    EXPECT_EQ(o.pop3_idle(), 40u);
+    EXPECT_EQ(o.echo_idle(), 9u);
+    o = parse({"-d", "m", "--idle-timeout", "9", "--smtp-idle-timeout", "1"});
+    EXPECT_EQ(o.smtp_idle(), 1u);
+    EXPECT_EQ(o.pop3_idle(), 9u);
+    EXPECT_EQ(rejection({"-d", "m", "--smtp-idle-timeout", "0"}),
+              "--smtp-idle-timeout: '0' is not a number from 1 to 4294967295");
+    EXPECT_EQ(rejection({"-d", "m", "--pop3-idle-timeout", "x"}),
+              "--pop3-idle-timeout: 'x' is not a number from 1 to 4294967295");
+}
+
+TEST(Options, HelpAndVersionNeedNoMailDir) {
+    EXPECT_TRUE(parse({"--help"}).help);
+    EXPECT_TRUE(parse({"-h"}).help);
+    EXPECT_TRUE(parse({"--version"}).version);
+}
+
+// Whether the parser of this build takes the option: a value it rejects
+// still means it knows the option.
+bool accepts(const std::string& word, Build build) {
+    std::string message = rejection({"-d", "m", word, "1"}, build);
+    return message.find("applies only to") == std::string::npos &&
+           message.find("unknown option") == std::string::npos;
+}
+
+// The help is made from the parser's table; this holds it to that: every
+// option a build accepts is in its help, at the start of a help line, and
+// the DPDK-only ones are not offered by the kernel build.
+TEST(Options, HelpListsEveryOptionTheParserAccepts) {
+    ASSERT_GE(option_words().size(), 35u);
+    for (Build build : {Build::kernel, Build::dpdk}) {
+        std::string help = usage(build);
+        for (const std::string& word : option_words()) {
+            bool listed = help.find("\n  " + word) != std::string::npos ||
+                          help.find(", " + word) != std::string::npos;
+            EXPECT_EQ(listed, accepts(word, build))
+                << word << (build == Build::dpdk ? " (dpdk)" : " (kernel)");
+        }
+    }
+    for (const char* word : {"--gateway", "--fixed-isn", "--tcb-capacity", "--poll", "--poll-idle-us",
+                             "--min-mss", "--max-spool", "--smtp-idle-timeout", "--version"})
+        EXPECT_NE(usage(Build::dpdk).find(word), std::string::npos) << word;
+    EXPECT_EQ(usage(Build::kernel).find("--gateway"), std::string::npos);
+    EXPECT_NE(usage(Build::dpdk).find("[EAL options]"), std::string::npos);
+}
+
+TEST(Options, HelpGivesEachOptionItsDefault) {
+    std::string help = usage(Build::kernel);
+    EXPECT_NE(help.find("--smtp-port N"), std::string::npos) << help;
+    EXPECT_NE(help.find("[default: 2500]"), std::string::npos) << help;
+    EXPECT_NE(help.find("[default: 600]"), std::string::npos) << help;
+    EXPECT_NE(help.find("Relay (outbound mail):"), std::string::npos) << help;
+}
+
 TEST(Options, NumbersAtTheEdgesOfTheirRanges) {
     EXPECT_EQ(parse({"-d", "m", "--smtp-port", "65535"}).smtp_port, 65535);
     EXPECT_EQ(parse({"-d", "m", "--max-conn", "1048576"}).max_conn, 1048576u);
@@ -271,6 +333,7 @@ struct Outcome {
     int code;
     std::string stderr_text;
     bool served;
+    std::string stdout_text;
 };
 
 Outcome run(std::initializer_list<std::string> args, Build build,
@@ -279,11 +342,13 @@ Outcome run(std::initializer_list<std::string> args, Build build,
     Program program{build == Build::dpdk ? "baremail" : "baremail-kernel", "test build", build};
     bool served = false;
     ::testing::internal::CaptureStderr();
+    ::testing::internal::CaptureStdout();
     int code = run_program(program, a.argc(), a.argv(), [&](const Options& o) {
         served = true;
         return serve(o);
     });
-    return {code, ::testing::internal::GetCapturedStderr(), served};
+    std::string out = ::testing::internal::GetCapturedStdout();
+    return {code, ::testing::internal::GetCapturedStderr(), served, out};
 }
 
 }  // namespace
@@ -318,6 +383,30 @@ TEST(Program, DashAPrintsNameAndVersionAndExits0WithoutServing) {
     EXPECT_TRUE(o.stderr_text.starts_with("baremail ")) << o.stderr_text;
     EXPECT_NE(o.stderr_text.find("(test build)"), std::string::npos) << o.stderr_text;
     EXPECT_FALSE(o.served);
+}
+
+TEST(Program, HelpIsTheUsageOnStdoutAndExit0) {
+    for (Build build : {Build::kernel, Build::dpdk}) {
+        Outcome o = run({"--help"}, build);
+        EXPECT_EQ(o.code, 0);
+        EXPECT_EQ(o.stdout_text, usage(build));
+        EXPECT_EQ(o.stderr_text, "");
+        EXPECT_FALSE(o.served);
+    }
+}
+
+TEST(Program, VersionOnStdoutAndExit0) {
+    Outcome o = run({"--version"}, Build::kernel);
+    EXPECT_EQ(o.code, 0);
+    EXPECT_EQ(o.stdout_text, std::string("baremail-kernel ") + BAREMAIL_VERSION + " (test build)\n");
+    EXPECT_FALSE(o.served);
+}
+
+TEST(Program, ABadOptionBesideHelpIsStillExit2) {
+    Outcome o = run({"--help", "--bogus"}, Build::kernel);
+    EXPECT_EQ(o.code, 2);
+    EXPECT_EQ(o.stdout_text, "");
+    EXPECT_EQ(o.stderr_text, "baremail-kernel: unknown option or missing argument: --bogus (try --help)\n");
 }
 
 TEST(Program, TheServersExitCodeIsTheProcesss) {

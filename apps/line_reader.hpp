@@ -47,6 +47,13 @@ public:
     std::string_view raw() const { return {buf_.data() + head_, buf_.size() - head_}; }
     void consume_raw(std::size_t n);
     bool empty() const { return head_ == buf_.size(); }
+    // Back to no bytes held, the buffer's capacity kept (a pooled reader
+    // passed from one session to the next).
+    void clear() {
+        buf_.clear();
+        head_ = 0;
+        discarding_ = false;
+    }
     std::size_t max_line() const { return max_line_; }
     std::size_t capacity() const { return capacity_; }
 

@@ -71,6 +71,14 @@ bool is_literal_of(std::string_view domain, std::string_view ip) {
            domain.substr(1, ip.size()) == ip;
 }
 
+// Path::address() into a string that keeps its capacity.
+void assign_address(std::string& out, const Path& path) {
+    out.assign(path.local_part);
+    if (path.domain.empty()) return;
+    out += '@';
+    out += path.domain;
+}
+
 std::string bracketed(std::string_view address) {
     std::string out = "<";
     out += address;
@@ -86,8 +94,56 @@ SmtpServer::SmtpServer(const SmtpConfig& config, const Peer& peer, Transport& tr
       peer_(peer),
       transport_(transport),
       port_(port),
-      observer_(observer),
-      reader_(max_command_line) {}
+      observer_(observer) {}
+
+SmtpServer::~SmtpServer() = default;
+
+// ---- the pooled part ---------------------------------------------------
+
+struct SmtpServer::Work {
+    LineReader reader{max_command_line};
+    std::string helo;
+    Transaction transaction;
+    PathArgument checked;  // the path parsed by check_*, used by proceed_*
+    std::string pending_recipient;        // RCPT waiting for LookupUser
+    std::string pending_queue_id;         // DATA waiting for Deliver
+    std::string pending_accepted_detail;  // its "accepted" log line
+    std::string final_line;               // 421 to send once the store answers
+    bool final_line_due = false;
+    DataReader data;                // un-stuffing, end of data, bare CR/LF
+    std::string body;               // octets not yet handed to the store
+    std::uint64_t body_octets = 0;  // all octets of the message so far
+    bool body_too_big = false;
+    Outcome spool_failure = Outcome::ok;  // a chunk could not be written
+    std::uint64_t spool = 0;              // the store's spool of this message, 0 = none
+    HeaderScan header_scan;               // what header fill will need to know
+
+    // A block taken from the pool holds its last session's state: back to
+    // a new session's, with every string's capacity kept.
+    void clear() {
+        reader.clear();
+        helo.clear();
+        transaction.sender.clear();
+        transaction.recipients.clear();
+        transaction.declared_size = 0;
+        pending_recipient.clear();
+        pending_queue_id.clear();
+        pending_accepted_detail.clear();
+        final_line.clear();
+        final_line_due = false;
+        data.reset();
+        body.clear();
+        body_octets = 0;
+        body_too_big = false;
+        spool_failure = Outcome::ok;
+        spool = 0;
+        header_scan = HeaderScan{};
+    }
+};
+
+SmtpServer::Work& SmtpServer::work() {
+    return work_.get([](Work& w) { w.clear(); });
+}
 
 // ---- the command table -------------------------------------------------
 
@@ -138,18 +194,18 @@ std::size_t SmtpServer::on_bytes(std::string_view bytes) {
     std::size_t taken = 0;
     while (!closed_session() && !waiting() && taken < bytes.size()) {
         std::string_view rest = bytes.substr(taken);
-        if (reader_.empty()) {
+        if (work().reader.empty()) {
             taken += read_in_place(rest);
             continue;
         }
-        std::size_t fed = reader_.feed_line_end(rest);  // the held line's end, no more
+        std::size_t fed = work().reader.feed_line_end(rest);  // the held line's end, no more
         taken += fed;
         process_input();
         if (fed == 0) break;
     }
     // RFC 2920 §3.1: a pipelining client may keep sending while we wait;
     // buffer what fits, read none of it until the store has answered.
-    if (!closed_session() && waiting()) taken += reader_.feed(bytes.substr(taken));
+    if (!closed_session() && waiting()) taken += work().reader.feed(bytes.substr(taken));
     return taken;
 }
 
@@ -171,8 +227,8 @@ void SmtpServer::on_store_reply(StoreReply reply) {
         const auto* delivered = std::get_if<Delivered>(&reply);
         on_delivered(delivered ? *delivered : Delivered{Outcome::temp_failure, "bad reply"});
     }
-    if (final_line_) {
-        end_session(*final_line_);
+    if (work().final_line_due) {
+        end_session(work().final_line);
         return;
     }
     process_input();
@@ -200,13 +256,13 @@ void SmtpServer::on_peer_closed() {
 void SmtpServer::process_input() {
     while (!closed_session() && !waiting()) {
         if (phase_ == Phase::in_data) {
-            BodyRead body = read_body(reader_.raw());
-            reader_.consume_raw(body.consumed);
+            BodyRead body = read_body(work().reader.raw());
+            work().reader.consume_raw(body.consumed);
             if (!body.ended) return;
             end_of_data();
             continue;
         }
-        std::optional<LineReader::Line> line = reader_.next();
+        std::optional<LineReader::Line> line = work().reader.next();
         if (!line) return;
         take_line(*line);
     }
@@ -220,13 +276,13 @@ std::size_t SmtpServer::read_in_place(std::string_view input) {
         if (phase_ == Phase::in_data) {
             // In pieces of the buffer's size, so a chunk for the store
             // passes spool_chunk_size by as little as when buffered.
-            BodyRead body = read_body(rest.substr(0, reader_.capacity()));
+            BodyRead body = read_body(rest.substr(0, work().reader.capacity()));
             at += body.consumed;
             if (body.ended) end_of_data();
             continue;
         }
         std::size_t used = 0;
-        std::optional<LineReader::Line> line = reader_.next_in(rest, used);
+        std::optional<LineReader::Line> line = work().reader.next_in(rest, used);
         at += used;
         if (!line) break;  // a cut line: its start is held
         take_line(*line);
@@ -283,10 +339,10 @@ bool SmtpServer::check_mail_from(std::string_view argument) {
         reply("503", "5.5.1", "Error: nested MAIL command");
         return false;
     }
-    checked_ = parse_mail_from(argument);
-    if (!checked_.ok()) return reject_path(checked_, true);
+    work().checked = parse_mail_from(argument);
+    if (!work().checked.ok()) return reject_path(work().checked, true);
     // RFC 1870 §6.1: a declared size over our limit is refused at once.
-    if (checked_.parameters.size.value_or(0) > config_.max_message_size) {
+    if (work().checked.parameters.size.value_or(0) > config_.max_message_size) {
         reply("552", "5.3.4", "Message size exceeds fixed limit");
         return false;
     }
@@ -299,13 +355,13 @@ bool SmtpServer::check_rcpt_to(std::string_view argument) {
         reply("503", "5.5.1", "Error: need MAIL command");
         return false;
     }
-    checked_ = parse_rcpt_to(argument);
-    if (!checked_.ok()) {
-        observer_.on_event("rejected", "reason=bad recipient: " + checked_.reason);
-        return reject_path(checked_, false);
+    work().checked = parse_rcpt_to(argument);
+    if (!work().checked.ok()) {
+        observer_.on_event("rejected", "reason=bad recipient: " + work().checked.reason);
+        return reject_path(work().checked, false);
     }
     // RFC 5321 §4.5.3.1.8: 452 for recipients beyond the limit (§4.5.3.1.10).
-    if (transaction_.recipients.size() >= config_.max_recipients) {
+    if (work().transaction.recipients.size() >= config_.max_recipients) {
         reply("452", "4.5.3", "Error: too many recipients");
         return false;
     }
@@ -341,7 +397,7 @@ bool SmtpServer::check_data(std::string_view argument) {
         return false;
     }
     // RFC 5321 §4.1.1.4: 503 without at least one accepted recipient.
-    if (phase_ != Phase::in_mail || transaction_.recipients.empty()) {
+    if (phase_ != Phase::in_mail || work().transaction.recipients.empty()) {
         reply("503", "5.5.1", "Error: need RCPT command");
         return false;
     }
@@ -373,7 +429,7 @@ void SmtpServer::proceed_helo(std::string_view argument) {
     reset_transaction();
     phase_ = Phase::greeted;
     greeting_ = Greeting::helo;
-    helo_ = std::string(argument);
+    work().helo.assign(argument);
     send_line({"250 ", config_.hostname});
 }
 
@@ -381,7 +437,7 @@ void SmtpServer::proceed_ehlo(std::string_view argument) {
     reset_transaction();
     phase_ = Phase::greeted;
     greeting_ = Greeting::ehlo;
-    helo_ = std::string(argument);
+    work().helo.assign(argument);
     // RFC 5321 §4.1.1.1: multi-line 250, one extension keyword per line.
     std::array<char, 20> size{};
     send_line({"250-", config_.hostname});
@@ -393,15 +449,15 @@ void SmtpServer::proceed_ehlo(std::string_view argument) {
 }
 
 void SmtpServer::proceed_mail_from(std::string_view) {
-    transaction_ = Transaction{};
-    transaction_.sender = checked_.path.address();
-    transaction_.declared_size = checked_.parameters.size.value_or(0);
+    clear_transaction(work());
+    assign_address(work().transaction.sender, work().checked.path);
+    work().transaction.declared_size = work().checked.parameters.size.value_or(0);
     phase_ = Phase::in_mail;
     reply_ok("2.1.0", "Ok");
 }
 
 void SmtpServer::proceed_rcpt_to(std::string_view) {
-    const Path& path = checked_.path;
+    const Path& path = work().checked.path;
     if (is_local(path)) {
         lookup_recipient(path);
         return;
@@ -462,7 +518,7 @@ void SmtpServer::lookup_recipient(const Path& path) {
     std::string name = path.unquoted_local_part();
     // RFC 5321 §4.5.1: "postmaster" is case-insensitive at every local domain.
     if (iequals(name, "postmaster")) name = "postmaster";
-    pending_recipient_ = path.address();
+    assign_address(work().pending_recipient, path);
     if (is_unsafe_mailbox_name(name)) {
         on_user_found(UserFound{Outcome::not_found, {}});
         return;
@@ -474,14 +530,14 @@ void SmtpServer::lookup_recipient(const Path& path) {
 void SmtpServer::accept_recipient(const std::string& address, const std::string& mailbox) {
     // A recipient given twice is stored once (as Postfix's cleanup does).
     auto same = [&](const Recipient& r) { return r.address == address; };
-    auto& recipients = transaction_.recipients;
+    auto& recipients = work().transaction.recipients;
     if (std::none_of(recipients.begin(), recipients.end(), same))
         recipients.push_back(Recipient{address, mailbox});
     reply_ok("2.1.5", "Ok");
 }
 
 void SmtpServer::on_user_found(const UserFound& found) {
-    const std::string& address = pending_recipient_;
+    const std::string& address = work().pending_recipient;
     switch (found.outcome) {
         case Outcome::ok:
             accept_recipient(address, found.mailbox);
@@ -497,47 +553,47 @@ void SmtpServer::on_user_found(const UserFound& found) {
             reply("451", "4.3.0", bracketed(address) + ": Temporary lookup failure");
             break;
     }
-    pending_recipient_.clear();
+    work().pending_recipient.clear();
 }
 
 // ---- DATA --------------------------------------------------------------------
 
 void SmtpServer::begin_body() {
-    data_.reset();  // the DATA line's CRLF just passed
-    body_octets_ = 0;
-    body_too_big_ = false;
-    spool_failure_ = Outcome::ok;
-    header_scan_ = HeaderScan{};
-    std::uint64_t hint = transaction_.declared_size ? transaction_.declared_size
+    work().data.reset();  // the DATA line's CRLF just passed
+    work().body_octets = 0;
+    work().body_too_big = false;
+    work().spool_failure = Outcome::ok;
+    work().header_scan = HeaderScan{};
+    std::uint64_t hint = work().transaction.declared_size ? work().transaction.declared_size
                                                     : default_body_reserve;
     hint = std::min({hint, config_.max_message_size, std::uint64_t{chunk_reserve}});
-    body_.clear();
-    body_.reserve(static_cast<std::size_t>(hint));
+    work().body.clear();
+    work().body.reserve(static_cast<std::size_t>(hint));
 }
 
 // Scans body octets from `input`, as far as the end of the data.
 SmtpServer::BodyRead SmtpServer::read_body(std::string_view input) {
     BodyRead read;
     while (read.consumed < input.size() && !read.ended) {
-        DataReader::Piece piece = data_.next(input.substr(read.consumed));
+        DataReader::Piece piece = work().data.next(input.substr(read.consumed));
         read.consumed += piece.consumed;
         read.ended = piece.end;
         if (!piece.octets.empty()) store_body(piece.octets);
     }
-    if (!read.ended && body_.size() >= spool_chunk_size) spool_body();
+    if (!read.ended && work().body.size() >= spool_chunk_size) spool_body();
     return read;
 }
 
 void SmtpServer::store_body(std::string_view octets) {
-    body_octets_ += octets.size();
+    work().body_octets += octets.size();
     // RFC 1870 §6.3: past the limit, read on to the end but keep nothing.
-    if (body_octets_ > config_.max_message_size) body_too_big_ = true;
+    if (work().body_octets > config_.max_message_size) work().body_too_big = true;
     if (body_refused()) {
         discard_body();
         return;
     }
-    body_.append(octets);
-    if (config_.header_fill) header_scan_.feed(octets);
+    work().body.append(octets);
+    if (config_.header_fill) work().header_scan.feed(octets);
 }
 
 // Known before the final dot to end in 554, 552 or a store failure: the
@@ -545,33 +601,34 @@ void SmtpServer::store_body(std::string_view octets) {
 // data, or the client's next lines would be taken for commands) but kept
 // nowhere.
 bool SmtpServer::body_refused() const {
-    return body_too_big_ || data_.bare_newline() || spool_failure_ != Outcome::ok;
+    const Work& w = *work_.peek();  // reading a body: the block is held
+    return w.body_too_big || w.data.bare_newline() || w.spool_failure != Outcome::ok;
 }
 
 void SmtpServer::discard_body() {
-    if (body_.capacity() != 0) std::string().swap(body_);
+    if (work().body.capacity() != 0) std::string().swap(work().body);
     drop_spool();
 }
 
 // Hands what is buffered to the store; no input is read until it answers.
 void SmtpServer::spool_body() {
     pending_ = Pending::spool;
-    port_.submit(SpoolChunk{spool_, std::exchange(body_, std::string())});
+    port_.submit(SpoolChunk{work().spool, std::exchange(work().body, std::string())});
 }
 
 void SmtpServer::on_spooled(const Spooled& spooled) {
-    spool_ = spooled.spool;
+    work().spool = spooled.spool;
     if (spooled.outcome != Outcome::ok) {
         // Remembered for the reply after the final dot (452 when disk full).
-        spool_failure_ = spooled.outcome;
+        work().spool_failure = spooled.outcome;
         discard_body();
         return;
     }
-    if (phase_ == Phase::in_data && !final_line_) body_.reserve(chunk_reserve);
+    if (phase_ == Phase::in_data && !work().final_line_due) work().body.reserve(chunk_reserve);
 }
 
 void SmtpServer::drop_spool() {
-    if (spool_ != 0) port_.submit(DropSpool{std::exchange(spool_, 0)});
+    if (work().spool != 0) port_.submit(DropSpool{std::exchange(work().spool, 0)});
 }
 
 // A chunk's answer for a session already gone: its spool has no owner left.
@@ -582,25 +639,25 @@ void SmtpServer::release_late_spool(const StoreReply& reply) {
 
 void SmtpServer::end_of_data() {
     phase_ = Phase::greeted;
-    if (data_.bare_newline()) {
+    if (work().data.bare_newline()) {
         // RFC 5321 §2.3.8: lines end only in CRLF; a bare CR or LF could
         // let a client smuggle a second message past another server.
         reply("554", "5.5.2",
               "Error: bare <CR> or <LF> in message (RFC 5321 section 2.3.8)");
-        observer_.on_event("rejected", "from=" + bracketed(transaction_.sender) +
+        observer_.on_event("rejected", "from=" + bracketed(work().transaction.sender) +
                                            " reason=bare CR or LF in message");
         reset_transaction();
         return;
     }
-    if (body_too_big_) {
+    if (work().body_too_big) {
         reply("552", "5.3.4", "Message size exceeds fixed limit");  // RFC 1870 §6.3
-        observer_.on_event("rejected", "from=" + bracketed(transaction_.sender) +
+        observer_.on_event("rejected", "from=" + bracketed(work().transaction.sender) +
                                            " reason=message size exceeds fixed limit");
         reset_transaction();
         return;
     }
-    if (spool_failure_ != Outcome::ok) {
-        reply_store_failure(spool_failure_);
+    if (work().spool_failure != Outcome::ok) {
+        reply_store_failure(work().spool_failure);
         reset_transaction();
         return;
     }
@@ -611,26 +668,26 @@ void SmtpServer::submit_delivery() {
     Deliver deliver;
     deliver.queue_id = next_queue_id();
     if (config_.header_fill) {
-        Arrival arrival{helo_, peer_.ip, config_.hostname, esmtp(), deliver.queue_id,
-                        transaction_.recipients, config_.now()};
+        Arrival arrival{work().helo, peer_.ip, config_.hostname, esmtp(), deliver.queue_id,
+                        work().transaction.recipients, config_.now()};
         // Decided on the whole header section as scanned on arrival, so a
         // spooled message gets the same fields as one held whole.
-        deliver.head = header_prefix(arrival, header_scan_);
+        deliver.head = header_prefix(arrival, work().header_scan);
     }
-    pending_queue_id_ = deliver.queue_id;
-    std::string& detail = pending_accepted_detail_;  // its capacity is kept from message to message
+    work().pending_queue_id = deliver.queue_id;
+    std::string& detail = work().pending_accepted_detail;  // its capacity is kept from message to message
     detail.clear();
     detail += "id=";
     detail += deliver.queue_id;
     detail += " from=<";
-    detail += transaction_.sender;
+    detail += work().transaction.sender;
     detail += "> rcpts=";
-    append_number(detail, transaction_.recipients.size());
+    append_number(detail, work().transaction.recipients.size());
     detail += " size=";
-    append_number(detail, deliver.head.size() + body_octets_);
-    deliver.envelope = Envelope{std::move(transaction_.sender), std::move(transaction_.recipients)};
-    deliver.spool = std::exchange(spool_, 0);  // the delivery uses it up
-    deliver.message = std::move(body_);
+    append_number(detail, deliver.head.size() + work().body_octets);
+    deliver.envelope = Envelope{std::move(work().transaction.sender), std::move(work().transaction.recipients)};
+    deliver.spool = std::exchange(work().spool, 0);  // the delivery uses it up
+    deliver.message = std::move(work().body);
     reset_transaction();
     pending_ = Pending::deliver;
     port_.submit(std::move(deliver));
@@ -653,12 +710,12 @@ void SmtpServer::on_delivered(const Delivered& delivered) {
     // RFC 5321 §4.1.1.4: 250 only once the message is safe (SPEC: fsync'd).
     switch (delivered.outcome) {
         case Outcome::ok:
-            reply_ok("2.0.0", "Ok: queued as ", pending_queue_id_);
-            observer_.on_event("accepted", pending_accepted_detail_);
+            reply_ok("2.0.0", "Ok: queued as ", work().pending_queue_id);
+            observer_.on_event("accepted", work().pending_accepted_detail);
             break;
         case Outcome::permanent_failure:
             reply("554", "5.3.0", "Error: message could not be stored");
-            observer_.on_event("rejected", "id=" + pending_queue_id_ + " reason=" +
+            observer_.on_event("rejected", "id=" + work().pending_queue_id + " reason=" +
                                                (delivered.detail.empty() ? "store failure"
                                                                          : delivered.detail));
             break;
@@ -666,8 +723,8 @@ void SmtpServer::on_delivered(const Delivered& delivered) {
             reply_store_failure(delivered.outcome);
             break;
     }
-    pending_queue_id_.clear();
-    pending_accepted_detail_.clear();
+    work().pending_queue_id.clear();
+    work().pending_accepted_detail.clear();
 }
 
 // The client may try again later: nothing was stored.
@@ -729,7 +786,8 @@ void SmtpServer::reply_ok(std::string_view status, std::string_view text, std::s
 void SmtpServer::end_session(std::string_view line) {
     if (closed_session()) return;
     if (waiting()) {
-        final_line_ = std::string(line);
+        work().final_line.assign(line);
+        work().final_line_due = true;
         return;
     }
     send_line(line);
@@ -745,10 +803,18 @@ void SmtpServer::close() {
 // RFC 5321 §3.3: a transaction that ends without its delivery leaves
 // nothing behind, spooled octets included.
 void SmtpServer::reset_transaction() {
-    transaction_ = Transaction{};
     if (phase_ == Phase::in_mail || phase_ == Phase::in_data) phase_ = Phase::greeted;
-    std::string().swap(body_);
+    if (!work_.held()) return;  // never spoken: no transaction to drop
+    clear_transaction(work());
+    std::string().swap(work().body);
     drop_spool();
+}
+
+// The envelope emptied, its strings' capacity kept for the next one.
+void SmtpServer::clear_transaction(Work& w) {
+    w.transaction.sender.clear();
+    w.transaction.recipients.clear();
+    w.transaction.declared_size = 0;
 }
 
 }  // namespace bm::apps

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "apps/address.hpp"
+#include "apps/block_pool.hpp"
 #include "apps/config.hpp"
 #include "apps/data_reader.hpp"
 #include "apps/header_scan.hpp"
@@ -35,6 +36,7 @@ class SmtpServer final : public Session {
 public:
     SmtpServer(const SmtpConfig& config, const Peer& peer, Transport& transport, MailPort& port,
                Observer& observer);
+    ~SmtpServer() override;
 
     void start() override;
     std::size_t on_bytes(std::string_view bytes) override;
@@ -48,15 +50,15 @@ public:
 
 private:
     // RFC 5321 §4.1.4: where the session is in the command sequence.
-    enum class Phase {
+    enum class Phase : std::uint8_t {
         connected,  // greeting sent, no HELO/EHLO yet
         greeted,    // HELO/EHLO done, no transaction
         in_mail,    // MAIL accepted, collecting RCPTs
         in_data,    // after 354: reading the message
         closed,
     };
-    enum class Greeting { none, helo, ehlo };
-    enum class Pending { none, lookup_user, spool, deliver };
+    enum class Greeting : std::uint8_t { none, helo, ehlo };
+    enum class Pending : std::uint8_t { none, lookup_user, spool, deliver };
 
     struct Command {
         std::string_view verb;
@@ -138,34 +140,27 @@ private:
     void close();
     void reset_transaction();
 
-    // Copies: the driver need not keep its own alive for the session's life.
+    // What a session needs only once the client has spoken: the line
+    // buffer, the HELO name, the transaction and its body, the replies
+    // owed once the store answers. A pooled block (apps/block_pool.hpp),
+    // taken at the first input and given back with the session, so an idle
+    // connection holds none of it and a block's strings keep their capacity.
+    struct Work;
+    Work& work();
+    void clear_transaction(Work& work);
+
+    // The driver keeps these alive for the session's life (apps/session.hpp),
+    // the peer included: the TCB's or the kernel Connection's.
     const SmtpConfig& config_;  // the driver's, shared by every session
-    const Peer peer_;
+    const Peer& peer_;
     Transport& transport_;
     MailPort& port_;
     Observer& observer_;
 
-    LineReader reader_;
+    PooledBlock<Work> work_;
     Phase phase_ = Phase::connected;
     Greeting greeting_ = Greeting::none;
-    std::string helo_;
-    Transaction transaction_;
-    PathArgument checked_;  // the path parsed by check_*, used by proceed_*
-
     Pending pending_ = Pending::none;
-    std::string pending_recipient_;         // RCPT waiting for LookupUser
-    std::string pending_queue_id_;          // DATA waiting for Deliver
-    std::string pending_accepted_detail_;   // its "accepted" log line
-    std::optional<std::string> final_line_; // 421 to send once the store answers
-
-    DataReader data_;               // un-stuffing, end of data, bare CR/LF
-    std::string body_;              // octets not yet handed to the store
-    std::uint64_t body_octets_ = 0; // all octets of the message so far
-    bool body_too_big_ = false;
-    Outcome spool_failure_ = Outcome::ok;  // a chunk could not be written
-    std::uint64_t spool_ = 0;       // the store's spool of this message, 0 = none
-    HeaderScan header_scan_;        // what header fill will need to know
-
     std::uint64_t messages_ = 0;  // per-session part of the queue id
 };
 

@@ -21,7 +21,7 @@ enum LongOnly : int {
     opt_idle_timeout, opt_log, opt_daemon, opt_pid_file, opt_header_fill,
     opt_sink, opt_fixed_isn, opt_tcb_capacity, opt_ip, opt_gateway,
     opt_relay_timeout, opt_poll, opt_poll_idle_us, opt_max_spool, opt_min_mss,
-    opt_version, opt_smtp_idle_timeout, opt_pop3_idle_timeout,
+    opt_version, opt_smtp_idle_timeout, opt_pop3_idle_timeout, opt_send_timeout,
 };
 
 // Builds an option applies to.
@@ -85,6 +85,8 @@ const OptionSpec option_specs[] = {
      "an idle SMTP session is closed with 421 (RFC 5321 section 4.5.3.2)"},
     {"pop3-idle-timeout", opt_pop3_idle_timeout, "S", Group::limits, both, "600",
      "an idle POP3 session is closed with -ERR (RFC 1939: at least 10 minutes)"},
+    {"send-timeout", opt_send_timeout, "S", Group::limits, both, "300",
+     "a client that reads none of its replies for this long is disconnected"},
     {"log", opt_log, "FILE", Group::process, both, "stderr",
      "one log for receiver and relay client"},
     {"daemon", opt_daemon, nullptr, Group::process, both, "off", "detach from the terminal (needs --log)"},
@@ -245,6 +247,7 @@ void apply(Options& o, int id, const char* arg, Build build) {
     case opt_idle_timeout: o.idle_timeout = number<std::uint32_t>(arg, id, 1); break;
     case opt_smtp_idle_timeout: o.smtp_idle_timeout = number<std::uint32_t>(arg, id, 1); break;
     case opt_pop3_idle_timeout: o.pop3_idle_timeout = number<std::uint32_t>(arg, id, 1); break;
+    case opt_send_timeout: o.send_timeout = number<std::uint32_t>(arg, id, 1); break;
     case opt_log: o.log_file = arg; break;
     case opt_daemon: o.daemon = true; break;
     case opt_pid_file: o.pid_file = arg; break;

@@ -45,6 +45,9 @@ struct Options {
     // whatever their order (the specific setting is the operator's intent).
     std::optional<std::uint32_t> smtp_idle_timeout;
     std::optional<std::uint32_t> pop3_idle_timeout;
+    // A client that takes none of the replies owed to it for this long is
+    // closed (README "Back-pressure").
+    std::uint32_t send_timeout = 300;
     std::string log_file;
     bool daemon = false;
     std::string pid_file;

@@ -86,6 +86,7 @@ TEST(Options, DefaultsAreTheSpecs) {
     EXPECT_EQ(o.max_msg_size, 10485760u);
     EXPECT_EQ(o.smtp_idle(), 300u);
     EXPECT_EQ(o.pop3_idle(), 600u);
+    EXPECT_EQ(o.send_timeout, 300u);
     EXPECT_TRUE(o.header_fill);
     EXPECT_FALSE(o.daemon);
     EXPECT_EQ(o.ip, "0.0.0.0");
@@ -99,7 +100,7 @@ TEST(Options, EachOptionSetsItsValue) {
                        "--local-domain", "other.example", "--relay-from", "10.0.0.0/8", "--relay-from",
                        "192.0.2.1", "--queue-dir", "q", "--relayhost", "[smart.example]:587", "--dns",
                        "192.0.2.53", "--retry-delay", "1", "--max-attempts", "2", "--relay-timeout", "3",
-                       "--max-conn", "4", "--max-msg-size", "5", "--idle-timeout", "6", "--log", "l",
+                       "--send-timeout", "8", "--max-conn", "4", "--max-msg-size", "5", "--idle-timeout", "6", "--log", "l",
                        "--daemon", "--pid-file", "p", "--header-fill", "none", "--sink", "-v",
                        "--ip", "127.0.0.1"});
     EXPECT_EQ(o.mail_dir, "m");
@@ -118,6 +119,7 @@ TEST(Options, EachOptionSetsItsValue) {
     EXPECT_EQ(o.retry_delay, 1u);
     EXPECT_EQ(o.max_attempts, 2u);
     EXPECT_EQ(o.relay_timeout, 3u);
+    EXPECT_EQ(o.send_timeout, 8u);
     EXPECT_EQ(o.max_conn, 4u);
     EXPECT_EQ(o.max_msg_size, 5u);
     EXPECT_EQ(o.smtp_idle(), 6u);
@@ -277,6 +279,8 @@ const Rejected rejections[] = {
     {{"--retry-delay", "0"}, Build::kernel, "--retry-delay: '0' is not a number from 1 to 4294967295"},
     {{"--max-attempts", "3x"}, Build::kernel, "--max-attempts: '3x' is not a number from 1 to 4294967295"},
     {{"--relay-timeout", "0"}, Build::kernel, "--relay-timeout: '0' is not a number from 1 to 4294967295"},
+    {{"--send-timeout", "0"}, Build::kernel, "--send-timeout: '0' is not a number from 1 to 4294967295"},
+    {{"--send-timeout", "3s"}, Build::dpdk, "--send-timeout: '3s' is not a number from 1 to 4294967295"},
     {{"--max-conn", "1048577"}, Build::kernel, "--max-conn: '1048577' is not a number from 1 to 1048576"},
     {{"--max-msg-size", ""}, Build::kernel,
      "--max-msg-size: '' is not a number from 1 to 18446744073709551615"},

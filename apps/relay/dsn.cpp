@@ -68,7 +68,8 @@ std::string build_dsn(const BounceInput& in) {
     out += "Date: " + rfc5322_date(in.now) + "\r\n";
     out += "From: Mail Delivery System <" + mailer_daemon + ">\r\n";
     out += "To: <" + one_line(in.sender) + ">\r\n";
-    out += "Subject: Undelivered Mail Returned to Sender\r\n";
+    out += in.delayed ? "Subject: Delayed Mail (still being retried)\r\n"
+                      : "Subject: Undelivered Mail Returned to Sender\r\n";
     out += "Message-ID: <" + in.unique + "@" + in.hostname + ">\r\n";
     out += "Auto-Submitted: auto-replied\r\n";  // RFC 3834 §5: no auto-reply loops
     out += "MIME-Version: 1.0\r\n";
@@ -82,8 +83,15 @@ std::string build_dsn(const BounceInput& in) {
     out += "Content-Description: Notification\r\n";
     out += "Content-Type: text/plain; charset=us-ascii\r\n\r\n";
     out += "This is the mail system at host " + in.hostname + ".\r\n\r\n";
-    out += "I'm sorry to have to inform you that your message could not\r\n";
-    out += "be delivered to one or more recipients.\r\n\r\n";
+    if (in.delayed) {
+        // Postfix's wording: the sender must not resend a message still queued.
+        out += "THIS IS A WARNING ONLY.  YOU DO NOT NEED TO RESEND YOUR MESSAGE.\r\n\r\n";
+        out += "Your message could not be delivered yet to one or more recipients.\r\n";
+        out += "It will be retried until " + rfc5322_date(in.retry_until) + ".\r\n\r\n";
+    } else {
+        out += "I'm sorry to have to inform you that your message could not\r\n";
+        out += "be delivered to one or more recipients.\r\n\r\n";
+    }
     for (const FailedRecipient& r : in.failed)
         out += "<" + one_line(r.address) + ">: " + one_line(r.diagnostic) + "\r\n";
     out += "\r\n";
@@ -98,7 +106,7 @@ std::string build_dsn(const BounceInput& in) {
     for (const FailedRecipient& r : in.failed) {
         out += "\r\n";
         out += "Final-Recipient: rfc822; " + one_line(r.address) + "\r\n";
-        out += "Action: failed\r\n";
+        out += in.delayed ? "Action: delayed\r\n" : "Action: failed\r\n";
         out += "Status: " + status_of(r.diagnostic) + "\r\n";
         // RFC 3464 §2.3.6: only a reply the remote MTA sent is "smtp;".
         std::string diagnostic = one_line(r.diagnostic);
@@ -107,12 +115,14 @@ std::string build_dsn(const BounceInput& in) {
         out += std::string("Diagnostic-Code: ") + (smtp_reply ? "smtp; " : "x-baremail; ") +
                diagnostic + "\r\n";
         out += "Last-Attempt-Date: " + rfc5322_date(in.now) + "\r\n";
+        if (in.delayed) out += "Will-Retry-Until: " + rfc5322_date(in.retry_until) + "\r\n";
     }
     out += "\r\n";
 
     // Part 3: the original header (RFC 6522 §3, RFC 6522 §4 text/rfc822-headers).
     out += "--" + boundary + "\r\n";
-    out += "Content-Description: Undelivered Message Headers\r\n";
+    out += in.delayed ? "Content-Description: Delayed Message Headers\r\n"
+                      : "Content-Description: Undelivered Message Headers\r\n";
     out += "Content-Type: text/rfc822-headers\r\n\r\n";
     std::string_view headers = header_section(in.original);
     out += headers;

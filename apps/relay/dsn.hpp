@@ -26,11 +26,16 @@ struct BounceInput {
     std::time_t arrival = 0;    // when we accepted it (Arrival-Date)
     std::time_t now = 0;        // Date: of the bounce
     std::string unique;         // makes the boundary and Message-ID unique
-    std::vector<FailedRecipient> failed;
+    std::vector<FailedRecipient> failed;  // or, for a warning, those still being retried
     std::string_view original;  // the queued message text (CRLF lines)
+    // A delay warning rather than a bounce: RFC 3464 §2.3.3 Action: delayed,
+    // §2.3.8 Will-Retry-Until: when the message bounces if still undelivered.
+    bool delayed = false;
+    std::time_t retry_until = 0;
 };
 
-// The whole bounce message, CRLF lines, ready for MailStore delivery.
+// The whole bounce (or delay warning) message, CRLF lines, ready for
+// MailStore delivery.
 std::string build_dsn(const BounceInput& input);
 
 // RFC 3463 status for a diagnostic: the enhanced code in the reply if it

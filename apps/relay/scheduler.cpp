@@ -4,12 +4,6 @@
 
 namespace bm {
 
-namespace {
-
-constexpr std::int64_t max_retry_delay = 24 * 3600;  // doubling stops at a day
-
-}  // namespace
-
 bool QueuedMessage::finished() const {
     return std::none_of(recipients.begin(), recipients.end(),
                         [](const QueuedRecipient& r) { return r.state == RcptState::pending; });
@@ -30,9 +24,31 @@ std::string domain_of(const std::string& address) {
 }
 
 std::int64_t RelayScheduler::retry_delay_after(std::uint32_t failures) const {
-    std::int64_t delay = std::max<std::int64_t>(settings_.retry_delay, 1);
-    for (std::uint32_t i = 1; i < failures && delay < max_retry_delay; ++i) delay *= 2;
-    return std::min(delay, std::max<std::int64_t>(max_retry_delay, settings_.retry_delay));
+    std::int64_t first = std::max<std::int64_t>(settings_.retry_delay, 1);
+    std::int64_t cap = std::max(settings_.max_retry_delay, first);
+    std::int64_t delay = first;
+    for (std::uint32_t i = 1; i < failures && delay < cap; ++i) delay *= 2;
+    return std::min(delay, cap);
+}
+
+bool RelayScheduler::expired(const QueuedMessage& m, std::int64_t now) const {
+    return now - m.created >= settings_.max_lifetime;
+}
+
+// The next try after `failures` failed attempts, never past the end of the
+// message's lifetime: the last attempt falls on it, and its failure bounces.
+std::int64_t RelayScheduler::retry_time(const QueuedMessage& m, std::uint32_t failures,
+                                        std::int64_t now) const {
+    std::int64_t at = now + retry_delay_after(failures);
+    std::int64_t end_of_life = m.created + settings_.max_lifetime;
+    return end_of_life > now ? std::min(at, end_of_life) : at;
+}
+
+// Postfix sends it once, at the first deferral after delay_warning_time,
+// and not at all when the message would bounce before then.
+bool RelayScheduler::warning_due(const QueuedMessage& m, std::int64_t now) const {
+    return settings_.delay_warning > 0 && !m.warned && settings_.delay_warning < settings_.max_lifetime &&
+           now - m.created >= settings_.delay_warning;
 }
 
 bool RelayScheduler::add(QueuedMessage message) {
@@ -66,6 +82,7 @@ std::vector<QueueUpdate> RelayScheduler::take_finished() {
 }
 
 void RelayScheduler::schedule(const std::string& name, const std::string& domain, const Domain& d) {
+    if (messages_.at(name).message.held) return;  // due again only after release()
     due_.emplace(d.next_try, name, domain);
 }
 
@@ -131,21 +148,26 @@ std::optional<QueueUpdate> RelayScheduler::finish(std::uint64_t delivery,
             case apps::RelayOutcome::temporary: still_pending = true; break;
         }
     }
+    bool warn = false;
     if (still_pending && count_attempt) {
         ++d.attempts;
-        if (d.attempts >= settings_.max_attempts) {
-            // Out of attempts: what is still pending fails now (SPEC).
+        if (d.attempts >= settings_.max_attempts || expired(record.message, now)) {
+            // Out of attempts or of time: what is still pending fails now.
             for (QueuedRecipient& r : record.message.recipients)
                 if (r.state == RcptState::pending && domain_of(r.address) == domain)
                     r.state = RcptState::failed;
             still_pending = false;
         } else {
-            d.next_try = now + retry_delay_after(d.attempts);
+            d.next_try = retry_time(record.message, d.attempts, now);
+            warn = warning_due(record.message, now);
         }
     }
     if (still_pending) schedule(name, domain, d);
     else record.domains.erase(domain);
-    return update_for(record);
+    if (warn) record.message.warned = true;
+    QueueUpdate update = update_for(record);
+    update.warn = warn && update.action == QueueUpdate::Action::rewrite;
+    return update;
 }
 
 std::set<std::string> RelayScheduler::names() const {
@@ -172,6 +194,53 @@ void RelayScheduler::forget(const std::string& name) {
         if (d.in_flight) in_flight_.erase(d.in_flight);
     }
     messages_.erase(it);
+}
+
+std::optional<std::string> RelayScheduler::find(const std::string& name_or_id) const {
+    if (messages_.count(name_or_id)) return name_or_id;
+    for (const auto& [name, record] : messages_)
+        if (record.message.id == name_or_id) return name;
+    return std::nullopt;
+}
+
+const QueuedMessage* RelayScheduler::message(const std::string& name) const {
+    auto it = messages_.find(name);
+    return it == messages_.end() ? nullptr : &it->second.message;
+}
+
+std::optional<QueueUpdate> RelayScheduler::hold(const std::string& name) {
+    auto it = messages_.find(name);
+    if (it == messages_.end()) return std::nullopt;
+    for (const auto& [domain, d] : it->second.domains)
+        if (!d.in_flight) unschedule(name, domain, d);
+    it->second.message.held = true;
+    return update_for(it->second);
+}
+
+std::optional<QueueUpdate> RelayScheduler::release(const std::string& name) {
+    auto it = messages_.find(name);
+    if (it == messages_.end()) return std::nullopt;
+    if (it->second.message.held) {
+        it->second.message.held = false;
+        for (const auto& [domain, d] : it->second.domains)
+            if (!d.in_flight) schedule(name, domain, d);
+    }
+    return update_for(it->second);
+}
+
+std::size_t RelayScheduler::flush(const std::string& only, std::int64_t now) {
+    std::size_t made_due = 0;
+    for (auto& [name, record] : messages_) {
+        if ((!only.empty() && name != only) || record.message.held) continue;
+        for (auto& [domain, d] : record.domains) {
+            if (d.in_flight) continue;
+            unschedule(name, domain, d);
+            d.next_try = std::min(d.next_try, now);
+            schedule(name, domain, d);
+            ++made_due;
+        }
+    }
+    return made_due;
 }
 
 // The file's counters: the least-tried pending domain and the earliest retry.

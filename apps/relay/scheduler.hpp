@@ -6,9 +6,18 @@
 // become. SPEC "Relay client": every recipient domain of a message is its
 // own delivery with its own attempt count and retry time, so one slow or
 // dead MX delays nobody else. Retries: --retry-delay before the 2nd
-// attempt, doubling after each failure; after --max-attempts attempts the
-// still-pending recipients of that domain fail for good (RFC 5321 §4.5.4.1
-// leaves the give-up time to the operator).
+// attempt, doubling after each failure up to --max-retry-delay; the
+// still-pending recipients of a domain fail for good after --max-attempts
+// attempts or once the message is --max-queue-lifetime old, whichever
+// comes first (RFC 5321 §4.5.4.1 leaves the give-up time to the operator;
+// Postfix: maximal_queue_lifetime, maximal_backoff_time). The last retry
+// is never set past the lifetime, so a dead destination bounces at the
+// lifetime, not up to one retry delay after it. Once the message is
+// --delay-warning old, the first deferral asks for one warning to the
+// sender (RFC 3464 Action: delayed; Postfix: delay_warning_time).
+//
+// A message on hold (baremail-queue hold) keeps its state but is never
+// due until released; flush makes every idle, not held delivery due now.
 //
 // The queue file has one attempts/next-try pair per message; it records
 // the smallest attempt count and the earliest retry time of the domains
@@ -44,6 +53,8 @@ struct QueuedMessage {
     std::uint32_t attempts = 0;
     std::int64_t next_try = 0;
     std::vector<QueuedRecipient> recipients;
+    bool held = false;    // never attempted until released
+    bool warned = false;  // the delay warning went out
 
     bool finished() const;   // no recipient pending
     bool any_failed() const;
@@ -68,6 +79,9 @@ struct QueueUpdate {
     };
     Action action = Action::rewrite;
     QueuedMessage message;  // the new state
+    // Send the delay warning for the recipients still pending (message.warned
+    // is already set: the warning and the mark go to disk together).
+    bool warn = false;
 };
 
 class RelayScheduler {
@@ -75,6 +89,9 @@ public:
     struct Settings {
         std::int64_t retry_delay = 300;  // seconds before the 2nd attempt
         std::uint32_t max_attempts = 5;
+        std::int64_t max_retry_delay = 4000;          // the doubling stops here
+        std::int64_t max_lifetime = 5 * 24 * 3600;    // then pending recipients fail
+        std::int64_t delay_warning = 4 * 3600;        // 0: never warn
     };
     explicit RelayScheduler(Settings settings) : settings_(settings) {}
 
@@ -108,6 +125,19 @@ public:
     // The message is gone from the queue (removed, or unreadable).
     void forget(const std::string& name);
 
+    // The queue file name of a message known by its file name or queue id.
+    std::optional<std::string> find(const std::string& name_or_id) const;
+    const QueuedMessage* message(const std::string& name) const;
+    // Puts a message on hold: nothing of it starts again until release()
+    // (a delivery in flight ends normally). The new state to persist, or
+    // nothing if the message is unknown.
+    std::optional<QueueUpdate> hold(const std::string& name);
+    // Ends the hold: its deliveries are due at their retry times again.
+    std::optional<QueueUpdate> release(const std::string& name);
+    // Makes every idle delivery of `name` (of all messages if empty) that
+    // is not on hold due at `now`. Returns how many were made due.
+    std::size_t flush(const std::string& name, std::int64_t now);
+
     // The retry delay after `failures` failed attempts (>= 1).
     std::int64_t retry_delay_after(std::uint32_t failures) const;
 
@@ -124,6 +154,9 @@ private:
     using DueKey = std::tuple<std::int64_t, std::string, std::string>;  // time, name, domain
 
     void schedule(const std::string& name, const std::string& domain, const Domain& d);
+    bool expired(const QueuedMessage& m, std::int64_t now) const;
+    std::int64_t retry_time(const QueuedMessage& m, std::uint32_t failures, std::int64_t now) const;
+    bool warning_due(const QueuedMessage& m, std::int64_t now) const;
     void unschedule(const std::string& name, const std::string& domain, const Domain& d);
     QueueUpdate update_for(Record& record);
 

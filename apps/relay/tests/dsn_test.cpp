@@ -73,3 +73,26 @@ TEST(Dsn, Rfc3463_StatusFromTheReply) {
     EXPECT_EQ(status_of("5.1.2 domain not found"), "5.1.2");
     EXPECT_EQ(status_of("timeout"), "4.4.1");
 }
+
+TEST(Dsn, Rfc3464_2_3_3_DelayWarningSaysDelayedAndWhenItGivesUp) {
+    BounceInput in = input();
+    in.delayed = true;
+    in.retry_until = 1700432000;
+    in.failed = {{"slow@example.com", "451 4.3.0 try later"}};
+    std::string dsn = build_dsn(in);
+    EXPECT_NE(dsn.find("Subject: Delayed Mail (still being retried)\r\n"), std::string::npos);
+    EXPECT_NE(dsn.find("THIS IS A WARNING ONLY."), std::string::npos);
+    EXPECT_NE(dsn.find("Final-Recipient: rfc822; slow@example.com\r\n"
+                       "Action: delayed\r\n"
+                       "Status: 4.3.0\r\n"),
+              std::string::npos);
+    EXPECT_NE(dsn.find("Will-Retry-Until: Sun, 19 Nov 2023 22:13:20 +0000\r\n"), std::string::npos);
+    EXPECT_EQ(dsn.find("Action: failed"), std::string::npos);
+    EXPECT_EQ(dsn.find("Undelivered Mail"), std::string::npos);
+}
+
+TEST(Dsn, Rfc3464_2_3_8_ABounceHasNoWillRetryUntil) {
+    std::string dsn = build_dsn(input());
+    EXPECT_EQ(dsn.find("Will-Retry-Until"), std::string::npos);
+    EXPECT_EQ(dsn.find("Action: delayed"), std::string::npos);
+}

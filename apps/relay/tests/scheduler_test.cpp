@@ -189,3 +189,177 @@ TEST(RelayScheduler, UnknownDeliveryIsIgnored) {
     auto s = scheduler();
     EXPECT_FALSE(s.finish(42, {}, 100));
 }
+
+// ---- lifetime, retry cap, delay warning (fake clock: times are arguments) ----
+
+namespace {
+
+RelayScheduler lifetime_scheduler(std::int64_t delay, std::uint32_t attempts, std::int64_t max_delay,
+                                  std::int64_t lifetime, std::int64_t warning) {
+    return RelayScheduler(RelayScheduler::Settings{delay, attempts, max_delay, lifetime, warning});
+}
+
+// One failed attempt of m1's only domain at `now`; the update it gives.
+std::optional<QueueUpdate> fail_once(RelayScheduler& s, std::int64_t now) {
+    auto due = s.take_due(now, 10);
+    EXPECT_EQ(due.size(), 1u);
+    if (due.empty()) return std::nullopt;
+    return s.finish(due[0].delivery, all(due[0], RelayOutcome::temporary, "451 later"), now);
+}
+
+}  // namespace
+
+TEST(RelayScheduler, DoublingStopsAtTheMaxRetryDelay) {
+    auto s = lifetime_scheduler(300, 100, 4000, 1'000'000, 0);
+    EXPECT_EQ(s.retry_delay_after(1), 300);
+    EXPECT_EQ(s.retry_delay_after(4), 2400);
+    EXPECT_EQ(s.retry_delay_after(5), 4000);  // 4800 capped
+    EXPECT_EQ(s.retry_delay_after(30), 4000);
+}
+
+TEST(RelayScheduler, AMaxRetryDelayBelowTheFirstDelayKeepsTheFirst) {
+    auto s = lifetime_scheduler(300, 100, 100, 1'000'000, 0);
+    EXPECT_EQ(s.retry_delay_after(1), 300);
+    EXPECT_EQ(s.retry_delay_after(3), 300);
+}
+
+TEST(RelayScheduler, LifetimeSpentBouncesBeforeMaxAttempts) {
+    // created 90, lifetime 100: the attempt at or after 190 is the last.
+    auto s = lifetime_scheduler(30, 100, 1000, 100, 0);
+    s.add(message("m1", {"a@x.example"}));
+    auto u = fail_once(s, 100);
+    ASSERT_TRUE(u);
+    EXPECT_EQ(u->message.next_try, 130);
+    u = fail_once(s, 130);  // next: 130 + 60 = 190
+    EXPECT_EQ(u->message.next_try, 190);
+    u = fail_once(s, 190);
+    ASSERT_TRUE(u);
+    EXPECT_EQ(u->action, QueueUpdate::Action::finish);
+    EXPECT_EQ(u->message.recipients[0].state, RcptState::failed);
+    EXPECT_EQ(u->message.recipients[0].diagnostic, "451 later");
+}
+
+TEST(RelayScheduler, TheLastRetryFallsOnTheEndOfTheLifetime) {
+    auto s = lifetime_scheduler(30, 100, 1000, 50, 0);  // ends at 140
+    s.add(message("m1", {"a@x.example"}));
+    auto u = fail_once(s, 100);  // 100 + 30 = 130 < 140
+    EXPECT_EQ(u->message.next_try, 130);
+    u = fail_once(s, 130);  // 130 + 60 = 190, clamped to 140
+    EXPECT_EQ(u->message.next_try, 140);
+    EXPECT_TRUE(s.take_due(139, 10).empty());
+    u = fail_once(s, 140);
+    EXPECT_EQ(u->action, QueueUpdate::Action::finish);
+}
+
+TEST(RelayScheduler, MaxAttemptsSpentBouncesBeforeTheLifetime) {
+    auto s = lifetime_scheduler(10, 2, 1000, 1'000'000, 0);
+    s.add(message("m1", {"a@x.example"}));
+    fail_once(s, 100);
+    auto u = fail_once(s, 110);
+    ASSERT_TRUE(u);
+    EXPECT_EQ(u->action, QueueUpdate::Action::finish);
+    EXPECT_TRUE(u->message.any_failed());
+}
+
+TEST(RelayScheduler, DelayWarningOnceAtTheFirstDeferralPastItsTime) {
+    auto s = lifetime_scheduler(10, 100, 1000, 1000, 25);  // created 90: warn from 115
+    s.add(message("m1", {"a@x.example"}));
+    auto u = fail_once(s, 100);
+    EXPECT_FALSE(u->warn);
+    EXPECT_FALSE(u->message.warned);
+    u = fail_once(s, 110);
+    EXPECT_FALSE(u->warn);
+    u = fail_once(s, 130);  // 40 s old: past 25
+    EXPECT_TRUE(u->warn);
+    EXPECT_TRUE(u->message.warned);
+    EXPECT_EQ(u->action, QueueUpdate::Action::rewrite);
+    u = fail_once(s, 170);
+    EXPECT_FALSE(u->warn);  // once per message
+    EXPECT_TRUE(u->message.warned);
+}
+
+TEST(RelayScheduler, NoDelayWarningWhenAlreadyWarnedOrDisabledOrBouncing) {
+    auto warned = lifetime_scheduler(10, 100, 1000, 1000, 5);
+    QueuedMessage m = message("m1", {"a@x.example"});
+    m.warned = true;  // from the queue file: a restart does not warn again
+    warned.add(m);
+    EXPECT_FALSE(fail_once(warned, 200)->warn);
+
+    auto off = lifetime_scheduler(10, 100, 1000, 1000, 0);
+    off.add(message("m1", {"a@x.example"}));
+    EXPECT_FALSE(fail_once(off, 500)->warn);
+
+    auto bouncing = lifetime_scheduler(10, 1, 1000, 1000, 5);  // the first failure is the last
+    bouncing.add(message("m1", {"a@x.example"}));
+    auto u = fail_once(bouncing, 200);
+    EXPECT_FALSE(u->warn);
+    EXPECT_EQ(u->action, QueueUpdate::Action::finish);
+}
+
+// ---- hold, release, flush ---------------------------------------------------------
+
+TEST(RelayScheduler, AHeldMessageIsNeverDueUntilReleased) {
+    auto s = scheduler();
+    s.add(message("m1", {"a@x.example"}, 100));
+    auto held = s.hold("m1");
+    ASSERT_TRUE(held);
+    EXPECT_TRUE(held->message.held);
+    EXPECT_EQ(held->action, QueueUpdate::Action::rewrite);
+    EXPECT_TRUE(s.take_due(1'000'000, 10).empty());
+    EXPECT_FALSE(s.next_due());
+    EXPECT_EQ(s.flush("", 1000), 0u);  // flush leaves held mail alone (as postqueue -f)
+    EXPECT_TRUE(s.take_due(1'000'000, 10).empty());
+    auto released = s.release("m1");
+    ASSERT_TRUE(released);
+    EXPECT_FALSE(released->message.held);
+    EXPECT_EQ(s.take_due(100, 10).size(), 1u);
+}
+
+TEST(RelayScheduler, AHeldMessageFromTheQueueFileIsNotScheduled) {
+    auto s = scheduler();
+    QueuedMessage m = message("m1", {"a@x.example"}, 100);
+    m.held = true;
+    s.add(m);
+    EXPECT_TRUE(s.take_due(1'000'000, 10).empty());
+    s.release("m1");
+    EXPECT_EQ(s.take_due(100, 10).size(), 1u);
+}
+
+TEST(RelayScheduler, HoldDuringADeliveryLetsItEndButStartsNothingAfter) {
+    auto s = scheduler();
+    s.add(message("m1", {"a@x.example"}, 100));
+    auto due = s.take_due(100, 10);
+    ASSERT_EQ(due.size(), 1u);
+    s.hold("m1");
+    auto u = s.finish(due[0].delivery, all(due[0], RelayOutcome::temporary, "451 x"), 100);
+    ASSERT_TRUE(u);
+    EXPECT_TRUE(u->message.held);  // the rewrite keeps the hold
+    EXPECT_TRUE(s.take_due(1'000'000, 10).empty());
+}
+
+TEST(RelayScheduler, FlushMakesWaitingDeliveriesDueNow) {
+    auto s = scheduler(1000);
+    s.add(message("m1", {"a@x.example"}, 100));
+    s.add(message("m2", {"b@y.example"}, 5000));
+    auto due = s.take_due(100, 10);
+    ASSERT_EQ(due.size(), 1u);
+    s.finish(due[0].delivery, all(due[0], RelayOutcome::temporary, "451 x"), 100);  // m1 next at 1100
+    EXPECT_TRUE(s.take_due(200, 10).empty());
+    EXPECT_EQ(s.flush("m1", 200), 1u);  // only m1
+    due = s.take_due(200, 10);
+    ASSERT_EQ(due.size(), 1u);
+    EXPECT_EQ(due[0].message, "m1");
+    EXPECT_EQ(due[0].attempt, 2u);
+    EXPECT_EQ(s.flush("", 200), 1u);  // m2; m1 is in flight
+    EXPECT_EQ(s.take_due(200, 10).size(), 1u);
+}
+
+TEST(RelayScheduler, FindsMessagesByFileNameOrQueueId) {
+    auto s = scheduler();
+    s.add(message("m1", {"a@x.example"}));
+    EXPECT_EQ(s.find("m1"), "m1");
+    EXPECT_EQ(s.find("id-m1"), "m1");
+    EXPECT_FALSE(s.find("nope"));
+    EXPECT_FALSE(s.hold("nope"));
+    EXPECT_FALSE(s.release("nope"));
+}

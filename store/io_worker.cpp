@@ -38,12 +38,20 @@ void drain_eventfd(int fd) {
     while (::read(fd, &count, sizeof count) < 0 && errno == EINTR) {}
 }
 
+// On a semaphore eventfd: takes exactly one write if one is there.
+bool take_one_write(int fd) {
+    std::uint64_t count;
+    ssize_t n;
+    while ((n = ::read(fd, &count, sizeof count)) < 0 && errno == EINTR) {}
+    return n == sizeof count;
+}
+
 }  // namespace
 
 struct IoWorker::Impl {
     explicit Impl(std::size_t ring_size)
         : submitted(ring_size), completed(ring_size),
-          wake_fd(make_eventfd(0)), completion_fd(make_eventfd(EFD_NONBLOCK)) {}
+          wake_fd(make_eventfd(0)), completion_fd(make_eventfd(EFD_NONBLOCK | EFD_SEMAPHORE)) {}
     ~Impl() {
         ::close(wake_fd);
         ::close(completion_fd);
@@ -55,6 +63,8 @@ struct IoWorker::Impl {
     void hand_back(const std::vector<Job*>& batch);
     void wait_for_work();
     void publish_stats();
+    void signal_completion();
+    void take_completion_writes();
 
     SpscRing<Job*> submitted;  // polling thread -> worker
     SpscRing<Job*> completed;  // worker -> polling thread
@@ -63,7 +73,16 @@ struct IoWorker::Impl {
     // Set by whoever signalled an eventfd and cleared by its reader, so a
     // busy side writes the fd once per idle period, not once per job.
     std::atomic<bool> wake_pending{false};
+    // The completion side's flag is set before its write lands, so a poller
+    // that clears it may find the fd still empty. The poller then owes
+    // that write: it takes it (one per read, the fd being a semaphore) on
+    // a later poll, once it is there. It never takes more writes than flags
+    // it cleared, so it cannot eat the write of a flag still set (which
+    // would leave the flag true over an empty fd: a lost wake-up), and a
+    // late write never stays unread (a level-triggered epoll would spin).
     std::atomic<bool> completion_signalled{false};
+    std::uint64_t completion_writes_owed = 0;  // polling thread only
+    IoWorkerTestHooks hooks;
     std::atomic<bool> stopping{false};
     std::atomic<std::size_t> in_flight{0};
     std::thread thread;
@@ -119,8 +138,24 @@ void IoWorker::Impl::hand_back(const std::vector<Job*>& batch) {
         // the loop only guards against a broken invariant.
         while (!completed.push(job)) std::this_thread::yield();
     }
-    if (!completion_signalled.exchange(true, std::memory_order_acq_rel))
-        signal_eventfd(completion_fd);
+    if (!completion_signalled.exchange(true, std::memory_order_acq_rel)) signal_completion();
+}
+
+// Called by whoever turned the flag from false to true: one write per flag.
+void IoWorker::Impl::signal_completion() {
+    if (hooks.before_completion_write) hooks.before_completion_write();
+    signal_eventfd(completion_fd);
+    if (hooks.after_completion_write) hooks.after_completion_write();
+}
+
+// Polling thread. Clearing the flag before the ring is read means a job
+// handed back after that read finds the flag false and writes again.
+void IoWorker::Impl::take_completion_writes() {
+    if (completion_signalled.exchange(false, std::memory_order_acq_rel)) {
+        ++completion_writes_owed;
+        if (hooks.after_completion_clear) hooks.after_completion_clear();
+    }
+    while (completion_writes_owed > 0 && take_one_write(completion_fd)) --completion_writes_owed;
 }
 
 // The exchange pairs with the one in submit(): either the producer sees
@@ -156,8 +191,7 @@ bool IoWorker::submit(std::unique_ptr<Job> job) {
 
 std::size_t IoWorker::poll_completions(std::size_t max) {
     auto& w = *impl_;
-    if (w.completion_signalled.exchange(false, std::memory_order_acq_rel))
-        drain_eventfd(w.completion_fd);
+    w.take_completion_writes();
     std::size_t done = 0;
     Job* raw = nullptr;
     while (done < max && w.completed.pop(raw)) {
@@ -168,7 +202,7 @@ std::size_t IoWorker::poll_completions(std::size_t max) {
     }
     // Left some behind: keep the fd readable so epoll comes back for them.
     if (!w.completed.empty() && !w.completion_signalled.exchange(true, std::memory_order_acq_rel))
-        signal_eventfd(w.completion_fd);
+        w.signal_completion();
     return done;
 }
 
@@ -185,6 +219,8 @@ void IoWorker::stop() {
     signal_eventfd(w.wake_fd);
     w.thread.join();
 }
+
+void IoWorker::set_test_hooks(IoWorkerTestHooks hooks) { impl_->hooks = std::move(hooks); }
 
 IoWorkerStats IoWorker::stats() const {
     const auto& w = *impl_;

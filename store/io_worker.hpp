@@ -38,6 +38,15 @@ struct IoWorkerStats {
     std::uint64_t dirs_synced = 0;
 };
 
+// Test only: seams at the points where the completion signal's races live,
+// so a unit test can force the interleavings instead of hoping for them.
+// Set before the first submit(); empty functions cost one test per batch.
+struct IoWorkerTestHooks {
+    std::function<void()> before_completion_write;  // worker: flag set, fd not yet written
+    std::function<void()> after_completion_write;   // worker: fd written
+    std::function<void()> after_completion_clear;   // poller: flag cleared, fd not yet drained
+};
+
 class IoWorker {
 public:
     // `ring_size` bounds both rings (rounded up to a power of two).
@@ -63,6 +72,8 @@ public:
     void stop();
     // Any thread; updated after each batch is durable.
     IoWorkerStats stats() const;
+    // Test only (see IoWorkerTestHooks).
+    void set_test_hooks(IoWorkerTestHooks hooks);
 
 private:
     struct Impl;

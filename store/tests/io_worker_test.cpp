@@ -2,7 +2,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <future>
+#include <memory>
 #include <poll.h>
 #include <sys/resource.h>
 #include <thread>
@@ -181,4 +183,82 @@ TEST(IoWorker, IdleWorkerSleepsInsteadOfSpinning) {
     double before = cpu_seconds();
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
     EXPECT_LT(cpu_seconds() - before, 0.05);
+}
+
+namespace {
+
+bool readable(int fd, int timeout_ms) {
+    pollfd p{fd, POLLIN, 0};
+    return ::poll(&p, 1, timeout_ms) == 1;
+}
+
+// Runs `hook` once: the first call only (the poller may signal too).
+std::function<void()> once(std::function<void()> hook) {
+    auto fired = std::make_shared<std::atomic<bool>>(false);
+    return [fired, hook = std::move(hook)] {
+        if (!fired->exchange(true)) hook();
+    };
+}
+
+}  // namespace
+
+// The poller takes the job between the worker's flag and its write: the
+// write lands with the flag already cleared. The next poll must take it,
+// or a level-triggered epoll finds the fd readable forever (a spin until
+// the next completion).
+TEST(IoWorker, WriteLandingAfterThePollerClearedTheFlagIsTakenByTheNextPoll) {
+    Counts counts(1);
+    IoWorker worker;
+    std::promise<void> flag_set, may_write;
+    std::shared_future<void> write_allowed = may_write.get_future().share();
+    IoWorkerTestHooks hooks;
+    hooks.before_completion_write = once([&] {
+        flag_set.set_value();
+        write_allowed.wait();
+    });
+    worker.set_test_hooks(hooks);
+    ASSERT_TRUE(worker.submit(std::make_unique<CountingJob>(counts, 0)));
+    flag_set.get_future().wait();
+    EXPECT_EQ(worker.poll_completions(), 1u);  // the job is there, its write is not
+    may_write.set_value();
+    ASSERT_TRUE(readable(worker.event_fd(), 5000));  // the late write landed
+    EXPECT_EQ(worker.poll_completions(), 0u);        // what epoll would do next
+    EXPECT_FALSE(readable(worker.event_fd(), 0)) << "fd left readable with nothing to complete";
+}
+
+// A completion lands between the poller clearing the flag and its drain.
+// Draining that write too would leave the flag set over an empty fd: the
+// next completion would not write, and epoll would never wake for it.
+TEST(IoWorker, PollerNeverTakesTheWriteOfAFlagItHasNotCleared_NoLostWakeUp) {
+    Counts counts(3);
+    IoWorker worker;
+    std::promise<void> b_written;
+    std::shared_future<void> b_done = b_written.get_future().share();
+    std::atomic<bool> armed{false}, b_submitted{false};
+    IoWorkerTestHooks hooks;
+    hooks.after_completion_write = [&] {
+        if (b_submitted.exchange(false)) b_written.set_value();
+    };
+    hooks.after_completion_clear = [&] {
+        if (!armed.exchange(false)) return;
+        b_submitted = true;
+        ASSERT_TRUE(worker.submit(std::make_unique<CountingJob>(counts, 1)));
+        ASSERT_EQ(b_done.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+    };
+    worker.set_test_hooks(hooks);
+    ASSERT_TRUE(worker.submit(std::make_unique<CountingJob>(counts, 0)));
+    ASSERT_TRUE(readable(worker.event_fd(), 5000));
+    armed = true;  // not before: the interleaving starts from a landed write
+    std::size_t done = worker.poll_completions();
+    // Each further completion is reached through the fd alone, as epoll would.
+    if (done < 2) {
+        ASSERT_TRUE(readable(worker.event_fd(), 5000));
+        done += worker.poll_completions();
+    }
+    EXPECT_EQ(done, 2u);
+    ASSERT_TRUE(worker.submit(std::make_unique<CountingJob>(counts, 2)));
+    ASSERT_TRUE(readable(worker.event_fd(), 5000)) << "lost wake-up: a completion never made the fd readable";
+    while (worker.poll_completions() == 0 && readable(worker.event_fd(), 5000)) {}
+    EXPECT_EQ(counts.completed[2], 1);
+    EXPECT_FALSE(readable(worker.event_fd(), 0));
 }

@@ -3,7 +3,8 @@
 Every test that takes `server` runs once per selected build:
 
     BAREMAIL_BUILDS=kernel            (default; comma list: kernel,dpdk)
-    BAREMAIL_BUILD_DIR=<repo>/build   (where baremail-kernel / baremail live)
+    BAREMAIL_BUILD_DIR=<repo>/build   (where baremail-kernel / baremail and the tools live)
+    BAREMAIL_SERVER_BUILD_DIR=<dir>   (the two servers only from there, e.g. build-asan)
 
 `server(*options, users=..., mbox_users=..., start=True)` starts a build on
 its own temporary mail dir and fresh ports and returns a `Server`; all of
@@ -25,6 +26,15 @@ The DPDK build creates TAP interfaces and needs root, so the suite must run
 inside a network namespace of its own (harness/e2e/run_in_netns.sh, used by
 harness/run_tests.sh): TAPs, addresses and all traffic stay in there, and
 the namespace is deleted afterwards.
+
+Sanitizer run: when the servers are an ASan + UBSan build (build-asan,
+harness/run_tests.sh's suite e2e-asan), every server process gets the
+runtime options of harness/testing/sanitizers.py (unless the caller set
+ASAN_OPTIONS), each report lands in a file of its own
+(BAREMAIL_SANITIZER_REPORTS, default a fresh temp dir), and a test during
+which any report appeared fails, showing it. Tests whose point is a timing
+the sanitizers' slowdown cannot keep carry `@pytest.mark.not_under_sanitizer
+(reason=...)` and are skipped in that run only.
 """
 
 from __future__ import annotations
@@ -35,6 +45,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -44,13 +55,18 @@ import pytest
 import helpers
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "testing"))
+import sanitizers  # noqa: E402
 import server_health  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD_DIR = Path(os.environ.get("BAREMAIL_BUILD_DIR", REPO / "build"))
+SERVER_BUILD_DIR = Path(os.environ.get("BAREMAIL_SERVER_BUILD_DIR", BUILD_DIR))
 SELECTED = [b.strip() for b in os.environ.get("BAREMAIL_BUILDS", "kernel").split(",") if b.strip()]
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
+# Time a server gets to exit after SIGTERM at teardown; a sanitized one
+# checks the heap for leaks on its way out.
+TEARDOWN_GRACE = 3.0
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -65,6 +81,17 @@ def pytest_configure(config):
     # A runner stopping the suite (run_in_netns.sh) sends SIGTERM: end like
     # Ctrl-C, so fixtures kill the servers they started.
     signal.signal(signal.SIGTERM, _sigterm_is_an_interrupt)
+    config.addinivalue_line("markers", "not_under_sanitizer(reason): skipped when the servers are "
+                                       "a sanitizer build (a timing its slowdown cannot keep)")
+
+
+def pytest_collection_modifyitems(config, items):
+    if not SANITIZER_REPORTS:
+        return
+    for item in items:
+        mark = item.get_closest_marker("not_under_sanitizer")
+        if mark:
+            item.add_marker(pytest.mark.skip(reason="sanitizer run: " + mark.kwargs.get("reason", "?")))
 
 
 # ----------------------------------------------------------------- builds
@@ -92,10 +119,10 @@ class Build:
     def binary(self) -> Path:
         # SPEC names build/<binary>; meson puts it under the subdir that defines it.
         for sub in ("", "dataplane", "dataplane/kernel", "dataplane/dpdk"):
-            p = BUILD_DIR / sub / self.binary_name
+            p = SERVER_BUILD_DIR / sub / self.binary_name
             if p.is_file():
                 return p
-        return BUILD_DIR / self.binary_name
+        return SERVER_BUILD_DIR / self.binary_name
 
     def new_net(self) -> Net:
         raise NotImplementedError
@@ -199,6 +226,40 @@ class DpdkBuild(Build):
 BUILDS = {"kernel": KernelBuild(), "dpdk": DpdkBuild()}
 
 
+def _sanitizer_reports() -> sanitizers.Reports | None:
+    """When the selected servers are a sanitizer build: where their reports
+    go, with the runtimes' options put in this process's environment (every
+    server and every test's own run of a server inherits them)."""
+    if not any(sanitizers.is_sanitized(BUILDS[b].binary) for b in SELECTED if b in BUILDS):
+        return None
+    given = sanitizers.report_dir_from_environment()
+    if given is not None:
+        return sanitizers.Reports(given)
+    directory = Path(os.environ.get("BAREMAIL_SANITIZER_REPORTS") or tempfile.mkdtemp(prefix="bm-sanitizer-"))
+    directory.mkdir(parents=True, exist_ok=True)
+    os.environ.update(sanitizers.environment(directory))
+    return sanitizers.Reports(directory)
+
+
+SANITIZER_REPORTS = _sanitizer_reports()
+if SANITIZER_REPORTS:
+    TEARDOWN_GRACE = 15.0
+
+
+@pytest.fixture(autouse=True)
+def no_sanitizer_report():
+    """Sanitizer run: fails the test during which any process (a fixture's
+    server, a daemon, a server the test ran itself) left a report that the
+    server fixture has not shown already. Set up first, so it looks last."""
+    yield
+    if SANITIZER_REPORTS is None:
+        return
+    found = SANITIZER_REPORTS.take_new()
+    if found:
+        pytest.fail("sanitizer report(s) during the test:\n" + "\n\n".join(
+            f"--- {name} ---\n{sanitizers.excerpt(text)}" for name, text in found), pytrace=False)
+
+
 # ------------------------------------------------------------------ ports
 
 _handed_out: set[int] = set()
@@ -233,6 +294,7 @@ class Server:
         self.options = list(options)
         self.proc: subprocess.Popen | None = None
         self.daemon_pids: list[int] = []
+        self.pids: list[int] = []  # every process started, for its sanitizer report
         self.starts = 0
         self.health = server_health.Health()
 
@@ -320,6 +382,7 @@ class Server:
         self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=err, stderr=err,
                                      cwd=self.root, start_new_session=True)
         self.health.on_start()  # a process exists that can die
+        self.pids.append(self.proc.pid)
         err.close()
         if self.daemon:
             # The foreground process exits once detached; the daemon's pid is in the pid file.
@@ -332,6 +395,7 @@ class Server:
                 pid = int(helpers.wait_until(lambda: self._read_pid(), timeout=START_TIMEOUT,
                                              what="pid file"))
                 self.daemon_pids.append(pid)
+                self.pids.append(pid)
         self.build.after_start(self)
         if wait:
             self.wait_ready()
@@ -416,7 +480,7 @@ class Server:
                     break
                 time.sleep(0.05)
 
-    def shutdown_for_teardown(self, grace=3.0):
+    def shutdown_for_teardown(self, grace=None):
         """SIGTERM and a short wait: the exit code, which must be 0 (a crash
         at shutdown, or one just after the last reply, shows here), or None
         when it is still closing sessions (teardown then kills it)."""
@@ -424,7 +488,7 @@ class Server:
             return None
         self.proc.send_signal(signal.SIGTERM)
         try:
-            return self.proc.wait(timeout=grace)
+            return self.proc.wait(timeout=TEARDOWN_GRACE if grace is None else grace)
         except subprocess.TimeoutExpired:
             return None
 
@@ -525,10 +589,13 @@ def server(build, tmp_path):
     for s in started:
         alive, returncode = s.alive(), s.returncode()
         shutdown = s.shutdown_for_teardown() if alive else None
+        reports = ""
+        if SANITIZER_REPORTS is not None:  # complete once the process has exited
+            reports = "\n".join(sanitizers.excerpt(text) for _, text in SANITIZER_REPORTS.take_new(s.pids))
         found = server_health.problems(f"{build.name} server {s.root.name}", s.health, alive,
-                                       returncode, s.stderr, shutdown)
+                                       returncode, s.stderr + reports, shutdown)
         if found:
-            failures.append((found, s.stderr))
+            failures.append((found, s.stderr, reports))
         s.kill()
         build.cleanup(s.net)
     if failures:

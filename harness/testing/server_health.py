@@ -49,7 +49,9 @@ def describe_exit(returncode) -> str:
 def problems(name: str, health: Health, alive: bool, returncode, stderr: str,
              shutdown_returncode=None) -> list[str]:
     """`alive`/`returncode`: as found when the test ended; `shutdown_returncode`:
-    the exit code of the SIGTERM the fixture sent then, if it exited in time."""
+    the exit code of the SIGTERM the fixture sent then, if it exited in time;
+    `stderr`: its stderr and any sanitizer report it left (whose first line
+    is one of the marks, exit code or not)."""
     found = list(health.bad_stops)
     if health.started and not alive and not health.ended_by_test:
         found.append(f"died during the test ({describe_exit(returncode)})")
@@ -57,14 +59,20 @@ def problems(name: str, health: Health, alive: bool, returncode, stderr: str,
         found.append(f"SIGTERM at teardown ended it with {describe_exit(shutdown_returncode)}, not exit code 0")
     marks = [m for m in CRASH_MARKS if m in stderr]
     if marks:
-        found.append("crash report on stderr (" + ", ".join(marks) + ")")
+        found.append("crash report (" + ", ".join(marks) + ")")
     return [f"{name}: {p}" for p in found]
 
 
-def report(failures: list[tuple[list[str], str]]) -> str:
-    """The message for pytest.fail: each problem and the server's last stderr lines."""
+def report(failures: list[tuple]) -> str:
+    """The message for pytest.fail: each problem, the server's last stderr
+    lines and, if any, its sanitizer reports (which the runtimes write to
+    files of their own: harness/testing/sanitizers.py). A failure is
+    (problems, stderr) or (problems, stderr, sanitizer reports)."""
     parts = []
-    for found, stderr in failures:
+    for found, stderr, *reports in failures:
         tail = "\n".join(stderr.splitlines()[-40:])
-        parts.append("\n".join(found) + f"\n--- last lines of its stderr ---\n{tail}")
+        part = "\n".join(found) + f"\n--- last lines of its stderr ---\n{tail}"
+        if reports and reports[0]:
+            part += f"\n--- its sanitizer report ---\n{reports[0]}"
+        parts.append(part)
     return "server health check failed at teardown:\n" + "\n\n".join(parts)

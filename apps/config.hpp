@@ -4,10 +4,13 @@
 #include <cstdint>
 #include <ctime>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 namespace bm::apps {
+
+class AliasBook;  // apps/aliases.hpp
 
 // Wall clock as a parameter, so tests can fix it.
 using Clock = std::time_t (*)();
@@ -21,6 +24,11 @@ struct SmtpConfig {
     std::uint64_t max_message_size = 10485760;
     std::uint32_t max_recipients = 1000;
     bool header_fill = true;  // Received/Date/Message-ID
+    // RFC 5321 §6.3: a message with more Received: fields than this is a
+    // mail loop, refused after its final dot (554 5.4.6).
+    std::uint32_t max_hops = 100;
+    // SPEC --aliases: local names expanded at RCPT; none: no aliases.
+    std::shared_ptr<AliasBook> aliases;  // the reload replaces its table
     // Makes queue ids unique across restarts of the process (e.g. start
     // time and pid, in hex), combined with the connection number.
     std::string instance_tag = "0";

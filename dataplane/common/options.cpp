@@ -9,7 +9,9 @@
 #include <ctime>
 #include <limits>
 
+#include "apps/aliases.hpp"
 #include "apps/relay/route.hpp"
+#include "store/aliases.hpp"
 
 namespace bm {
 namespace {
@@ -22,6 +24,7 @@ enum LongOnly : int {
     opt_sink, opt_fixed_isn, opt_tcb_capacity, opt_ip, opt_gateway,
     opt_relay_timeout, opt_poll, opt_poll_idle_us, opt_max_spool, opt_min_mss,
     opt_version, opt_smtp_idle_timeout, opt_pop3_idle_timeout, opt_send_timeout,
+    opt_aliases, opt_max_hops,
 };
 
 // Builds an option applies to.
@@ -48,6 +51,8 @@ const OptionSpec option_specs[] = {
      "(required) mailboxes: DIR/USER/ (Maildir: cur, new, tmp) or DIR/USER.mbox; a user exists iff one of them does"},
     {"users", opt_users, "FILE", Group::mail, both, "none: POP3 login refused",
      "user:password lines (clear text, needed for APOP, or a crypt(3) hash $6$/$y$)"},
+    {"aliases", opt_aliases, "FILE", Group::mail, both, "none",
+     "name: user, user2, remote@domain lines (aliases(5)), re-read on SIGHUP; postmaster goes to its alias"},
     {"hostname", opt_hostname, "NAME", Group::mail, both, "localhost",
      "name in the greeting, Received:, Message-ID and bounces"},
     {"local-domain", opt_local_domain, "D", Group::mail, both, "hostname, localhost",
@@ -77,6 +82,8 @@ const OptionSpec option_specs[] = {
      "sessions per service; the next client gets 421/-ERR and is closed"},
     {"max-msg-size", opt_max_msg_size, "B", Group::limits, both, "10485760",
      "advertised as SIZE; larger messages get 552"},
+    {"max-hops", opt_max_hops, "N", Group::limits, both, "100",
+     "more Received: fields is a mail loop: 554 5.4.6 after DATA (RFC 5321 section 6.3)"},
     {"max-spool", opt_max_spool, "B", Group::limits, both, "1073741824",
      "octets of message bodies spooled at once, all sessions together; past it 452"},
     {"idle-timeout", opt_idle_timeout, "S", Group::limits, both, "300 SMTP, 600 POP3",
@@ -210,6 +217,8 @@ void apply(Options& o, int id, const char* arg, Build build) {
     case 'v': o.verbose = true; break;
     case 'a': o.about = true; break;
     case opt_users: o.users_file = arg; break;
+    case opt_aliases: o.aliases_file = arg; break;
+    case opt_max_hops: o.max_hops = number<std::uint32_t>(arg, id, 1); break;
     case opt_smtp_port: o.smtp_port = number<std::uint16_t>(arg, id, 0); break;
     case opt_pop3_port: o.pop3_port = number<std::uint16_t>(arg, id, 0); break;
     case opt_echo_port: o.echo_port = number<std::uint16_t>(arg, id, 0); break;
@@ -355,6 +364,9 @@ apps::SmtpConfig smtp_config(const Options& o, const std::string& instance_tag) 
     c.max_message_size = o.max_msg_size;
     c.header_fill = o.header_fill;
     c.instance_tag = instance_tag;
+    c.max_hops = o.max_hops;
+    // Read here, so a bad line stops the start (exit 2) as the users file does.
+    c.aliases = std::make_shared<apps::AliasBook>(store::load_aliases(o.aliases_file));
     return c;
 }
 

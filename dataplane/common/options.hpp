@@ -23,6 +23,7 @@ enum class Build { kernel, dpdk };
 struct Options {
     std::string mail_dir;
     std::string users_file;
+    std::string aliases_file;  // SPEC --aliases; empty: no aliases
     std::uint16_t smtp_port = 2500;
     std::uint16_t pop3_port = 11000;
     std::uint16_t echo_port = 10000;
@@ -37,6 +38,7 @@ struct Options {
     std::uint32_t relay_timeout = 300;  // relay client: per reply and connect (RFC 5321 §4.5.3.2)
     std::uint32_t max_conn = 4096;
     std::uint64_t max_msg_size = 10485760;
+    std::uint32_t max_hops = 100;  // RFC 5321 §6.3: more Received: fields is a loop
     // Octets of message bodies spooled at once, all sessions together
     // (README "Big messages in"); past it a message gets 452.
     std::uint64_t max_spool = 1073741824;

@@ -26,7 +26,9 @@ RelayAgent::RelayAgent(RelaySettings settings, store::MailStore& store, store::I
       worker_(worker),
       network_(network),
       log_(log),
-      scheduler_(RelayScheduler::Settings{settings_.retry_delay, settings_.max_attempts}) {}
+      scheduler_(RelayScheduler::Settings{settings_.retry_delay, settings_.max_attempts,
+                                          settings_.max_retry_delay, settings_.max_lifetime,
+                                          settings_.delay_warning}) {}
 
 void RelayAgent::log(const std::string& peer, const std::string& event, const std::string& detail) {
     log_.event("relay", peer, event, detail);
@@ -36,12 +38,14 @@ void RelayAgent::log(const std::string& peer, const std::string& event, const st
 
 void RelayAgent::start(std::time_t now) {
     started_ = now;
+    if (settings_.control_socket) open_control();
     scan(now);
 }
 
 void RelayAgent::tick(std::time_t now) {
     scanned_ = false;
     if (stopping_) return;
+    if (control_) control_->poll(now);  // before start_due: a flush starts in this tick
     if (!scan_in_flight_ && (scan_wanted_ || now >= next_scan_)) scan(now);
     start_due(now);
 }
@@ -49,6 +53,7 @@ void RelayAgent::tick(std::time_t now) {
 void RelayAgent::stop() {
     if (stopping_) return;
     stopping_ = true;
+    control_.reset();  // the tool now says the server is not running
     // Lookups and reads in progress end here; running sessions end when
     // the driver cuts them (on_session_end).
     std::vector<std::uint64_t> idle;
@@ -298,28 +303,100 @@ void RelayAgent::persist(const QueueUpdate& update) {
         finish_message(update.message);
         return;
     }
-    std::string name = update.message.name;
+    if (update.warn) {
+        send_delay_warning(update.message);
+        return;
+    }
+    rewrite(update.message, nullptr);
+}
+
+void RelayAgent::rewrite(const QueuedMessage& message, std::function<void(store::Status)> done) {
+    std::string name = message.name;
     auto job = std::make_unique<RewriteQueueJob>(
-        settings_.queue_dir, update.message, [this, name](store::Status status) {
+        settings_.queue_dir, message, [this, name, done](store::Status status) {
             if (status != store::Status::ok)
                 log("-", "queue-rewrite-failed", "file=" + name + " (the previous state stays)");
+            if (done) done(status);
+            written(name);
         });
-    if (!worker_.submit(std::move(job)))
+    if (!worker_.submit(std::move(job))) {
         log("-", "queue-rewrite-failed", "file=" + name + " (I/O queue full)");
+        if (done) done(store::Status::temp_failure);
+        return;
+    }
+    ++writes_[name].out;
+}
+
+void RelayAgent::written(const std::string& name) {
+    auto it = writes_.find(name);
+    if (it == writes_.end() || --it->second.out > 0) return;
+    auto then = std::move(it->second.then);
+    writes_.erase(it);
+    for (auto& f : then) f();
+}
+
+void RelayAgent::when_written(const std::string& name, std::function<void()> then) {
+    auto it = writes_.find(name);
+    if (it == writes_.end()) then();
+    else it->second.then.push_back(std::move(then));
+}
+
+// Postfix's delay warning: once per message, to the sender, saying which
+// recipients are still being retried and until when. The warned mark is
+// written in the same commit round as the notice. A local sender gets it
+// in its mailbox, a remote one through the queue; a null sender none.
+void RelayAgent::send_delay_warning(const QueuedMessage& m) {
+    std::string local_part;
+    bool local = local_sender(m.sender, local_part);
+    if (m.sender.empty()) {
+        rewrite(m, nullptr);
+        return;
+    }
+    BounceJob::Settings notice{settings_.hostname,
+                               settings_.instance_tag + ".delay." + std::to_string(++bounces_), true,
+                               static_cast<std::time_t>(m.created + settings_.max_lifetime)};
+    std::string pending;
+    for (const QueuedRecipient& r : m.recipients)
+        if (r.state == RcptState::pending) pending += (pending.empty() ? "" : ",") + bracketed(r.address);
+    std::string name = m.name;
+    auto job = std::make_unique<BounceJob>(
+        store_, settings_.queue_dir, m, local ? local_part : std::string(), notice,
+        [this, m, pending, local](store::Status status) {
+            if (status == store::Status::ok) {
+                log("-", "delay-warning", "id=" + m.id + " to=" + bracketed(m.sender) + " rcpt=" + pending);
+                if (!local) scan_wanted_ = true;  // the warning itself is queued
+            } else {
+                log("-", "delay-warning-failed", "id=" + m.id + " to=" + bracketed(m.sender) +
+                                                     (status == store::Status::not_found ? " (no such mailbox)" : ""));
+            }
+            if (status != store::Status::ok) {
+                QueuedMessage unwarned = m;  // the state still goes to disk
+                unwarned.warned = status == store::Status::not_found;
+                rewrite(unwarned, nullptr);
+            }
+            written(m.name);
+        });
+    if (!worker_.submit(std::move(job))) {
+        rewrite(m, nullptr);
+        return;
+    }
+    ++writes_[name].out;
 }
 
 void RelayAgent::finish_message(const QueuedMessage& m) {
     finishing_.insert(m.name);
     std::string name = m.name;
     auto remove = [this, name](const std::string& why) {
-        auto job = std::make_unique<RemoveQueueJob>(settings_.queue_dir, name,
-                                                    [this, name, why](store::Status status) {
-                                                        if (status != store::Status::ok &&
-                                                            status != store::Status::not_found)
-                                                            log("-", "queue-remove-failed", "file=" + name);
-                                                        removed(name, why);
-                                                    });
-        if (!worker_.submit(std::move(job))) removed(name, "I/O queue full; retried at the next scan");
+        when_written(name, [this, name, why] {
+            auto job = std::make_unique<RemoveQueueJob>(settings_.queue_dir, name,
+                                                        [this, name, why](store::Status status) {
+                                                            if (status != store::Status::ok &&
+                                                                status != store::Status::not_found)
+                                                                log("-", "queue-remove-failed", "file=" + name);
+                                                            removed(name, why);
+                                                        });
+            if (!worker_.submit(std::move(job))) removed(name, "I/O queue full; retried at the next scan");
+        });
     };
     if (!m.any_failed()) {
         remove("delivered");
@@ -378,6 +455,105 @@ bool RelayAgent::local_sender(const std::string& sender, std::string& local_part
     if (local_part.size() >= 2 && local_part.front() == '"' && local_part.back() == '"')
         local_part = local_part.substr(1, local_part.size() - 2);
     return !local_part.empty();
+}
+
+}  // namespace bm
+
+namespace bm {
+
+// ---- the queue tool's requests (relay/control) -----------------------------------------
+
+void RelayAgent::open_control() {
+    std::string error;
+    control_ = control::ControlServer::open(settings_.queue_dir, *this, error);
+    if (!control_) log("-", "control-socket-failed", error + " (baremail-queue can only list and show)");
+}
+
+void RelayAgent::on_control(std::uint64_t client, const control::Request& request) {
+    switch (request.command) {
+        case control::Command::flush: return control_flush(client, request.id);
+        case control::Command::remove: return control_delete(client, request.id);
+        case control::Command::hold: return control_hold(client, request.id, true);
+        case control::Command::release: return control_hold(client, request.id, false);
+    }
+}
+
+namespace {
+
+control::Reply not_queued(const std::string& id) {
+    return {control::Outcome::not_found, "no message " + id + " in the queue"};
+}
+
+control::Reply finishing(const std::string& id) {
+    return {control::Outcome::error, id + " is being finished (delivered, bounced or deleted)"};
+}
+
+}  // namespace
+
+// Postfix postqueue -f / -i: every idle delivery (or those of one message)
+// is due now; the next tick starts them (this one, when called from it).
+void RelayAgent::control_flush(std::uint64_t client, const std::string& id) {
+    std::string name;
+    if (!id.empty()) {
+        auto found = scheduler_.find(id);
+        if (!found) return control_->reply(client, not_queued(id));
+        name = *found;
+    }
+    std::size_t due = scheduler_.flush(name, std::time(nullptr));
+    scan_wanted_ = true;  // and anything queued that the agent has not read yet
+    log("-", "flush", (id.empty() ? std::string("all") : "id=" + id) + " due=" + std::to_string(due));
+    control_->reply(client, {control::Outcome::ok, std::to_string(due) + " deliveries due now"});
+}
+
+// Postfix postsuper -d: forgotten by the schedule at once (an attempt in
+// flight finishes but changes nothing), removed from disk once no rewrite
+// of it is out; the reply waits for the removal.
+void RelayAgent::control_delete(std::uint64_t client, const std::string& id) {
+    auto found = scheduler_.find(id);
+    if (!found) return control_->reply(client, not_queued(id));
+    if (finishing_.count(*found)) return control_->reply(client, finishing(id));
+    std::string name = *found;
+    const QueuedMessage* m = scheduler_.message(name);
+    std::string queue_id = m ? m->id : id;
+    scheduler_.forget(name);
+    finishing_.insert(name);  // no scan brings it back while the removal is out
+    when_written(name, [this, client, name, queue_id] {
+        auto job = std::make_unique<RemoveQueueJob>(
+            settings_.queue_dir, name, [this, client, name, queue_id](store::Status status) {
+                finishing_.erase(name);
+                bool gone = status == store::Status::ok || status == store::Status::not_found;
+                if (gone) log("-", "deleted", "id=" + queue_id + " by=baremail-queue");
+                else log("-", "queue-remove-failed", "file=" + name);
+                if (control_)
+                    control_->reply(client, gone ? control::Reply{control::Outcome::ok, "deleted " + queue_id}
+                                                 : control::Reply{control::Outcome::error,
+                                                                  "cannot remove " + name + " (see the log)"});
+            });
+        if (!worker_.submit(std::move(job))) {
+            finishing_.erase(name);
+            if (control_) control_->reply(client, {control::Outcome::error, "I/O queue full, try again"});
+        }
+    });
+}
+
+// Postfix postsuper -h / -H: the mark is in the queue file (it survives a
+// restart) before the reply says so.
+void RelayAgent::control_hold(std::uint64_t client, const std::string& id, bool hold) {
+    auto found = scheduler_.find(id);
+    if (!found) return control_->reply(client, not_queued(id));
+    if (finishing_.count(*found)) return control_->reply(client, finishing(id));
+    auto update = hold ? scheduler_.hold(*found) : scheduler_.release(*found);
+    if (!update) return control_->reply(client, not_queued(id));
+    std::string queue_id = update->message.id;
+    const char* what = hold ? "held" : "released";
+    rewrite(update->message, [this, client, queue_id, what](store::Status status) {
+        if (status == store::Status::ok) log("-", what, "id=" + queue_id + " by=baremail-queue");
+        if (!control_) return;
+        control_->reply(client, status == store::Status::ok
+                                    ? control::Reply{control::Outcome::ok, std::string(what) + " " + queue_id}
+                                    : control::Reply{control::Outcome::error,
+                                                     "cannot rewrite the queue file of " + queue_id});
+    });
 }
 
 }  // namespace bm

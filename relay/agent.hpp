@@ -11,10 +11,16 @@
 // calls back on_resolved / on_session_end, always from its loop, never
 // from inside a RelayNetwork call. Everything here runs on the polling
 // thread and never blocks.
+//
+// The queue tool's requests (relay/control: flush, delete, hold, release)
+// arrive through the control socket the agent polls in tick(), so they
+// change the schedule on this same thread; the file changes they need go
+// through the I/O worker like every other queue write (docs/races.md).
 #pragma once
 
 #include <cstdint>
 #include <ctime>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -28,6 +34,7 @@
 #include "apps/relay/settings.hpp"
 #include "apps/smtp_client.hpp"
 #include "dataplane/common/event_log.hpp"
+#include "relay/control/server.hpp"
 #include "store/io_worker.hpp"
 #include "store/mail_store.hpp"
 
@@ -49,7 +56,7 @@ protected:
     ~RelayNetwork() = default;
 };
 
-class RelayAgent {
+class RelayAgent final : public control::ControlHandler {
 public:
     RelayAgent(RelaySettings settings, store::MailStore& store, store::IoWorker& worker,
                RelayNetwork& network, EventLog& log);
@@ -74,6 +81,9 @@ public:
                         const std::vector<apps::RecipientResult>& results);
 
     std::size_t deliveries() const { return attempts_.size(); }
+
+    // control::ControlHandler: a request of the queue tool.
+    void on_control(std::uint64_t client, const control::Request& request) override;
 
 private:
     // One delivery attempt of one (message, domain): RFC 5321 §5.1 route.
@@ -104,6 +114,16 @@ private:
     void settle_open(Attempt& a, apps::RelayOutcome outcome, const std::string& reason);
     void end_attempt(std::uint64_t delivery);
     void persist(const QueueUpdate& update);
+    void rewrite(const QueuedMessage& message, std::function<void(store::Status)> done);
+    void send_delay_warning(const QueuedMessage& message);
+    // Runs `then` once no rewrite of `name` is out: a removal must not meet
+    // a rewrite in the same I/O batch, whose rename would bring the file back.
+    void when_written(const std::string& name, std::function<void()> then);
+    void written(const std::string& name);  // a rewrite of `name` completed
+    void control_flush(std::uint64_t client, const std::string& id);
+    void control_delete(std::uint64_t client, const std::string& id);
+    void control_hold(std::uint64_t client, const std::string& id, bool hold);
+    void open_control();
     void finish_message(const QueuedMessage& message);
     void removed(const std::string& name, const std::string& why);
     bool local_sender(const std::string& sender, std::string& local_part) const;
@@ -116,7 +136,13 @@ private:
     EventLog& log_;
     RelayScheduler scheduler_;
     std::map<std::uint64_t, Attempt> attempts_;
-    std::set<std::string> finishing_;  // messages whose finish jobs are out
+    std::set<std::string> finishing_;  // messages whose finish (or delete) jobs are out
+    struct Writes {
+        int out = 0;                               // rewrites submitted, not completed
+        std::vector<std::function<void()>> then;   // to run when none is out
+    };
+    std::map<std::string, Writes> writes_;
+    std::unique_ptr<control::ControlServer> control_;
     bool stopping_ = false;
     bool scan_wanted_ = false;
     bool scan_in_flight_ = false;

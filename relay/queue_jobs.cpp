@@ -61,6 +61,8 @@ QueuedMessage envelope_of(const q::Entry& entry) {
     m.created = entry.created;
     m.attempts = entry.attempts;
     m.next_try = entry.next_try;
+    m.held = entry.held;
+    m.warned = entry.warned;
     for (const auto& r : entry.recipients)
         m.recipients.push_back({r.address, to_state(r.state), r.diagnostic});
     return m;
@@ -69,6 +71,8 @@ QueuedMessage envelope_of(const q::Entry& entry) {
 void apply_state(const QueuedMessage& message, q::Entry& entry) {
     entry.attempts = message.attempts;
     entry.next_try = message.next_try;
+    entry.held = message.held;
+    entry.warned = message.warned;
     entry.recipients.clear();
     for (const auto& r : message.recipients)
         entry.recipients.push_back({to_queue_state(r.state), r.address, r.diagnostic});
@@ -127,10 +131,13 @@ BounceJob::BounceJob(store::MailStore& store, std::string queue_dir, QueuedMessa
       done_(std::move(done)) {}
 
 void BounceJob::execute(store::CommitGroup& group) {
-    auto user = store_.find_user(local_part_);
-    if (!user) {
-        lookup_ = store::Status::not_found;
-        return;
+    std::optional<std::string> user;
+    if (!local_part_.empty()) {
+        user = store_.find_user(local_part_);
+        if (!user) {
+            lookup_ = store::Status::not_found;
+            return;
+        }
     }
     // RFC 3464 reports quote only the header section (text/rfc822-headers):
     // that much is read, never the whole message.
@@ -148,23 +155,29 @@ void BounceJob::execute(store::CommitGroup& group) {
     input.arrival = static_cast<std::time_t>(message_.created);
     input.now = std::time(nullptr);
     input.unique = settings_.unique;
+    input.delayed = settings_.delayed;
+    input.retry_until = settings_.retry_until;
+    RcptState listed = settings_.delayed ? RcptState::pending : RcptState::failed;
     for (const auto& r : message_.recipients)
-        if (r.state == RcptState::failed) input.failed.push_back({r.address, r.diagnostic});
+        if (r.state == listed) input.failed.push_back({r.address, r.diagnostic});
     input.original = headers;
 
-    // RFC 5321 §6.1: the notification goes from the null sender.
-    store::Delivery bounce;
-    bounce.id = settings_.unique;
-    bounce.sender = "";
-    bounce.local_users = {*user};
-    bounce.message = apps::build_dsn(input);
+    // RFC 5321 §6.1: the notification goes from the null sender. A local
+    // sender gets it in its mailbox; a remote one (delay warnings only)
+    // through the queue, as any relayed message.
+    store::Delivery notice;
+    notice.id = settings_.unique;
+    notice.sender = "";
+    if (user) notice.local_users = {*user};
+    else notice.remote_recipients = {message_.sender};
+    notice.message = apps::build_dsn(input);
 
-    // The final state and the bounce become durable in the same round; the
-    // file is removed only after both (a crash in between bounces twice,
-    // never zero times).
+    // The new state and the notice become durable in the same round; the
+    // file is removed only after both (a crash in between sends the notice
+    // twice, never zero times).
     apply_state(message_, entry);
     q::rewrite(queue_dir_, entry, group, &rewrite_);
-    store_.deliver(bounce, group, &delivery_);
+    store_.deliver(notice, group, &delivery_);
 }
 
 void BounceJob::complete() {

@@ -8,6 +8,7 @@
 #include <ctime>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -75,14 +76,19 @@ private:
     store::Status status_ = store::Status::temp_failure;
 };
 
-// A finished message with failed recipients and a local sender: records
-// the final state and delivers the RFC 3464 bounce to `sender_local_part`'s
-// mailbox in one commit round. not_found: no such mailbox (nothing written).
+// A notice to the sender about `message`, with its new state recorded in
+// the same commit round: the bounce of a finished message (its failed
+// recipients) or, with Settings::delayed, the delay warning (its pending
+// recipients; RFC 3464 Action: delayed). `sender_local_part` names the
+// sender's mailbox; empty: the sender is remote and the notice is queued
+// for it. not_found: no such mailbox (nothing written).
 class BounceJob final : public store::Job {
 public:
     struct Settings {
         std::string hostname;
         std::string unique;  // for the bounce's Message-ID and boundary
+        bool delayed = false;        // a delay warning, not a bounce
+        std::time_t retry_until = 0; // delay warning: when it will bounce
     };
     using Done = std::function<void(store::Status status)>;
     BounceJob(store::MailStore& store, std::string queue_dir, QueuedMessage message,

@@ -20,6 +20,10 @@ struct RelaySettings {
     std::optional<Relayhost> relayhost;
     std::int64_t retry_delay = 300;
     std::uint32_t max_attempts = 5;
+    std::int64_t max_retry_delay = 4000;        // cap of the doubling (Postfix maximal_backoff_time)
+    std::int64_t max_lifetime = 5 * 24 * 3600;  // then bounce (Postfix maximal_queue_lifetime)
+    std::int64_t delay_warning = 4 * 3600;      // 0: none (Postfix delay_warning_time)
+    bool control_socket = true;                 // QUEUE/.control for baremail-queue
     std::size_t max_deliveries = 64;         // concurrent (message, domain) deliveries
     std::int64_t rescan_interval = 60;       // seconds between queue scans
     std::string instance_tag = "0";          // unique bounce ids across restarts

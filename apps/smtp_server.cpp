@@ -592,7 +592,12 @@ void SmtpServer::store_body(std::string_view octets) {
         discard_body();
         return;
     }
-    work().body.append(octets);
+    std::string& body = work().body;
+    // Past the first reserve, straight to a spool chunk's size: one
+    // reallocation a message at most, not one per doubling.
+    if (body.size() + octets.size() > body.capacity())
+        body.reserve(std::max(chunk_reserve, body.size() + octets.size()));
+    body.append(octets);
     if (config_.header_fill) work().header_scan.feed(octets);
 }
 

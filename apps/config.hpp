@@ -10,7 +10,8 @@
 
 namespace bm::apps {
 
-class AliasBook;  // apps/aliases.hpp
+class AliasBook;     // apps/aliases.hpp
+class LoginPenalty;  // apps/login_penalty.hpp
 
 // Wall clock as a parameter, so tests can fix it.
 using Clock = std::time_t (*)();
@@ -38,8 +39,11 @@ struct SmtpConfig {
 struct Pop3Config {
     std::string hostname = "localhost";
     std::string instance_tag = "0";  // for the APOP timestamp
-    // After this many failed logins on one connection, each further
-    // answer is delayed by login_delay (and logged for fail2ban).
+    // Failed logins counted per client address across connections, with
+    // a growing wait (the server's one tracker, owned by its ServiceHost).
+    LoginPenalty* login_penalty = nullptr;
+    // Without one: after this many failed logins on one connection, each
+    // further answer is delayed by login_delay (and logged for fail2ban).
     std::uint32_t free_login_failures = 3;
     std::uint32_t login_delay_ms = 2000;
     Clock now = system_clock_now;

@@ -128,7 +128,7 @@ const Pop3Server::Command* Pop3Server::find_command(std::string_view verb) {
 
 Pop3Server::Pop3Server(const Pop3Config& config, const Peer& peer, Transport& transport,
                        MailPort& port, Observer& observer)
-    : config_(config), transport_(transport), port_(port), observer_(observer) {
+    : config_(config), transport_(transport), port_(port), observer_(observer), peer_ip_(peer.ip) {
     // RFC 1939 §7: the timestamp must differ for every greeting; the instance
     // tag covers restarts, the connection number this run, the clock both.
     timestamp_ = "<" + config_.instance_tag + "." + std::to_string(peer.connection) + "." +
@@ -290,7 +290,39 @@ void Pop3Server::do_apop(const Arguments& args) {
 
 void Pop3Server::open_maildrop(OpenMaildrop request) {
     login_user_ = request.user;
+    hold_login_answer();
     submit(std::move(request));
+}
+
+// Dovecot's auth_penalty: an address with failed logins on record waits
+// before any answer to its next one, decided now — before the password is
+// checked, so neither a right password nor a hang-up learns anything sooner.
+void Pop3Server::hold_login_answer() {
+    std::chrono::milliseconds hold = penalty().hold_for(peer_ip_);
+    if (hold.count() <= 0) return;
+    holding_ = true;
+    transport_.wake_after(hold);
+    observer_.on_event("auth-delayed", "user=<" + loggable(login_user_) + "> failures=" +
+                                           std::to_string(penalty().failures(peer_ip_)) +
+                                           " wait=" + std::to_string(hold.count()) + "ms");
+}
+
+LoginPenalty& Pop3Server::penalty() {
+    if (config_.login_penalty) return *config_.login_penalty;
+    if (!own_penalty_) {
+        LoginPenaltySettings per_connection;
+        per_connection.free_failures = config_.free_login_failures;
+        per_connection.first_delay = per_connection.max_delay = per_connection.max_wait =
+            std::chrono::milliseconds(config_.login_delay_ms);
+        own_penalty_.emplace(per_connection);
+    }
+    return *own_penalty_;
+}
+
+// A login's outcome, counted per address even when the client has gone.
+void Pop3Server::count_login(Outcome outcome) {
+    if (outcome == Outcome::ok) penalty().succeeded(peer_ip_);
+    else if (outcome == Outcome::auth_failed || outcome == Outcome::not_found) penalty().failed(peer_ip_);
 }
 
 void Pop3Server::do_quit(const Arguments&) {
@@ -372,6 +404,7 @@ void Pop3Server::on_store_reply(StoreReply reply) {
     if (state_ == State::ended) {
         // The client left while the login was in flight: unlock what it won.
         auto* opened = std::get_if<MaildropOpened>(&reply);
+        if (opened) count_login(opened->outcome);
         if (opened && opened->outcome == Outcome::ok)
             submit(CloseMaildrop{opened->maildrop, {}, false});
         return;
@@ -386,6 +419,7 @@ void Pop3Server::on_store_reply(StoreReply reply) {
 }
 
 void Pop3Server::on_maildrop_opened(MaildropOpened opened) {
+    count_login(opened.outcome);
     switch (opened.outcome) {
         case Outcome::ok:
             return logged_in(std::move(opened));
@@ -397,7 +431,7 @@ void Pop3Server::on_maildrop_opened(MaildropOpened opened) {
         case Outcome::in_use:
             return answer_login("-ERR [IN-USE] Mailbox is locked by another session");  // RFC 2449 §8.1.2
         default:
-            return reply("-ERR [SYS/TEMP] Mailbox unavailable, try again later");  // RFC 3206 §5
+            return answer_login("-ERR [SYS/TEMP] Mailbox unavailable, try again later");  // RFC 3206 §5
     }
 }
 
@@ -415,20 +449,21 @@ void Pop3Server::logged_in(MaildropOpened opened) {
 void Pop3Server::login_failed(std::string_view line) {
     observer_.on_event("auth-failed", "user=<" + loggable(login_user_) + ">");
     answer_login(line);
-    ++failures_;
 }
 
-// Past the free failures every login answer is held back, the right password
-// included (else a quick +OK would tell a guesser to stop waiting), which
-// makes password guessing slow; the event gives fail2ban something to count.
+// The answer waits for the wake-up hold_login_answer asked for (if it has
+// not come yet); the event gives fail2ban something to count.
 void Pop3Server::answer_login(std::string_view line) {
-    if (failures_ < config_.free_login_failures || last_words_) return reply(line);
+    if (!holding_ || last_words_) {
+        holding_ = false;
+        return reply(line);
+    }
     delayed_reply_ = std::string(line);
     delaying_ = true;
-    transport_.wake_after(std::chrono::milliseconds(config_.login_delay_ms));
 }
 
 void Pop3Server::on_wakeup() {
+    holding_ = false;
     if (!delaying_ || state_ == State::ended) return;
     delaying_ = false;
     reply(delayed_reply_);
@@ -511,7 +546,7 @@ void Pop3Server::on_shutdown() {
 
 void Pop3Server::on_peer_closed() {
     if (state_ == State::ended) return;
-    delaying_ = false;
+    delaying_ = holding_ = false;
     stream_ = Stream{};
     // Without QUIT nothing is deleted (RFC 1939 §6), but the lock must go.
     release_maildrop();

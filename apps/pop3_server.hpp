@@ -17,6 +17,7 @@
 
 #include "apps/config.hpp"
 #include "apps/line_reader.hpp"
+#include "apps/login_penalty.hpp"
 #include "apps/mail_port.hpp"
 #include "apps/piece_stream.hpp"
 #include "apps/session.hpp"
@@ -92,6 +93,9 @@ private:
     void logged_in(MaildropOpened opened);
     void answer_login(std::string_view line);
     void login_failed(std::string_view line);
+    void hold_login_answer();
+    void count_login(Outcome outcome);
+    LoginPenalty& penalty();
     void on_message_text(const MessageText& text);
     void end_stream();
     void stream_failed(Outcome outcome);
@@ -118,9 +122,13 @@ private:
 
     std::string user_;         // named by USER; PASS must come next (RFC 1939 §7)
     std::string login_user_;   // whose OpenMaildrop is in flight or logged in
-    std::uint32_t failures_ = 0;
-    bool delaying_ = false;    // a failed login's reply held until on_wakeup
+    std::string peer_ip_;      // whose failed logins the penalty counts
+    bool holding_ = false;     // the login's answer may not go before on_wakeup
+    bool delaying_ = false;    // a login's answer in, held until on_wakeup
     std::string delayed_reply_;
+    // Without a shared tracker (Pop3Config::login_penalty) failures count
+    // for this connection only.
+    std::optional<LoginPenalty> own_penalty_;
     std::optional<std::string> last_words_;  // shutdown/idle line held for a reply
 
     std::uint32_t in_flight_ = 0;  // store requests still owed a reply

@@ -21,6 +21,8 @@ using bm::apps::MessageText;
 using bm::apps::OpenMaildrop;
 using bm::apps::Outcome;
 using bm::apps::Peer;
+using bm::apps::LoginPenalty;
+using bm::apps::LoginPenaltySettings;
 using bm::apps::Pop3Config;
 using bm::apps::Pop3Server;
 using bm::apps::ReadMessage;
@@ -107,19 +109,39 @@ struct FakeStore {
     }
 };
 
+// The login penalty's clock: time passes only when a wake-up is asked for
+// (the harness fires it at once), as if the client waited for the answer.
+struct FakeTime {
+    std::chrono::steady_clock::time_point now{std::chrono::seconds(1000)};
+};
+
 // Keeps every wake-up request; the harness clears its own list as it fires them.
 class CountingTransport : public harness::RecordingTransport {
 public:
+    explicit CountingTransport(FakeTime& time) : time_(time) {}
     void wake_after(std::chrono::milliseconds delay) override {
         every_wakeup.push_back(delay);
+        time_.now += delay;
         RecordingTransport::wake_after(delay);
     }
     std::vector<std::chrono::milliseconds> every_wakeup;
+
+private:
+    FakeTime& time_;
+};
+
+// Failed logins counted per address, shared by the sessions of one server.
+struct SharedPenalty {
+    FakeTime time;
+    LoginPenalty penalty{LoginPenaltySettings{}, [this] { return time.now; }};
 };
 
 // One session with its fake surroundings, greeting already sent.
 struct Rig {
-    explicit Rig(FakeStore fake = {}) : store(std::move(fake)) { session.start(); }
+    explicit Rig(FakeStore fake = {}, SharedPenalty* shared = nullptr)
+        : store(std::move(fake)), shared_penalty(shared ? shared : &own_penalty) {
+        session.start();
+    }
 
     void feed(std::string_view input, std::size_t step) {
         harness::feed(session, transport, port, input, step,
@@ -127,11 +149,18 @@ struct Rig {
     }
 
     FakeStore store;
-    CountingTransport transport;
+    SharedPenalty own_penalty;
+    SharedPenalty* shared_penalty;
+    CountingTransport transport{shared_penalty->time};
     harness::QueuedMailPort port;
     harness::RecordingObserver observer;
-    Pop3Config config = test_config();  // the session keeps a reference
+    Pop3Config config = with_penalty(test_config(), shared_penalty->penalty);  // the session keeps a reference
     Pop3Server session{config, test_peer(), transport, port, observer};
+
+    static Pop3Config with_penalty(Pop3Config config, LoginPenalty& penalty) {
+        config.login_penalty = &penalty;
+        return config;
+    }
 };
 
 // Replays `input` split every 1, 2, ... bytes; `check` looks at each run.
@@ -249,22 +278,57 @@ TEST(Pop3Authorization, QuitSendsNoStoreRequestAndCloses) {
     });
 }
 
-// ---- login slow-down (SPEC: after three failures, answer slowly) --------
+// ---- login slow-down (Dovecot auth_penalty, apps/login_penalty) ------
 
-// SPEC: after three failed logins, further attempts are answered slowly —
-// the right password too, so a quick +OK does not end the guessing early.
-TEST(Pop3LoginDelay, EveryAttemptAfterTheFreeFailuresWaitsForTheWakeup) {
+// After three failures from an address every further login waits, the
+// right password too (a quick +OK would end the guessing early), and the
+// wait doubles: 2 s, 4 s, 8 s.
+TEST(Pop3LoginDelay, EveryAttemptAfterTheFreeFailuresWaitsLongerThanTheLast) {
     std::string failure = "USER alice\r\nPASS guess\r\n";
     std::string input = failure + failure + failure + failure + failure + kLogin;
     std::string refused = lines({"+OK", "-ERR [AUTH] Authentication failed"});
     expect_transcript(input, kGreeting + refused + refused + refused + refused + refused + kLoggedIn);
     for_every_split(input, {}, [](Rig& rig) {
         using std::chrono::milliseconds;
-        EXPECT_EQ(rig.transport.every_wakeup, std::vector<milliseconds>(3, milliseconds(2000)));
-        std::vector<std::string> failed(5, "auth-failed user=<alice>");
-        failed.push_back("login user=<alice>");
-        EXPECT_EQ(rig.observer.events, failed);
+        EXPECT_EQ(rig.transport.every_wakeup,
+                  (std::vector<milliseconds>{milliseconds(2000), milliseconds(4000), milliseconds(8000)}));
+        std::vector<std::string> events(3, "auth-failed user=<alice>");
+        for (int failures : {3, 4, 5}) {
+            std::string wait = std::to_string(2000 << (failures - 3)) + "ms";
+            events.push_back("auth-delayed user=<alice> failures=" + std::to_string(failures) + " wait=" + wait);
+            events.push_back(failures < 5 ? "auth-failed user=<alice>" : "login user=<alice>");
+        }
+        EXPECT_EQ(rig.observer.events, events);
     });
+}
+
+// A reconnecting guesser starts no fresh count: the address's failures
+// carry over to its next connection.
+TEST(Pop3LoginDelay, FailuresCountAcrossConnectionsFromOneAddress) {
+    SharedPenalty shared;
+    std::string failure = "USER alice\r\nPASS guess\r\n";
+    for (int i = 0; i < 3; ++i) {
+        Rig rig({}, &shared);
+        rig.feed(failure + "QUIT\r\n", 64);
+        EXPECT_TRUE(rig.transport.every_wakeup.empty()) << "connection " << i + 1;
+    }
+    Rig fourth({}, &shared);
+    fourth.feed(kLogin, 64);
+    EXPECT_EQ(fourth.transport.every_wakeup, std::vector<std::chrono::milliseconds>{std::chrono::milliseconds(2000)});
+    EXPECT_EQ(fourth.transport.sent, kGreeting + kLoggedIn);
+    EXPECT_EQ(shared.penalty.failures("192.0.2.9"), 0u);  // the success forgets them
+}
+
+// Hanging up while the answer is held learns nothing and still counts.
+TEST(Pop3LoginDelay, AClientThatLeavesBeforeTheAnswerStillHasTheFailureCounted) {
+    SharedPenalty shared;
+    Rig rig({}, &shared);
+    rig.session.on_bytes("USER alice\r\nPASS guess\r\n");
+    ASSERT_EQ(rig.port.requests.size(), 1u);
+    rig.port.requests.pop_front();
+    rig.session.on_peer_closed();
+    rig.session.on_store_reply(MaildropOpened{Outcome::auth_failed, 0, {}});
+    EXPECT_EQ(shared.penalty.failures("192.0.2.9"), 1u);
 }
 
 TEST(Pop3LoginDelay, DelayedReplyIsHeldAndNoCommandRunsMeanwhile) {

@@ -1,9 +1,11 @@
 #include "store/users.hpp"
 
 #include <cctype>
+#include <cerrno>
 #include <crypt.h>
 #include <memory>
 #include <stdexcept>
+#include <sys/stat.h>
 
 #include "store/digest.hpp"
 #include "store/file_io.hpp"
@@ -55,15 +57,19 @@ Users::Users(const std::string& path) {
             continue;
         }
         // The first line for a user wins, as with /etc/passwd lookups.
-        entries_.emplace(std::string(line.substr(0, colon)), std::string(line.substr(colon + 1)));
+        std::string_view stored = line.substr(colon + 1);
+        if (dummy_hash_.empty() && is_crypt_hash(stored)) dummy_hash_ = std::string(stored);
+        entries_.emplace(std::string(line.substr(0, colon)), std::string(stored));
     }
 }
 
 bool Users::check_password(std::string_view user, std::string_view password) const {
     auto it = entries_.find(user);
     if (it == entries_.end()) {
-        // Same work as a wrong password, so timing does not reveal users.
-        equal_constant_time(password, "no such user");
+        // Same work as a wrong password, so timing does not reveal users
+        // (the result is thrown away: this user does not exist).
+        if (!dummy_hash_.empty()) crypt_matches(password, dummy_hash_);
+        else equal_constant_time(password, "no such user");
         return false;
     }
     const std::string& stored = it->second;
@@ -80,6 +86,27 @@ bool Users::check_apop(std::string_view user, std::string_view timestamp,
     if (it == entries_.end() || it->second.empty() || is_crypt_hash(it->second)) return false;
     std::string expected = hex_md5({timestamp, it->second});
     return equal_constant_time(lower_ascii(hex_digest), expected);
+}
+
+UsersFile::UsersFile(std::string path) : path_(std::move(path)) { current(); }
+
+const Users& UsersFile::current() {
+    struct stat st {};
+    if (::stat(path_.c_str(), &st) != 0) {
+        if (stamp_ == Stamp{}) throw std::runtime_error("users file " + path_ + ": " + errno_text(errno));
+        return users_;
+    }
+    Stamp stamp{static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec,
+                static_cast<std::int64_t>(st.st_size), static_cast<std::int64_t>(st.st_ino)};
+    if (stamp == stamp_) return users_;
+    try {
+        users_ = Users(path_);
+        stamp_ = stamp;
+    } catch (const std::runtime_error& e) {
+        if (stamp_ == Stamp{}) throw;
+        log_line(std::string(e.what()) + "; keeping the previous users");
+    }
+    return users_;
 }
 
 }  // namespace bm::store

@@ -3,6 +3,7 @@
 // starting with '#' are ignored.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <string>
 #include <string_view>
@@ -15,6 +16,9 @@ public:
     // Throws std::runtime_error naming the file and the reason.
     explicit Users(const std::string& path);
 
+    // An unknown user costs what a known one does: the password is run
+    // through crypt(3) against a stored hash (the file's first), so the
+    // answer's timing does not tell which users exist.
     bool check_password(std::string_view user, std::string_view password) const;
     // RFC 1939 §7: digest = hex MD5(timestamp + password); clear passwords only.
     bool check_apop(std::string_view user, std::string_view timestamp,
@@ -23,6 +27,26 @@ public:
 
 private:
     std::map<std::string, std::string, std::less<>> entries_;
+    std::string dummy_hash_;  // the first crypt hash of the file: same scheme, same cost
+};
+
+// The users file as the server keeps it: read again when it changes, so
+// adding a user or changing a password needs no restart. A file that
+// became unreadable keeps the last good contents (and says so).
+class UsersFile {
+public:
+    // Throws std::runtime_error when the first read fails.
+    explicit UsersFile(std::string path);
+    const Users& current();  // reloaded first if the file changed
+
+private:
+    struct Stamp {
+        std::int64_t mtime_ns = 0, size = 0, inode = 0;
+        bool operator==(const Stamp&) const = default;
+    };
+    std::string path_;
+    Users users_;
+    Stamp stamp_;
 };
 
 }  // namespace bm::store

@@ -1,6 +1,9 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <chrono>
 #include <crypt.h>
+#include <vector>
 #include <memory>
 #include <stdexcept>
 
@@ -85,4 +88,35 @@ TEST(Users, UnreadableFileThrowsNamingIt) {
     } catch (const std::runtime_error& e) {
         EXPECT_NE(std::string(e.what()).find("/nonexistent/bm-users"), std::string::npos);
     }
+}
+
+namespace {
+
+double median_ms(const Users& users, const std::string& user, int runs) {
+    std::vector<double> took;
+    for (int i = 0; i < runs; ++i) {
+        auto t0 = std::chrono::steady_clock::now();
+        users.check_password(user, "guess-" + std::to_string(i));
+        took.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    }
+    std::sort(took.begin(), took.end());
+    return took[took.size() / 2];
+}
+
+}  // namespace
+
+// An unknown user's check runs crypt(3) against a hash of the file (same
+// scheme, same rounds), so its time is a known user's wrong password's.
+TEST(Users, AnUnknownUserCostsACryptLikeAKnownOne) {
+    auto data = std::make_unique<crypt_data>();
+    std::string hash = ::crypt_r("right", "$6$rounds=50000$bmTiming$", data.get());
+    TempDir dir;
+    write_text(dir / "users", "dave:" + hash + "\n");
+    Users users(dir / "users");
+    double known = median_ms(users, "dave", 7);
+    double unknown = median_ms(users, "nobody", 7);
+    EXPECT_GT(known, 1.0);  // 50,000 rounds of SHA-512: milliseconds, or the test proves nothing
+    EXPECT_GT(unknown, known * 0.6) << "unknown " << unknown << " ms, known " << known << " ms";
+    EXPECT_LT(unknown, known * 1.6) << "unknown " << unknown << " ms, known " << known << " ms";
+    EXPECT_FALSE(users.check_password("nobody", "right"));  // the borrowed hash opens nothing
 }

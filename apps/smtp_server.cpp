@@ -5,6 +5,7 @@
 #include <charconv>
 #include <utility>
 
+#include "apps/aliases.hpp"
 #include "apps/ascii.hpp"
 #include "apps/header_fill.hpp"
 
@@ -106,6 +107,12 @@ struct SmtpServer::Work {
     Transaction transaction;
     PathArgument checked;  // the path parsed by check_*, used by proceed_*
     std::string pending_recipient;        // RCPT waiting for LookupUser
+    // That RCPT's mailboxes to look up, one LookupUser each (an alias
+    // may name several), and the recipients found so far.
+    std::vector<std::string> lookups;
+    std::size_t next_lookup = 0;
+    bool aliased = false;
+    std::vector<Recipient> found;
     std::string pending_queue_id;         // DATA waiting for Deliver
     std::string pending_accepted_detail;  // its "accepted" log line
     std::string final_line;               // 421 to send once the store answers
@@ -116,7 +123,8 @@ struct SmtpServer::Work {
     bool body_too_big = false;
     Outcome spool_failure = Outcome::ok;  // a chunk could not be written
     std::uint64_t spool = 0;              // the store's spool of this message, 0 = none
-    HeaderScan header_scan;               // what header fill will need to know
+    HeaderScan header_scan;               // what header fill and the hop count need
+    bool too_many_hops = false;           // RFC 5321 §6.3: a mail loop
 
     // A block taken from the pool holds its last session's state: back to
     // a new session's, with every string's capacity kept.
@@ -127,6 +135,10 @@ struct SmtpServer::Work {
         transaction.recipients.clear();
         transaction.declared_size = 0;
         pending_recipient.clear();
+        lookups.clear();
+        next_lookup = 0;
+        aliased = false;
+        found.clear();
         pending_queue_id.clear();
         pending_accepted_detail.clear();
         final_line.clear();
@@ -138,6 +150,7 @@ struct SmtpServer::Work {
         spool_failure = Outcome::ok;
         spool = 0;
         header_scan = HeaderScan{};
+        too_many_hops = false;
     }
 };
 
@@ -509,51 +522,121 @@ void SmtpServer::proceed_not_implemented(std::string_view) {
 
 bool SmtpServer::is_local(const Path& path) const {
     if (path.domain.empty()) return true;  // bare <postmaster>, RFC 5321 §4.5.1
-    if (is_literal_of(path.domain, peer_.local_ip)) return true;
-    return std::any_of(config_.local_domains.begin(), config_.local_domains.end(),
-                       [&](const std::string& domain) { return iequals(domain, path.domain); });
+    return is_local_domain(path.domain);
 }
 
+bool SmtpServer::is_local_domain(std::string_view domain) const {
+    if (is_literal_of(domain, peer_.local_ip)) return true;
+    return std::any_of(config_.local_domains.begin(), config_.local_domains.end(),
+                       [&](const std::string& local) { return iequals(local, domain); });
+}
+
+// A local recipient is an alias's members or a mailbox of its own name;
+// each mailbox is looked up in turn, and the RCPT answered once.
 void SmtpServer::lookup_recipient(const Path& path) {
+    Work& w = work();
     std::string name = path.unquoted_local_part();
     // RFC 5321 §4.5.1: "postmaster" is case-insensitive at every local domain.
     if (iequals(name, "postmaster")) name = "postmaster";
-    assign_address(work().pending_recipient, path);
-    if (is_unsafe_mailbox_name(name)) {
-        on_user_found(UserFound{Outcome::not_found, {}});
-        return;
-    }
-    pending_ = Pending::lookup_user;
-    port_.submit(LookupUser{std::move(name)});
+    assign_address(w.pending_recipient, path);
+    w.lookups.clear();
+    w.next_lookup = 0;
+    w.found.clear();
+    if (!expand_alias(name)) return;
+    if (!w.aliased) w.lookups.push_back(std::move(name));
+    lookup_next();
 }
 
-void SmtpServer::accept_recipient(const std::string& address, const std::string& mailbox) {
-    // A recipient given twice is stored once (as Postfix's cleanup does).
-    auto same = [&](const Recipient& r) { return r.address == address; };
-    auto& recipients = work().transaction.recipients;
-    if (std::none_of(recipients.begin(), recipients.end(), same))
-        recipients.push_back(Recipient{address, mailbox});
-    reply_ok("2.1.5", "Ok");
+// False if the RCPT was refused here.
+bool SmtpServer::expand_alias(const std::string& name) {
+    Work& w = work();
+    w.aliased = false;
+    if (!config_.aliases) return true;
+    AliasExpansion expansion = config_.aliases->current()->expand(
+        name, [this](std::string_view domain) { return is_local_domain(domain); });
+    if (!expansion.expanded) return true;
+    const std::string& address = w.pending_recipient;
+    if (expansion.too_deep) {
+        // RFC 3463 §3.5: X.4.6 routing loop detected.
+        reply("550", "5.4.6",
+              bracketed(address) + ": Recipient address rejected: alias expansion too deep");
+        observer_.on_event("rejected", "to=" + bracketed(address) + " reason=alias expansion too deep");
+        w.pending_recipient.clear();
+        return false;
+    }
+    w.aliased = true;
+    // Members elsewhere go to the relay queue whoever the client is: the
+    // alias, not the client, chose them.
+    for (std::string& remote : expansion.remote) w.found.push_back(Recipient{std::move(remote), {}});
+    w.lookups = std::move(expansion.local_names);
+    return true;
+}
+
+void SmtpServer::lookup_next() {
+    Work& w = work();
+    for (; w.next_lookup < w.lookups.size(); ++w.next_lookup) {
+        const std::string& name = w.lookups[w.next_lookup];
+        if (is_unsafe_mailbox_name(name)) continue;  // nobody's mailbox: unknown
+        pending_ = Pending::lookup_user;
+        port_.submit(LookupUser{name});
+        return;
+    }
+    finish_recipient();
 }
 
 void SmtpServer::on_user_found(const UserFound& found) {
-    const std::string& address = work().pending_recipient;
+    Work& w = work();
+    const std::string& address = w.pending_recipient;
     switch (found.outcome) {
         case Outcome::ok:
-            accept_recipient(address, found.mailbox);
+            w.found.push_back(Recipient{address, found.mailbox});
             break;
         case Outcome::not_found:
-            // RFC 3463 §3.2: X.1.1 bad destination mailbox address.
-            reply("550", "5.1.1",
-                  bracketed(address) + ": Recipient address rejected: User unknown");
-            observer_.on_event("rejected", "to=" + bracketed(address) + " reason=user unknown");
+            // Like Postfix's local(8), the alias stands for the members
+            // that exist; the operator learns of the others from the log.
+            if (w.aliased)
+                observer_.on_event("alias", "to=" + bracketed(address) + " member=" +
+                                                w.lookups[w.next_lookup] + " reason=user unknown");
             break;
         default:
             // RFC 3463 §3.4: X.3.0 mail system problem; the client retries.
             reply("451", "4.3.0", bracketed(address) + ": Temporary lookup failure");
-            break;
+            w.pending_recipient.clear();
+            return;
     }
-    work().pending_recipient.clear();
+    ++w.next_lookup;
+    lookup_next();
+}
+
+void SmtpServer::finish_recipient() {
+    Work& w = work();
+    const std::string& address = w.pending_recipient;
+    if (w.found.empty()) {
+        // RFC 3463 §3.2: X.1.1 bad destination mailbox address.
+        reply("550", "5.1.1", bracketed(address) + ": Recipient address rejected: User unknown");
+        observer_.on_event("rejected", "to=" + bracketed(address) + " reason=user unknown");
+    } else {
+        for (Recipient& recipient : w.found) add_recipient(std::move(recipient));
+        reply_ok("2.1.5", "Ok");
+    }
+    w.found.clear();
+    w.pending_recipient.clear();
+}
+
+void SmtpServer::accept_recipient(const std::string& address, const std::string& mailbox) {
+    add_recipient(Recipient{address, mailbox});
+    reply_ok("2.1.5", "Ok");
+}
+
+// A recipient given twice, or reached twice through aliases, is stored
+// once (as Postfix's cleanup does): a mailbox by its name, a remote
+// recipient by its address.
+void SmtpServer::add_recipient(Recipient recipient) {
+    auto same = [&](const Recipient& r) {
+        return r.mailbox == recipient.mailbox && (!r.mailbox.empty() || r.address == recipient.address);
+    };
+    auto& recipients = work().transaction.recipients;
+    if (std::none_of(recipients.begin(), recipients.end(), same)) recipients.push_back(std::move(recipient));
 }
 
 // ---- DATA --------------------------------------------------------------------
@@ -564,6 +647,7 @@ void SmtpServer::begin_body() {
     work().body_too_big = false;
     work().spool_failure = Outcome::ok;
     work().header_scan = HeaderScan{};
+    work().too_many_hops = false;
     std::uint64_t hint = work().transaction.declared_size ? work().transaction.declared_size
                                                     : default_body_reserve;
     hint = std::min({hint, config_.max_message_size, std::uint64_t{chunk_reserve}});
@@ -598,7 +682,7 @@ void SmtpServer::store_body(std::string_view octets) {
     if (body.size() + octets.size() > body.capacity())
         body.reserve(std::max(chunk_reserve, body.size() + octets.size()));
     body.append(octets);
-    if (config_.header_fill) work().header_scan.feed(octets);
+    count_hops(octets);
 }
 
 // Known before the final dot to end in 554, 552 or a store failure: the
@@ -607,7 +691,29 @@ void SmtpServer::store_body(std::string_view octets) {
 // nowhere.
 bool SmtpServer::body_refused() const {
     const Work& w = *work_.peek();  // reading a body: the block is held
-    return w.body_too_big || w.data.bare_newline() || w.spool_failure != Outcome::ok;
+    return w.body_too_big || w.data.bare_newline() || w.spool_failure != Outcome::ok || w.too_many_hops;
+}
+
+// RFC 5321 §6.3: each relay adds a Received: field, so more than
+// --max-hops of them is a loop; known from the header section as it
+// streams, so a looping big message is never spooled whole.
+void SmtpServer::count_hops(std::string_view octets) {
+    Work& w = work();
+    if (w.header_scan.done()) return;
+    w.header_scan.feed(octets);
+    if (w.header_scan.received_fields() <= config_.max_hops) return;
+    w.too_many_hops = true;
+    discard_body();
+}
+
+void SmtpServer::refuse_loop() {
+    // RFC 3463 §3.5: X.4.6 routing loop detected.
+    reply("554", "5.4.6", "Too many hops");
+    std::string detail = "from=" + bracketed(work().transaction.sender) + " reason=too many hops: more than ";
+    append_number(detail, config_.max_hops);
+    detail += " Received: fields";
+    observer_.on_event("rejected", detail);
+    reset_transaction();
 }
 
 void SmtpServer::discard_body() {
@@ -659,6 +765,10 @@ void SmtpServer::end_of_data() {
         observer_.on_event("rejected", "from=" + bracketed(work().transaction.sender) +
                                            " reason=message size exceeds fixed limit");
         reset_transaction();
+        return;
+    }
+    if (work().too_many_hops) {
+        refuse_loop();
         return;
     }
     if (work().spool_failure != Outcome::ok) {

@@ -104,9 +104,14 @@ private:
 
     // ---- recipients
     bool is_local(const Path& path) const;
+    bool is_local_domain(std::string_view domain) const;
     void lookup_recipient(const Path& path);
-    void accept_recipient(const std::string& address, const std::string& mailbox);
+    bool expand_alias(const std::string& name);
+    void lookup_next();
     void on_user_found(const UserFound& found);
+    void finish_recipient();
+    void accept_recipient(const std::string& address, const std::string& mailbox);
+    void add_recipient(Recipient recipient);
 
     // ---- DATA
     struct BodyRead {
@@ -117,6 +122,8 @@ private:
     BodyRead read_body(std::string_view input);
     void store_body(std::string_view octets);
     bool body_refused() const;
+    void count_hops(std::string_view octets);
+    void refuse_loop();
     void discard_body();
     void spool_body();
     void on_spooled(const Spooled& spooled);

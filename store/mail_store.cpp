@@ -297,6 +297,14 @@ std::uint32_t MailStore::new_handle() {
     return next_handle_++;
 }
 
+void MailStore::reload_users() {
+    if (config_.users_file.empty()) return;
+    Users fresh(config_.users_file);  // outside the lock: logins go on meanwhile
+    std::lock_guard guard(mutex_);
+    users_ = std::move(fresh);
+    users_stamp_.mtime_ns = -1;  // no file's: the next login takes the file's own stamp
+}
+
 // The users file is read again when it changes, so adding a user or
 // changing a password needs no restart. A file that became unreadable
 // keeps the last good contents (and says so).

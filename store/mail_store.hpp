@@ -106,6 +106,10 @@ public:
                        std::string& piece, bool& end);
 
     const StoreConfig& config() const { return config_; }
+    // SIGHUP: read the users file now, even if it looks unchanged. Throws
+    // (keeping the previous users) when it cannot be read. Safe beside the
+    // I/O worker: the users are only read under the store's lock.
+    void reload_users();
 
 private:
     struct Maildrop;

@@ -7,7 +7,9 @@
 #include <cstring>
 #include <ctime>
 #include <stdexcept>
+#include <fcntl.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 #include "dataplane/common/log_writer.hpp"
 
@@ -137,6 +139,19 @@ void EventLog::open(const std::string& path, bool verbose) {
     std::setvbuf(f, nullptr, _IOLBF, 0);  // a line survives kill -9
     file_ = f;
     owned_ = true;
+    path_ = path;
+}
+
+void EventLog::reopen() {
+    if (!owned_) return;
+    int fd = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0666);
+    if (fd < 0) throw std::runtime_error("cannot open log file " + path_ + ": " + std::strerror(errno));
+    // Under the stream's lock, so no line is half in each file.
+    flockfile(file_);
+    std::fflush(file_);
+    ::dup2(fd, fileno(file_));
+    funlockfile(file_);
+    ::close(fd);
 }
 
 void EventLog::detach_from_terminal() { debug_ = file_; }

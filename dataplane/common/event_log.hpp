@@ -43,6 +43,11 @@ public:
 
     // Empty path: stderr. Throws std::runtime_error when it can't be opened.
     void open(const std::string& path, bool verbose);
+    // SIGHUP (logrotate moved the file): the log file is opened again by
+    // its path and takes the old one's place under the same FILE, so lines
+    // the DPDK build's writer already holds go to the new file. Throws
+    // (still writing to the old file) when it cannot be opened. No-op on stderr.
+    void reopen();
     // After --daemon detached stdio: debug lines go to the log file too.
     void detach_from_terminal();
     // From now on lines are handed to `writer` (not owned; outlives the
@@ -64,6 +69,7 @@ private:
     std::FILE* debug_ = stderr;
     bool owned_ = false;
     bool verbose_ = false;
+    std::string path_;
 };
 
 }  // namespace bm

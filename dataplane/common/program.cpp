@@ -1,7 +1,9 @@
 #include "dataplane/common/program.hpp"
 
+#include <csignal>
 #include <cstdio>
 #include <exception>
+#include <utility>
 
 #include "apps/relay/route.hpp"
 
@@ -28,6 +30,7 @@ int run_program(const Program& program, int argc, char** argv,
         std::fprintf(stderr, "%s %s (%s)\n", program.name, BAREMAIL_VERSION, program.description);
         return 0;
     }
+    ignore_other_signals();
     try {
         return serve(options);
     } catch (const std::exception& e) {
@@ -45,6 +48,73 @@ store::StoreConfig store_config(const Options& o) {
     c.max_spool_bytes = o.max_spool;
     return c;
 }
+
+SignalRequest signal_request(int signal) {
+    switch (signal) {
+    case SIGTERM:
+    case SIGINT: return SignalRequest::stop;
+    case SIGHUP: return SignalRequest::reload;
+    case SIGUSR1: return SignalRequest::report;
+    default: return SignalRequest::none;
+    }
+}
+
+sigset_t server_signals() {
+    sigset_t set;
+    sigemptyset(&set);
+    for (int s : {SIGTERM, SIGINT, SIGHUP, SIGUSR1}) sigaddset(&set, s);
+    return set;
+}
+
+// signal(7): the signals whose default action is to terminate, less the
+// ones acted on, SIGQUIT and the fault signals (their core is wanted), and
+// SIGKILL/SIGSTOP, which cannot be caught. SIGXFSZ ignored makes an
+// oversized write fail with EFBIG instead of killing (as Postfix does).
+void ignore_other_signals() {
+    for (int s : {SIGPIPE, SIGUSR2, SIGALRM, SIGVTALRM, SIGPROF, SIGIO, SIGXFSZ, SIGXCPU, SIGSTKFLT, SIGPWR})
+        std::signal(s, SIG_IGN);
+    for (int s = SIGRTMIN; s <= SIGRTMAX; ++s) std::signal(s, SIG_IGN);
+}
+
+ReloadHooks::Registration& ReloadHooks::Registration::operator=(Registration&& other) noexcept {
+    if (this != &other) {
+        if (hooks_) hooks_->hooks_.erase(it_);
+        hooks_ = std::exchange(other.hooks_, nullptr);
+        it_ = other.it_;
+    }
+    return *this;
+}
+
+ReloadHooks::Registration::~Registration() {
+    if (hooks_) hooks_->hooks_.erase(it_);
+}
+
+ReloadHooks::Registration ReloadHooks::add(std::string what, std::function<void()> reload) {
+    hooks_.push_back({std::move(what), std::move(reload)});
+    return Registration(this, std::prev(hooks_.end()));
+}
+
+std::string ReloadHooks::run() {
+    std::string outcome;
+    for (Hook& hook : hooks_) {
+        if (!outcome.empty()) outcome += ' ';
+        outcome += hook.what + "=";
+        try {
+            hook.reload();
+            outcome += "ok";
+        } catch (const std::exception& e) {
+            outcome += std::string("error: ") + e.what();
+        }
+    }
+    return outcome.empty() ? "nothing to reload" : outcome;
+}
+
+ReloadHooks& reload_hooks() {
+    static ReloadHooks hooks;
+    return hooks;
+}
+
+void run_reloads(EventLog& log) { log.event("server", "-", "reload", reload_hooks().run()); }
 
 RelaySettings relay_settings(const Options& options, const std::string& instance_tag) {
     RelaySettings settings;

@@ -45,9 +45,13 @@ constexpr const char* program = "baremail";
 
 bm::dpdk::SignalFlags signal_flags;
 
+// Only flags and a wake-up here: the loop does the work (program.hpp).
 void on_signal(int signal) {
-    if (signal == SIGUSR1) signal_flags.report = 1;
-    else signal_flags.stop = 1;
+    switch (bm::signal_request(signal)) {
+    case bm::SignalRequest::report: signal_flags.report = 1; break;
+    case bm::SignalRequest::reload: signal_flags.reload = 1; break;
+    default: signal_flags.stop = 1; break;
+    }
     // The handler may run on any thread: wake a sleeping loop.
     if (int fd = signal_flags.wake_fd; fd >= 0) {
         int saved = errno;
@@ -56,6 +60,12 @@ void on_signal(int signal) {
         (void)ignored;
         errno = saved;
     }
+}
+
+void install_signal_handlers() {
+    sigset_t handled = bm::server_signals();
+    for (int s = 1; s < NSIG; ++s)
+        if (sigismember(&handled, s) == 1) std::signal(s, on_signal);
 }
 
 cpu_set_t thread_cpus() {
@@ -71,6 +81,11 @@ int serve(const bm::Options& options, bm::dpdk::CommandLine& line) {
     bm::store::MailStore store(store_config(options));  // validates the mail dir first
     bm::EventLog log;
     log.open(options.log_file, options.verbose);
+    // From here a HUP or USR1 is kept for the loop (a flag), no longer fatal.
+    install_signal_handlers();
+    auto log_reload = bm::reload_hooks().add("log", [&] { log.reopen(); });
+    bm::ReloadHooks::Registration users_reload;
+    if (!options.users_file.empty()) users_reload = bm::reload_hooks().add("users", [&] { store.reload_users(); });
     bm::PidFile pid_file;
     if (!options.pid_file.empty()) pid_file.lock(options.pid_file);
     int ready = -1;
@@ -96,9 +111,6 @@ int serve(const bm::Options& options, bm::dpdk::CommandLine& line) {
     log.event("server", "-", "cpus",
               "polling=" + bm::dpdk::cpu_list(polling) + " helpers=" + bm::dpdk::cpu_list(helpers.cpus) +
                   (helpers.shared ? " (no other CPU: shared with the polling lcore)" : ""));
-    std::signal(SIGINT, on_signal);
-    std::signal(SIGTERM, on_signal);
-    std::signal(SIGUSR1, on_signal);
     // Static: the telemetry thread may read it until the EAL is gone.
     static bm::dpdk::Counters counters;
     bm::dpdk::PortSettings settings;

@@ -11,6 +11,8 @@
 #include <ctime>
 #include <string>
 
+#include "dataplane/common/program.hpp"
+
 namespace bm::dpdk {
 namespace {
 
@@ -82,6 +84,10 @@ int PollLoop::run(SignalFlags& signals) {
         if (signals.report) {
             signals.report = 0;
             report(true);
+        }
+        if (signals.reload) {
+            signals.reload = 0;
+            run_reloads(log_);
         }
         if (signals.stop && !stopping) {
             // SPEC: stop accepting, tell every session, finish durable writes.

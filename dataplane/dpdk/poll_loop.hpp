@@ -38,6 +38,7 @@ namespace bm::dpdk {
 struct SignalFlags {
     volatile std::sig_atomic_t stop = 0;    // SIGTERM, SIGINT
     volatile std::sig_atomic_t report = 0;  // SIGUSR1: print the counters
+    volatile std::sig_atomic_t reload = 0;  // SIGHUP: run_reloads (program.hpp)
     // Written by the handlers so a sleeping loop wakes whichever thread
     // took the signal (-1: the loop does not sleep).
     volatile std::sig_atomic_t wake_fd = -1;

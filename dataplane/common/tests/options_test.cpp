@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <signal.h>
+
 #include <deque>
 #include <initializer_list>
 #include <string>
@@ -435,4 +437,64 @@ TEST(Program, RelaySettingsComeFromTheOptions) {
     EXPECT_EQ(s.max_attempts, 2u);
     EXPECT_EQ(s.instance_tag, "tag");
     EXPECT_TRUE(relay_settings(parse({"-d", "m"}), "t").needs_dns());
+}
+
+// ---- signals and what SIGHUP reloads (issue 12) ---------------------------
+
+TEST(Signals, EachHandledSignalHasItsRequest) {
+    EXPECT_EQ(signal_request(SIGTERM), SignalRequest::stop);
+    EXPECT_EQ(signal_request(SIGINT), SignalRequest::stop);
+    EXPECT_EQ(signal_request(SIGHUP), SignalRequest::reload);
+    EXPECT_EQ(signal_request(SIGUSR1), SignalRequest::report);
+    EXPECT_EQ(signal_request(SIGUSR2), SignalRequest::none);
+    sigset_t set = server_signals();
+    for (int s : {SIGTERM, SIGINT, SIGHUP, SIGUSR1}) EXPECT_EQ(sigismember(&set, s), 1) << s;
+    EXPECT_EQ(sigismember(&set, SIGUSR2), 0);
+}
+
+TEST(Signals, StraySignalsAreIgnoredAndTheHandledOnesAreNot) {
+    ignore_other_signals();
+    for (int s : {SIGPIPE, SIGUSR2, SIGALRM, SIGXFSZ, SIGRTMIN, SIGRTMAX}) {
+        struct sigaction now {};
+        sigaction(s, nullptr, &now);
+        EXPECT_EQ(now.sa_handler, SIG_IGN) << s;
+    }
+    for (int s : {SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGQUIT, SIGSEGV}) {
+        struct sigaction now {};
+        sigaction(s, nullptr, &now);
+        EXPECT_NE(now.sa_handler, SIG_IGN) << s;
+    }
+    raise(SIGUSR2);  // would end the test binary if not ignored
+    raise(SIGPIPE);
+}
+
+TEST(ReloadHooks, RunInOrderEachNamedWithItsOutcome) {
+    ReloadHooks hooks;
+    std::vector<std::string> ran;
+    auto a = hooks.add("log", [&] { ran.push_back("log"); });
+    auto b = hooks.add("users", [&] {
+        ran.push_back("users");
+        throw std::runtime_error("users file u: No such file or directory");
+    });
+    auto c = hooks.add("aliases", [&] { ran.push_back("aliases"); });
+    EXPECT_EQ(hooks.run(), "log=ok users=error: users file u: No such file or directory aliases=ok");
+    EXPECT_EQ(ran, (std::vector<std::string>{"log", "users", "aliases"}));
+}
+
+TEST(ReloadHooks, ARegistrationEndsWithItsOwner) {
+    ReloadHooks hooks;
+    int runs = 0;
+    {
+        auto r = hooks.add("users", [&] { ++runs; });
+        ReloadHooks::Registration moved = std::move(r);
+        EXPECT_EQ(hooks.size(), 1u);
+    }
+    EXPECT_EQ(hooks.size(), 0u);
+    EXPECT_EQ(hooks.run(), "nothing to reload");
+    EXPECT_EQ(runs, 0);
+    ReloadHooks::Registration later;
+    later = hooks.add("log", [&] { ++runs; });
+    later = hooks.add("users", [&] { runs += 10; });  // the first one goes
+    EXPECT_EQ(hooks.run(), "users=ok");
+    EXPECT_EQ(runs, 10);
 }

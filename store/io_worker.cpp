@@ -60,6 +60,7 @@ struct IoWorker::Impl {
     void run();
     void take_batch(std::vector<Job*>& batch);
     void execute_batch(const std::vector<Job*>& batch);
+    void execute_one(Job& job);
     void hand_back(const std::vector<Job*>& batch);
     void wait_for_work();
     void publish_stats();
@@ -112,15 +113,28 @@ void IoWorker::Impl::take_batch(std::vector<Job*>& batch) {
     while (batch.size() < max_batch && submitted.pop(job)) batch.push_back(job);
 }
 
+// A job that throws reports a failure, never a success: what it had
+// registered is failed (nothing of it becomes visible) and the job learns
+// of it through failed(), so its reply says so (a 451, not a 250).
+void IoWorker::Impl::execute_one(Job& job) {
+    CommitGroup::Mark mark = group.mark();
+    std::string why;
+    try {
+        job.execute(group);
+        return;
+    } catch (const std::exception& e) {
+        why = e.what();
+    } catch (...) {
+        why = "unknown exception";
+    }
+    group.fail_since(mark);
+    log_line("I/O job failed, answered as a temporary failure: " + why);
+    job.failed();
+}
+
 // Group commit: every job writes, then one flush makes them all durable.
 void IoWorker::Impl::execute_batch(const std::vector<Job*>& batch) {
-    for (Job* job : batch) {
-        try {
-            job->execute(group);
-        } catch (const std::exception& e) {
-            log_line(std::string("I/O job failed: ") + e.what());
-        }
-    }
+    for (Job* job : batch) execute_one(*job);
     group.flush();
     jobs_executed.fetch_add(batch.size(), std::memory_order_relaxed);
     batches.fetch_add(1, std::memory_order_relaxed);

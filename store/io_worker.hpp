@@ -26,6 +26,11 @@ public:
     virtual void execute(CommitGroup& group) = 0;
     // On the polling thread, after the batch is durable (or failed).
     virtual void complete() = 0;
+    // On the worker, when execute() threw: whatever the job had set, its
+    // outcome is now a (temporary) failure. A job's status should start as
+    // failed anyway and turn ok only on success; this covers a job that
+    // set it early.
+    virtual void failed() {}
 };
 
 // Totals since start, for tests and telemetry. The sync counters show the

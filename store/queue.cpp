@@ -279,7 +279,7 @@ void rewrite(const std::string& queue_dir, const Entry& entry, CommitGroup& grou
     StagedFile staged;
     *status = stage_file(queue_dir, entry, content, staged);
     if (*status != Status::ok) return;
-    group.add_file(staged.fd, staged.tmp_path, staged.final_path, status);
+    group.add_file(staged.fd, staged.tmp_path, staged.final_path, status, Rename::replaces);
     group.add_dir_sync(staged.dir, status);
 }
 

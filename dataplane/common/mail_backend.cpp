@@ -1,5 +1,8 @@
 #include "dataplane/common/mail_backend.hpp"
 
+#include <cstdlib>
+#include <stdexcept>
+#include <string>
 #include <type_traits>
 
 namespace bm {
@@ -43,12 +46,13 @@ std::uint64_t spool_to_release(const apps::StoreRequest& request) {
 }
 
 // A reply that fails the request without touching anything.
-apps::StoreReply failure_reply(const apps::StoreRequest& request, apps::Outcome why) {
+apps::StoreReply failure_reply(const apps::StoreRequest& request, apps::Outcome why,
+                               const char* reason = "I/O queue full") {
     return std::visit(
-        [why](const auto& r) -> apps::StoreReply {
+        [why, reason](const auto& r) -> apps::StoreReply {
             using T = std::decay_t<decltype(r)>;
             if constexpr (std::is_same_v<T, apps::LookupUser>) return apps::UserFound{why, {}};
-            else if constexpr (std::is_same_v<T, apps::Deliver>) return apps::Delivered{why, "I/O queue full"};
+            else if constexpr (std::is_same_v<T, apps::Deliver>) return apps::Delivered{why, reason};
             else if constexpr (std::is_same_v<T, apps::OpenMaildrop>) return apps::MaildropOpened{why, 0, {}};
             else if constexpr (std::is_same_v<T, apps::ReadMessage>) return apps::MessageText{why, {}};
             else if constexpr (std::is_same_v<T, apps::SpoolChunk>) return apps::Spooled{why, r.spool};
@@ -59,16 +63,64 @@ apps::StoreReply failure_reply(const apps::StoreRequest& request, apps::Outcome 
         request);
 }
 
+// The request kind's name, as BAREMAIL_TEST_ONLY_THROW_IN names it.
+const char* kind_name(const apps::StoreRequest& request) {
+    return std::visit(
+        [](const auto& r) -> const char* {
+            using T = std::decay_t<decltype(r)>;
+            if constexpr (std::is_same_v<T, apps::Deliver>) return "deliver";
+            else if constexpr (std::is_same_v<T, apps::OpenMaildrop>) return "open-maildrop";
+            else if constexpr (std::is_same_v<T, apps::ReadMessage>) return "read-message";
+            else return "";
+        },
+        request);
+}
+
+// Test only: BAREMAIL_TEST_ONLY_THROW_IN=<kind>[,<kind>...] makes every job
+// of those kinds throw once its work is done (before the group commit),
+// so the e2e tests can check a throwing job answers with a failure. Read
+// once; unset, it costs nothing.
+const std::string& test_only_throw_kinds() {
+    static const std::string kinds = [] {
+        const char* v = std::getenv("BAREMAIL_TEST_ONLY_THROW_IN");
+        return v ? "," + std::string(v) + "," : std::string();
+    }();
+    return kinds;
+}
+
+void test_only_throw_if_asked(const apps::StoreRequest& request) {
+    const std::string& kinds = test_only_throw_kinds();
+    if (kinds.empty()) return;
+    std::string kind = kind_name(request);
+    if (!kind.empty() && kinds.find("," + kind + ",") != std::string::npos)
+        throw std::runtime_error("test-only throw in a " + kind + " job (BAREMAIL_TEST_ONLY_THROW_IN)");
+}
+
 }  // namespace
 
-// One request's trip through the I/O worker.
+// One request's trip through the I/O worker. Its reply starts as a
+// temporary failure and turns into anything else only when the request
+// ran to its end: a job that throws, or never sets a reply, cannot answer
+// 250 for a message that was not stored.
 class RequestJob final : public store::Job {
 public:
     RequestJob(MailBackend& backend, std::uint64_t token, apps::StoreRequest request)
-        : backend_(backend), token_(token), request_(std::move(request)) {}
+        : backend_(backend), token_(token), request_(std::move(request)),
+          reply_(failure_reply(request_, apps::Outcome::temp_failure, "I/O job failed")) {}
 
     void execute(store::CommitGroup& group) override {
         std::visit([&](auto& r) { run(r, group); }, request_);
+        test_only_throw_if_asked(request_);
+    }
+
+    void failed() override {
+        // A maildrop opened before the throw would stay locked: no client has it.
+        auto* opened = std::get_if<apps::MaildropOpened>(&reply_);
+        if (opened && opened->outcome == apps::Outcome::ok && store())
+            store()->close_maildrop(opened->maildrop, {}, false);
+        reply_ = failure_reply(request_, apps::Outcome::temp_failure, "I/O job failed");
+        delivery_status_ = store::Status::temp_failure;
+        queued_remote_ = false;
     }
 
     void complete() override {
@@ -94,9 +146,11 @@ private:
     }
 
     void run(apps::Deliver& r, store::CommitGroup& group) {
-        reply_ = apps::Delivered{apps::Outcome::ok, {}};
-        delivery_status_ = store::Status::ok;
-        if (!store()) return;  // --sink: accepted and discarded, like smtp-sink
+        reply_ = apps::Delivered{apps::Outcome::temp_failure, {}};  // outcome set in complete()
+        if (!store()) {  // --sink: accepted and discarded, like smtp-sink
+            delivery_status_ = store::Status::ok;
+            return;
+        }
         store::Delivery delivery = to_delivery(r);
         queued_remote_ = !delivery.remote_recipients.empty();
         store()->deliver(delivery, group, &delivery_status_);
@@ -156,7 +210,7 @@ private:
     std::uint64_t token_;
     apps::StoreRequest request_;
     apps::StoreReply reply_;
-    store::Status delivery_status_ = store::Status::ok;
+    store::Status delivery_status_ = store::Status::temp_failure;  // ok only once stored
     bool queued_remote_ = false;
 };
 

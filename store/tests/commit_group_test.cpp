@@ -75,3 +75,37 @@ TEST(CommitGroup, FailedRenameUndoesTheJobsOtherRenames_AllOrNothing) {
     EXPECT_EQ(names_in(dir / "new"), (std::vector<std::string>{"c"}));
     EXPECT_TRUE(names_in(dir / "tmp").empty());
 }
+
+TEST(CommitGroup, FailedRenameNeverUndoesAReplacement_ItIsTheOnlyCopy) {
+    TempDir dir;
+    fs::create_directories(dir / "tmp");
+    fs::create_directories(dir / "q");
+    write_text(dir / "q/m", "old");
+    CommitGroup group;
+    Status s = Status::ok;
+    group.add_file(staged(dir / "tmp/m", "new"), dir / "tmp/m", dir / "q/m", &s, Rename::replaces);
+    group.add_file(staged(dir / "tmp/b", "B"), dir / "tmp/b", dir / "missing/b", &s);
+    group.flush();
+    EXPECT_NE(s, Status::ok);
+    EXPECT_EQ(read_text(dir / "q/m"), "new");  // the old version is gone: never unlink this one
+    EXPECT_TRUE(names_in(dir / "tmp").empty());
+}
+
+TEST(CommitGroup, FailSinceFailsOnlyTheStepsOfTheJobThatThrew) {
+    TempDir dir;
+    fs::create_directories(dir / "tmp");
+    fs::create_directories(dir / "new");
+    CommitGroup group;
+    Status before = Status::ok, threw = Status::ok;
+    group.add_file(staged(dir / "tmp/a", "A"), dir / "tmp/a", dir / "new/a", &before);
+    group.add_dir_sync(dir / "new", &before);
+    CommitGroup::Mark mark = group.mark();
+    group.add_file(staged(dir / "tmp/b", "B"), dir / "tmp/b", dir / "new/b", &threw);
+    group.add_dir_sync(dir / "new", &threw);
+    group.fail_since(mark);
+    group.flush();
+    EXPECT_EQ(before, Status::ok);
+    EXPECT_EQ(threw, Status::temp_failure);
+    EXPECT_EQ(names_in(dir / "new"), (std::vector<std::string>{"a"}));
+    EXPECT_TRUE(names_in(dir / "tmp").empty());
+}

@@ -7,9 +7,11 @@
 #include <memory>
 #include <poll.h>
 #include <sys/resource.h>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
+#include "store/file_io.hpp"
 #include "store/io_worker.hpp"
 #include "store/mail_store.hpp"
 #include "test_support.hpp"
@@ -261,4 +263,54 @@ TEST(IoWorker, PollerNeverTakesTheWriteOfAFlagItHasNotCleared_NoLostWakeUp) {
     while (worker.poll_completions() == 0 && readable(worker.event_fd(), 5000)) {}
     EXPECT_EQ(counts.completed[2], 1);
     EXPECT_FALSE(readable(worker.event_fd(), 0));
+}
+
+namespace {
+
+// Stages a file in the group, then throws: nothing of it may become
+// visible, and its outcome must be a failure however it was set before.
+class ThrowingJob : public Job {
+public:
+    ThrowingJob(std::string dir, Status& outcome, bool& told)
+        : dir_(std::move(dir)), outcome_(outcome), told_(told) {}
+    void execute(CommitGroup& group) override {
+        status_ = Status::ok;  // set early, as a careless job might
+        int fd = -1;
+        EXPECT_EQ(create_and_write(dir_ + "/tmp/m", "M", fd), 0);
+        group.add_file(fd, dir_ + "/tmp/m", dir_ + "/new/m", &status_);
+        group.add_dir_sync(dir_ + "/new", &status_);
+        throw std::runtime_error("disk on fire");
+    }
+    void failed() override { told_ = true; }
+    void complete() override { outcome_ = status_; }
+
+private:
+    std::string dir_;
+    Status& outcome_;
+    bool& told_;
+    Status status_ = Status::temp_failure;
+};
+
+}  // namespace
+
+TEST(IoWorker, JobThatThrowsReportsAFailureAndLeavesNothingVisible) {
+    TempDir dir;
+    make_maildir(dir / "box");
+    Status outcome = Status::ok;
+    bool told = false;
+    int ok_after = 0;
+    MailStore store(StoreConfig{dir.path(), "", "", "mx.example"});
+    make_maildir(dir / "alice");
+    IoWorker worker;
+    ASSERT_TRUE(worker.submit(std::make_unique<ThrowingJob>(dir / "box", outcome, told)));
+    EXPECT_EQ(drain(worker, 1), 1u);
+    EXPECT_EQ(outcome, Status::temp_failure);
+    EXPECT_TRUE(told);
+    EXPECT_TRUE(names_in(dir / "box/new").empty());
+    EXPECT_TRUE(names_in(dir / "box/tmp").empty());
+    // The worker goes on: the next job of another batch succeeds.
+    Delivery d{"id1", "bob@example.org", {"alice"}, {}, "Subject: s\r\n\r\nhi\r\n"};
+    ASSERT_TRUE(worker.submit(std::make_unique<DeliverJob>(store, std::move(d), ok_after)));
+    EXPECT_EQ(drain(worker, 1), 1u);
+    EXPECT_EQ(ok_after, 1);
 }

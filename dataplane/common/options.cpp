@@ -24,7 +24,7 @@ enum LongOnly : int {
     opt_sink, opt_fixed_isn, opt_tcb_capacity, opt_ip, opt_gateway,
     opt_relay_timeout, opt_poll, opt_poll_idle_us, opt_max_spool, opt_min_mss,
     opt_version, opt_smtp_idle_timeout, opt_pop3_idle_timeout, opt_send_timeout,
-    opt_aliases, opt_max_hops,
+    opt_aliases, opt_max_hops, opt_max_conn_per_ip, opt_max_conn_rate_per_ip,
 };
 
 // Builds an option applies to.
@@ -80,6 +80,10 @@ const OptionSpec option_specs[] = {
      "attempts at every MX host before the message is bounced (RFC 3464 report)"},
     {"max-conn", opt_max_conn, "N", Group::limits, both, "4096",
      "sessions per service; the next client gets 421/-ERR and is closed"},
+    {"max-conn-per-ip", opt_max_conn_per_ip, "N", Group::limits, both, "50",
+     "sessions per service from one client address (0: no limit); --relay-from clients are exempt"},
+    {"max-conn-rate-per-ip", opt_max_conn_rate_per_ip, "N", Group::limits, both, "0: no limit",
+     "connections per service from one client address per 60 s; --relay-from clients are exempt"},
     {"max-msg-size", opt_max_msg_size, "B", Group::limits, both, "10485760",
      "advertised as SIZE; larger messages get 552"},
     {"max-hops", opt_max_hops, "N", Group::limits, both, "100",
@@ -247,6 +251,10 @@ void apply(Options& o, int id, const char* arg, Build build) {
     case opt_max_attempts: o.max_attempts = number<std::uint32_t>(arg, id, 1); break;
     case opt_relay_timeout: o.relay_timeout = number<std::uint32_t>(arg, id, 1); break;
     case opt_max_conn: o.max_conn = number<std::uint32_t>(arg, id, 1, 1u << 20); break;
+    case opt_max_conn_per_ip: o.max_conn_per_ip = number<std::uint32_t>(arg, id, 0, 1u << 20); break;
+    case opt_max_conn_rate_per_ip:
+        o.max_conn_rate_per_ip = number<std::uint32_t>(arg, id, 0, 1u << 24);
+        break;
     case opt_max_msg_size: o.max_msg_size = number<std::uint64_t>(arg, id, 1); break;
     case opt_max_spool: o.max_spool = number<std::uint64_t>(arg, id, 1); break;
     case opt_min_mss:  // 48: the floor Linux allows for tcp_min_snd_mss

@@ -37,6 +37,9 @@ struct Options {
     std::uint32_t max_attempts = 5;
     std::uint32_t relay_timeout = 300;  // relay client: per reply and connect (RFC 5321 §4.5.3.2)
     std::uint32_t max_conn = 4096;
+    // Per service and client address, as Postfix's anvil; 0: no limit.
+    std::uint32_t max_conn_per_ip = 50;
+    std::uint32_t max_conn_rate_per_ip = 0;  // connections begun per 60 s
     std::uint64_t max_msg_size = 10485760;
     std::uint32_t max_hops = 100;  // RFC 5321 §6.3: more Received: fields is a loop
     // Octets of message bodies spooled at once, all sessions together

@@ -85,6 +85,8 @@ TEST(Options, DefaultsAreTheSpecs) {
     EXPECT_EQ(o.retry_delay, 300u);
     EXPECT_EQ(o.max_attempts, 5u);
     EXPECT_EQ(o.max_conn, 4096u);
+    EXPECT_EQ(o.max_conn_per_ip, 50u);        // Postfix's smtpd_client_connection_count_limit
+    EXPECT_EQ(o.max_conn_rate_per_ip, 0u);    // Postfix's smtpd_client_connection_rate_limit: none
     EXPECT_EQ(o.max_msg_size, 10485760u);
     EXPECT_EQ(o.smtp_idle(), 300u);
     EXPECT_EQ(o.pop3_idle(), 600u);
@@ -228,6 +230,8 @@ TEST(Options, HelpGivesEachOptionItsDefault) {
 TEST(Options, NumbersAtTheEdgesOfTheirRanges) {
     EXPECT_EQ(parse({"-d", "m", "--smtp-port", "65535"}).smtp_port, 65535);
     EXPECT_EQ(parse({"-d", "m", "--max-conn", "1048576"}).max_conn, 1048576u);
+    EXPECT_EQ(parse({"-d", "m", "--max-conn-per-ip", "0"}).max_conn_per_ip, 0u);
+    EXPECT_EQ(parse({"-d", "m", "--max-conn-per-ip", "7", "--max-conn-rate-per-ip", "30"}).max_conn_rate_per_ip, 30u);
     EXPECT_EQ(parse({"-d", "m", "--ip", "10.0.0.1/32"}, Build::dpdk).prefix_len, 32);
 }
 
@@ -284,6 +288,11 @@ const Rejected rejections[] = {
     {{"--send-timeout", "0"}, Build::kernel, "--send-timeout: '0' is not a number from 1 to 4294967295"},
     {{"--send-timeout", "3s"}, Build::dpdk, "--send-timeout: '3s' is not a number from 1 to 4294967295"},
     {{"--max-conn", "1048577"}, Build::kernel, "--max-conn: '1048577' is not a number from 1 to 1048576"},
+    {{"--max-conn-per-ip", "-1"}, Build::kernel, "--max-conn-per-ip: '-1' is not a number from 0 to 1048576"},
+    {{"--max-conn-per-ip", "1048577"}, Build::dpdk,
+     "--max-conn-per-ip: '1048577' is not a number from 0 to 1048576"},
+    {{"--max-conn-rate-per-ip", "x"}, Build::kernel,
+     "--max-conn-rate-per-ip: 'x' is not a number from 0 to 16777216"},
     {{"--max-msg-size", ""}, Build::kernel,
      "--max-msg-size: '' is not a number from 1 to 18446744073709551615"},
     {{"--idle-timeout", "4294967296"}, Build::kernel,

@@ -270,3 +270,32 @@ TEST(RelayEnvelope, QueueEntryAndSchedulerEnvelopeRoundTrip) {
     EXPECT_EQ(back.recipients[0].state, q::RecipientState::failed);
     EXPECT_EQ(back.recipients[1].diagnostic, "250 ok");
 }
+
+// Why the agent removes a queue file only once no rewrite of it is out
+// (RelayAgent::when_written, docs/races.md): in one I/O batch the rewrite
+// stages its new version, the removal unlinks the old one, and the batch's
+// commit round then renames the new version into place — the message is
+// back, with a stale state, and a later scan would deliver it again.
+TEST_F(RelayJobsTest, ARewriteAndARemovalInOneBatchBringTheFileBack) {
+    std::string name = queue("alice@relay.test", {"x@example.org"});
+    QueuedMessage m = scanned(name);
+    store::Status rewritten = store::Status::temp_failure, removed = store::Status::temp_failure;
+    RewriteQueueJob rewrite(queue_dir_, m, [&](store::Status s) { rewritten = s; });
+    RemoveQueueJob remove(queue_dir_, name, [&](store::Status s) { removed = s; });
+    store::CommitGroup group;  // one batch, as the I/O worker runs it
+    rewrite.execute(group);
+    remove.execute(group);
+    group.flush();
+    rewrite.complete();
+    remove.complete();
+    EXPECT_EQ(rewritten, store::Status::ok);
+    EXPECT_EQ(removed, store::Status::ok);
+    EXPECT_EQ(q::list(queue_dir_), std::vector<std::string>{name});  // resurrected
+
+    // In two batches (the removal after the rewrite completed) it stays gone.
+    RewriteQueueJob rewrite2(queue_dir_, m, [&](store::Status) {});
+    run(rewrite2);
+    RemoveQueueJob remove2(queue_dir_, name, [&](store::Status) {});
+    run(remove2);
+    EXPECT_TRUE(q::list(queue_dir_).empty());
+}

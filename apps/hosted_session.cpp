@@ -22,6 +22,20 @@ Session& HostedSession::session() {
         machine_);
 }
 
+HostedSession::Offered HostedSession::offer(std::string_view bytes, const Transport& transport) {
+    Offered offered;
+    while (offered.taken < bytes.size() && open() && transport.send_room() > 0) {
+        Session& machine = session();
+        std::string_view rest = bytes.substr(offered.taken);
+        std::string_view slice = machine.reply_due() ? rest.substr(0, offer_slice) : rest;
+        std::size_t n = machine.on_bytes(slice);
+        if (n == 0) break;
+        if (!offered.line_ended) offered.line_ended = slice.substr(0, n).find('\n') != std::string_view::npos;
+        offered.taken += n;
+    }
+    return offered;
+}
+
 void HostedSession::end() {
     machine_.emplace<std::monostate>();
     ++generation_;

@@ -46,6 +46,22 @@ public:
     template <class Machine>
     Machine* get() { return std::get_if<Machine>(&machine_); }
 
+    // Offers input to the machine while the connection's unsent output is
+    // under its bound (Transport::send_room): a client that sends commands
+    // and never reads their replies is read no further once they pass it,
+    // so the driver holds the rest and TCP flow control pushes back on it
+    // (the kernel build stops polling for input; the DPDK engine's window
+    // closes, RFC 9293 §3.8.6). A command line is offered in slices of
+    // offer_slice octets so one slice's replies overshoot the bound by a
+    // few tens of KiB at most (a lone LF earns a 500 line, ~30 octets); a
+    // DATA body, which earns no reply, is offered whole.
+    struct Offered {
+        std::size_t taken = 0;
+        bool line_ended = false;  // an LF was taken: a line (command or body) is complete
+    };
+    Offered offer(std::string_view bytes, const Transport& transport);
+    static constexpr std::size_t offer_slice = 1024;
+
     // The session is over: its machine is destroyed, and a store reply to
     // anything it asked for (even from its on_peer_closed) is refused.
     void end();

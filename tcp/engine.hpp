@@ -68,6 +68,7 @@ struct EngineConfig {
     std::uint32_t time_wait_ms = 60000;     // 2*MSL
     std::uint32_t delayed_ack_ms = 40;      // RFC 1122: < 500 ms
     std::uint32_t idle_timeout_s[3] = {300, 600, 300};  // by Service
+    std::uint32_t send_timeout_s = 300;     // queued bytes the peer ACKs none of: reset (timers.cpp)
     bool fixed_isn = false;                 // ISN a pure function of the 4-tuple
     std::uint64_t isn_secret[2] = {0, 0};   // RFC 6528 F(); random at start
     // What the listeners host: the sessions opened on their connections

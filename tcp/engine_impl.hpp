@@ -67,6 +67,7 @@ struct EngineCore {
     void on_retransmit_timeout(Tcb& tcb);
     void on_persist_timeout(Tcb& tcb);
     void on_idle(Tcb& tcb);
+    bool send_timed_out(const Tcb& tcb) const;
     void restart_retransmit_timer(Tcb& tcb);
 
     // ---- session_glue.cpp
@@ -88,6 +89,7 @@ struct EngineCore {
     // `why` reaches an active open's handler if it never got established.
     void free_tcb(Tcb& tcb, std::string_view why = "closed");
     std::uint32_t idle_timeout_us(const Tcb& tcb) const;
+    std::uint64_t send_timeout_us() const;
 
     // ---- engine.cpp
     std::optional<Service> service_for(std::uint16_t local_port) const;

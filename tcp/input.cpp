@@ -363,7 +363,8 @@ void EngineCore::segment_arrives(Tcb& tcb, const SegmentIn& segment) {
             return arm(tcb);
         }
     }
-    tcb.last_activity_us = now_us;
+    // An acceptable segment does not restart the idle timer by itself:
+    // only a completed line (feed) or new data ACKed does.
     // Trim to the window: text before RCV.NXT was had already, text beyond
     // the right edge is not taken (and a FIN after it is not in order).
     std::uint32_t data_seq = segment.seq + ((flags & SYN) ? 1 : 0);
@@ -527,6 +528,9 @@ void EngineCore::new_acknowledgment(Tcb& tcb, std::uint32_t ack) {
     if (was_full && tcb.send_queue.size() <= send_ring_limit / 2) tcb.writable_due = true;
     tcb.snd_una = ack;
     if (seq_lt(tcb.snd_nxt, tcb.snd_una)) tcb.snd_nxt = tcb.snd_una;
+    // The peer takes what we send: not idle, and the send timeout restarts.
+    tcb.last_activity_us = now_us;
+    tcb.send_waiting_since_us = tcb.send_queue.empty() ? 0 : now_us;
     tcb.retries = 0;
     tcb.persist_backoff = 0;
     if (tcb.timing && seq_gt(ack, tcb.timed_seq)) {

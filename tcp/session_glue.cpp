@@ -24,7 +24,10 @@ std::string_view as_text(std::span<const std::uint8_t> bytes) {
 
 // Only queues: what is due leaves in the engine's one output pass at the end
 // of the event, so a reply and the ACK of its request share a segment.
-void Tcb::send(std::string_view bytes) { send_queue.write(engine->pool, bytes, engine->send_ring_limit); }
+void Tcb::send(std::string_view bytes) {
+    if (send_queue.empty()) send_waiting_since_us = engine->now_us;  // the send timeout's clock starts
+    send_queue.write(engine->pool, bytes, engine->send_ring_limit);
+}
 
 // The bound is the TCB's share of the chunk pool: a streaming reply fills
 // chunks only, never heap blocks.
@@ -143,14 +146,15 @@ std::size_t EngineCore::held_limit(const Tcb& tcb, std::size_t taken) const {
     return std::max<std::size_t>(config.receive_window, tcb.held.size() + promised);
 }
 
+// As much as the machine takes while the replies it owes are under the
+// TCB's bound (HostedSession::offer): past it the rest is held, the window
+// closes (RFC 9293 §3.8.6) and a client that reads nothing is read no
+// further. A completed line restarts the idle timer.
 std::size_t EngineCore::feed(Tcb& tcb, std::span<const std::uint8_t> bytes) {
-    std::size_t fed = 0;
-    while (fed < bytes.size() && tcb.hosted.open() && !tcb.app_closed) {
-        std::size_t n = tcb.session().on_bytes(as_text(bytes.subspan(fed)));
-        if (n == 0) break;
-        fed += n;
-    }
-    return fed;
+    if (!tcb.hosted.open() || tcb.app_closed) return 0;
+    apps::HostedSession::Offered offered = tcb.hosted.offer(as_text(bytes), tcb);
+    if (offered.line_ended) tcb.last_activity_us = now_us;
+    return offered.taken;
 }
 
 // Held input, offered again (after a store reply or a wake-up). If the
@@ -223,6 +227,7 @@ void EngineCore::to_time_wait(Tcb& tcb) {
     tcb.retransmit_at = tcb.persist_at = 0;
     tcb.linger_at = now_us + std::uint64_t(config.time_wait_ms) * 1000;
     tcb.send_queue.clear(pool);
+    tcb.send_waiting_since_us = 0;
     tcb.out_of_order.clear(pool);
     if (time_wait_count == time_wait_ring.size()) reclaim_time_wait();  // full: the oldest goes
     time_wait_ring[(time_wait_head + time_wait_count) % time_wait_ring.size()] = {tcb.slot, tcb.incarnation};

@@ -110,7 +110,13 @@ struct TcbVars {
     std::uint64_t delayed_ack_at = 0;
     std::uint64_t wake_at = 0;
     std::uint64_t linger_at = 0;  // TIME-WAIT 2*MSL, FIN-WAIT-2 timeout
+    // The idle timer's start: the handshake, then progress only — a line
+    // completed by the machine or new data ACKed — never any segment, or a
+    // client sending one byte at a time holds the session (slowloris).
     std::uint64_t last_activity_us = 0;
+    // Since when queued bytes have waited with SND.UNA not advancing (0:
+    // nothing queued); --send-timeout resets the connection from here.
+    std::uint64_t send_waiting_since_us = 0;
 };
 
 struct Tcb final : TcbVars, apps::Transport, apps::MailPort, apps::Observer {

@@ -28,6 +28,8 @@ bool idle_applies(State state) {
 
 }  // namespace
 
+std::uint64_t EngineCore::send_timeout_us() const { return std::uint64_t(config.send_timeout_s) * 1'000'000u; }
+
 std::uint32_t EngineCore::idle_timeout_us(const Tcb& tcb) const {
     if (tcb.active_open) return config.client_idle_timeout_s * 1'000'000u;
     return config.idle_timeout_s[std::size_t(tcb.service)] * 1'000'000u;
@@ -45,8 +47,18 @@ void EngineCore::arm(Tcb& tcb) {
     consider(tcb.wake_at);
     consider(tcb.linger_at);
     if (idle_applies(tcb.state)) consider(tcb.last_activity_us + idle_timeout_us(tcb));
+    if (tcb.send_waiting_since_us != 0) consider(tcb.send_waiting_since_us + send_timeout_us());
     if (due == 0) return wheel.cancel(tcb.slot);
     wheel.schedule(tcb.slot, due);
+}
+
+// The peer has ACKed none of what is queued for --send-timeout (its window
+// stayed shut, or it stopped answering): reset rather than close, as a FIN
+// would wait behind the bytes it does not take. Linux would probe a zero
+// window for ever; nginx's reset_timedout_connection does the same.
+bool EngineCore::send_timed_out(const Tcb& tcb) const {
+    return tcb.send_waiting_since_us != 0 && !tcb.send_queue.empty() &&
+           tcb.send_waiting_since_us + send_timeout_us() <= now_us;
 }
 
 void EngineCore::restart_retransmit_timer(Tcb& tcb) {
@@ -72,6 +84,10 @@ void EngineCore::on_tcb_timer(Tcb& tcb) {
     if (due(tcb.wake_at) && tcb.hosted.open()) {
         tcb.session().on_wakeup();
         after_session_event(tcb);
+    }
+    if (send_timed_out(tcb)) {
+        tcb.on_event("timeout", "send");
+        return abort(tcb, "send timeout");
     }
     if (due(tcb.linger_at)) {
         // TIME-WAIT's 2*MSL is over (RFC 9293 §3.10.7.4), or a FIN-WAIT-2

@@ -38,6 +38,7 @@ tcp::EngineConfig engine_config(const Options& o, const Port& port, const std::s
     c.idle_timeout_s[0] = o.smtp_idle();
     c.idle_timeout_s[1] = o.pop3_idle();
     c.idle_timeout_s[2] = o.echo_idle();
+    c.send_timeout_s = o.send_timeout;
     c.fixed_isn = o.fixed_isn;
     std::random_device random;  // RFC 6528: a secret key, fresh per start
     for (std::uint64_t& word : c.isn_secret) word = (std::uint64_t(random()) << 32) | random();

@@ -248,6 +248,17 @@ Status MailStore::open_maildrop(std::string_view user, std::string_view password
                                 std::uint32_t& handle, std::vector<MaildropEntry>& messages) {
     std::lock_guard guard(mutex_);
     if (!authenticate(user, password, apop_digest, apop_timestamp)) return Status::auth_failed;
+    return lock_and_snapshot(user, handle, messages);
+}
+
+Status MailStore::open_checked_maildrop(std::string_view user, std::uint32_t& handle,
+                                        std::vector<MaildropEntry>& messages) {
+    std::lock_guard guard(mutex_);
+    return lock_and_snapshot(user, handle, messages);
+}
+
+Status MailStore::lock_and_snapshot(std::string_view user, std::uint32_t& handle,
+                                    std::vector<MaildropEntry>& messages) {
     // The login name is the mailbox name, case included: the users file
     // holds "Alice" and "alice" as two users, so folding case here would
     // open one's maildrop with the other's password.

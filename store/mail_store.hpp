@@ -85,6 +85,10 @@ public:
     Status open_maildrop(std::string_view user, std::string_view password,
                          std::string_view apop_digest, std::string_view apop_timestamp,
                          std::uint32_t& handle, std::vector<MaildropEntry>& messages);
+    // The same for credentials already checked (store/auth_worker, on its
+    // own thread): only the lock and the snapshot, no crypt here.
+    Status open_checked_maildrop(std::string_view user, std::uint32_t& handle,
+                                 std::vector<MaildropEntry>& messages);
     // A piece of the CRLF text of message `index` of the snapshot: at most
     // max_bytes octets from `offset`; `end` once the piece reaches the end
     // of the text. top_lines >= 0 cuts the text to the header, the blank
@@ -123,6 +127,8 @@ private:
     bool authenticate(std::string_view user, std::string_view password,
                       std::string_view apop_digest, std::string_view apop_timestamp);
     std::uint32_t new_handle();
+    Status lock_and_snapshot(std::string_view user, std::uint32_t& handle,
+                             std::vector<MaildropEntry>& messages);
 
     StoreConfig config_;
     Spools spools_;

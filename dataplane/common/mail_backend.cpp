@@ -104,9 +104,11 @@ void test_only_throw_if_asked(const apps::StoreRequest& request) {
 // 250 for a message that was not stored.
 class RequestJob final : public store::Job {
 public:
-    RequestJob(MailBackend& backend, std::uint64_t token, apps::StoreRequest request)
+    RequestJob(MailBackend& backend, std::uint64_t token, apps::StoreRequest request,
+               bool credentials_checked = false)
         : backend_(backend), token_(token), request_(std::move(request)),
-          reply_(failure_reply(request_, apps::Outcome::temp_failure, "I/O job failed")) {}
+          reply_(failure_reply(request_, apps::Outcome::temp_failure, "I/O job failed")),
+          credentials_checked_(credentials_checked) {}
 
     void execute(store::CommitGroup& group) override {
         std::visit([&](auto& r) { run(r, group); }, request_);
@@ -176,8 +178,10 @@ private:
         apps::MaildropOpened opened{apps::Outcome::auth_failed, 0, {}};
         if (store()) {
             std::vector<store::MaildropEntry> entries;
-            store::Status s = store()->open_maildrop(r.user, r.password, r.apop_digest,
-                                                     r.apop_timestamp, opened.maildrop, entries);
+            store::Status s = credentials_checked_
+                                  ? store()->open_checked_maildrop(r.user, opened.maildrop, entries)
+                                  : store()->open_maildrop(r.user, r.password, r.apop_digest,
+                                                           r.apop_timestamp, opened.maildrop, entries);
             opened.outcome = outcome(s);
             for (auto& e : entries) opened.messages.push_back({e.size, std::move(e.uid)});
         }
@@ -212,10 +216,14 @@ private:
     apps::StoreReply reply_;
     store::Status delivery_status_ = store::Status::temp_failure;  // ok only once stored
     bool queued_remote_ = false;
+    bool credentials_checked_ = false;  // by the AuthWorker: OpenMaildrop only locks
 };
 
 MailBackend::MailBackend(store::MailStore* store, store::IoWorker& worker, ReplyHandler on_reply)
-    : store_(store), worker_(worker), on_reply_(std::move(on_reply)) {}
+    : store_(store), worker_(worker), on_reply_(std::move(on_reply)) {
+    if (store_ && !store_->config().users_file.empty())
+        auth_ = std::make_unique<store::AuthWorker>(store_->config().users_file);
+}
 
 void MailBackend::submit(std::uint64_t token, apps::StoreRequest request) {
     if (!store_) {
@@ -230,11 +238,31 @@ void MailBackend::submit(std::uint64_t token, apps::StoreRequest request) {
         sink_answers_.push_back(std::move(job));
         return;
     }
+    if (auto* open = std::get_if<apps::OpenMaildrop>(&request); open && auth_)
+        return check_then_open(token, std::move(*open));
+    submit_to_worker(token, std::move(request), false);
+}
+
+void MailBackend::submit_to_worker(std::uint64_t token, apps::StoreRequest request, bool credentials_checked) {
     apps::StoreReply refusal = failure_reply(request, apps::Outcome::temp_failure);
     std::uint64_t spool = spool_to_release(request);
-    if (worker_.submit(std::make_unique<RequestJob>(*this, token, std::move(request)))) return;
+    if (worker_.submit(std::make_unique<RequestJob>(*this, token, std::move(request), credentials_checked)))
+        return;
     refused_.emplace_back(token, std::move(refusal));
     if (spool != 0) spools_to_drop_.push_back(spool);
+}
+
+// A login: the password on the AuthWorker's thread, then (if it passed)
+// the lock and snapshot on the I/O worker. A full check queue answers as a
+// full ring does: a temporary failure.
+void MailBackend::check_then_open(std::uint64_t token, apps::OpenMaildrop request) {
+    store::Credentials credentials{request.user, request.password, request.apop_digest, request.apop_timestamp};
+    auto then_open = [this, token, request = std::move(request)](bool accepted) mutable {
+        if (!accepted) return deliver_reply(token, apps::MaildropOpened{apps::Outcome::auth_failed, 0, {}});
+        submit_to_worker(token, std::move(request), true);
+    };
+    if (!auth_->submit(std::move(credentials), std::move(then_open)))
+        refused_.emplace_back(token, apps::MaildropOpened{apps::Outcome::temp_failure, 0, {}});
 }
 
 // A maildrop opened, or a spool made, for a client that has gone would
@@ -260,7 +288,8 @@ void MailBackend::retry_spool_drops() {
 
 std::size_t MailBackend::poll() {
     retry_spool_drops();
-    std::size_t n = worker_.poll_completions();
+    std::size_t n = auth_ ? auth_->poll() : 0;
+    n += worker_.poll_completions();
     while (!sink_answers_.empty()) {  // answers may submit again: those run here too
         std::unique_ptr<store::Job> job = std::move(sink_answers_.front());
         sink_answers_.pop_front();

@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "apps/mail_port.hpp"
+#include "store/auth_worker.hpp"
 #include "store/io_worker.hpp"
 #include "store/mail_store.hpp"
 
@@ -38,15 +39,30 @@ public:
     // Runs the replies that are ready. Returns how many.
     std::size_t poll();
     int event_fd() const { return worker_.event_fd(); }
-    std::size_t in_flight() const { return worker_.in_flight() + refused_.size() + sink_answers_.size(); }
+    // Readable while password checks have finished (-1 without a users
+    // file): the kernel build's epoll watches it beside event_fd.
+    int auth_event_fd() const { return auth_ ? auth_->event_fd() : -1; }
+    // An eventfd to write when a password check finishes: the DPDK build's
+    // idle sleep ends on it.
+    void set_wake_fd(int fd) {
+        if (auth_) auth_->set_wake_fd(fd);
+    }
+    std::size_t in_flight() const {
+        return worker_.in_flight() + refused_.size() + sink_answers_.size() + (auth_ ? auth_->in_flight() : 0);
+    }
 
 private:
     friend class RequestJob;
     void deliver_reply(std::uint64_t token, apps::StoreReply reply);
+    void submit_to_worker(std::uint64_t token, apps::StoreRequest request, bool credentials_checked);
+    void check_then_open(std::uint64_t token, apps::OpenMaildrop request);
     void retry_spool_drops();
 
     store::MailStore* store_;
     store::IoWorker& worker_;
+    // POP3 passwords are checked here first, never on the I/O worker
+    // (crypt takes milliseconds; the worker's fsyncs must not wait on it).
+    std::unique_ptr<store::AuthWorker> auth_;
     ReplyHandler on_reply_;
     std::function<void()> on_queued_;
     // Requests the worker's ring had no room for: answered with a temporary

@@ -60,6 +60,7 @@ PollLoop::PollLoop(const Options& options, const Addressing& addressing, Port& p
     }
     if (!options.busy_poll) {
         waiter_.emplace(port.id(), worker.event_fd());
+        backend_.set_wake_fd(waiter_->wake_fd());  // a finished password check ends a sleep
         counters.poll.rx_interrupts.set(waiter_->rx_interrupts());
     }
 }

@@ -123,7 +123,9 @@ std::string escape_log_field(std::string_view field) {
 // The events a failed login, a refused connection or a refused recipient
 // or message log (apps/, tcp/session_glue.cpp, dataplane/kernel).
 bool is_security_event(std::string_view event) {
-    return event == "auth-failed" || event == "refused" || event == "rejected";
+    // auth-delayed: a login held by the per-address penalty (the failures
+    // so far and the wait), what fail2ban counts when refused says nothing.
+    return event == "auth-failed" || event == "auth-delayed" || event == "refused" || event == "rejected";
 }
 
 EventLog::~EventLog() {

@@ -201,3 +201,12 @@ TEST(LogWriterSecurity, ASecurityLineThatFindsTheRingFullWaitsInsteadOfBeingDrop
 
 }  // namespace
 }  // namespace bm
+
+// The lines fail2ban and an operator need are never dropped: failed and
+// held logins, refused connections and recipients.
+TEST(EventLog, SecurityEventsAreTheLoginAndRefusalLines) {
+    for (const char* event : {"auth-failed", "auth-delayed", "refused", "rejected"})
+        EXPECT_TRUE(bm::is_security_event(event)) << event;
+    for (const char* event : {"login", "connect", "accepted", "disconnect"})
+        EXPECT_FALSE(bm::is_security_event(event)) << event;
+}

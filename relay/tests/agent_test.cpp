@@ -468,3 +468,43 @@ TEST_F(RelayAgentTest, QueueChangedStartsTheNewMessageWithoutWaitingForTheRescan
     ASSERT_TRUE(lookups_reach(1));
     EXPECT_EQ(network_.lookups[0].name, "example.org");
 }
+
+// ---- the queue tool's requests (on_control, as the control socket hands them) ----
+
+TEST_F(RelayAgentTest, DeleteRightAfterAnAttemptWaitsForItsRewriteAndStaysGone) {
+    queue("alice@relay.test", {"far@example.org"});
+    RelaySettings s = settings();
+    s.relayhost = parse_relayhost("[192.0.2.50]:25");
+    start(s);
+    ASSERT_TRUE(connections_reach(1));
+    std::string name = queue_names().at(0);
+    // The attempt's rewrite is submitted here; the delete comes before it completes.
+    end_session(0, each(network_.connections[0].message, RelayOutcome::temporary, "451 later"));
+    agent_->on_control(1, control::Request{control::Command::remove, "Q1"});
+    ASSERT_TRUE(run_until([&] { return worker_.in_flight() == 0 && queue_names().empty(); }));
+    // A rescan finds nothing to bring back, and nothing is tried again.
+    agent_->queue_changed();
+    ASSERT_TRUE(run_until([&] { return worker_.in_flight() == 0 && !agent_->wants_tick(); }));
+    EXPECT_TRUE(queue_names().empty());
+    EXPECT_EQ(network_.connections.size(), 1u);
+    EXPECT_NE(log_text().find("deleted id=Q1 by=baremail-queue"), std::string::npos) << log_text();
+}
+
+TEST_F(RelayAgentTest, HoldIsWrittenToTheQueueFileAndFlushLeavesItAlone) {
+    queue("alice@relay.test", {"far@example.org"});
+    RelaySettings s = settings();
+    s.relayhost = parse_relayhost("[192.0.2.50]:25");
+    start(s);
+    ASSERT_TRUE(connections_reach(1));
+    end_session(0, each(network_.connections[0].message, RelayOutcome::temporary, "451 later"));
+    agent_->on_control(1, control::Request{control::Command::hold, "Q1"});
+    std::string name = queue_names().at(0);
+    ASSERT_TRUE(run_until([&] { return worker_.in_flight() == 0 && queued(name).held; }));
+    agent_->on_control(2, control::Request{control::Command::flush, ""});
+    ASSERT_TRUE(run_until([&] { return worker_.in_flight() == 0; }));
+    EXPECT_EQ(network_.connections.size(), 1u);  // held: not tried
+    agent_->on_control(3, control::Request{control::Command::release, "Q1"});
+    ASSERT_TRUE(run_until([&] { return worker_.in_flight() == 0 && !queued(name).held; }));
+    agent_->on_control(4, control::Request{control::Command::flush, "Q1"});
+    ASSERT_TRUE(connections_reach(2));  // retried at once, 600 s before its time
+}

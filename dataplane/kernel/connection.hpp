@@ -66,7 +66,14 @@ public:
     bool closing = false;       // the machine asked to close once `out` is sent
     bool reading = true;        // EPOLLIN armed
     bool writing = false;       // EPOLLOUT armed
+    // The idle timer restarts on progress only: a line (command or DATA
+    // body line) completed by the machine, or output the socket took — not
+    // on any byte, or a client sending one byte at a time would hold the
+    // session for ever (slowloris).
     Clock::time_point last_activity{};
+    // Since when `out` has waited on a socket that takes none of it
+    // (max: nothing waits); --send-timeout ends the connection from here.
+    Clock::time_point send_stalled_since = Clock::time_point::max();
     Clock::time_point wake_at = Clock::time_point::max();
     std::uint32_t active_index = 0;  // position in KernelServer::active_
     // Relay connections only.

@@ -251,6 +251,7 @@ Connection& KernelServer::take_slot(int fd, Service service, bool relay) {
     c.relay_delivery = 0;
     c.relay_results.clear();
     c.last_activity = Clock::now();
+    c.send_stalled_since = Clock::time_point::max();
     c.wake_at = Clock::time_point::max();
     c.active_index = std::uint32_t(active_.size());
     active_.push_back(slot);
@@ -292,7 +293,6 @@ void KernelServer::on_readable(Connection& c) {
     ssize_t n = recv(c.fd, buf, sizeof buf, 0);
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
     if (n <= 0) return teardown(c, n == 0 ? "closed by peer" : "reset");
-    c.last_activity = Clock::now();
     if (c.closing) return;  // input after QUIT is ignored
     c.in.append(buf, std::size_t(n));
     offer_input(c);
@@ -306,13 +306,25 @@ void KernelServer::on_readable(Connection& c) {
 }
 
 // Offer held input until the machine stops taking it (waiting on the store
-// or a wake-up, or closing). Reading pauses while too much is held.
+// or a wake-up, or closing) or its unsent replies pass the bound
+// (HostedSession::offer). Reading pauses while too much is held.
 void KernelServer::offer_input(Connection& c) {
-    while (!c.in.empty() && !c.closing) {
-        std::size_t taken = c.session().on_bytes(c.in);
-        if (taken == 0) break;
-        c.in.erase(0, taken);
+    if (c.in.empty() || c.closing || !c.hosted.open()) return;
+    apps::HostedSession::Offered offered = c.hosted.offer(c.in, c);
+    c.in.erase(0, offered.taken);
+    if (offered.line_ended) c.last_activity = Clock::now();
+}
+
+// Input held back while the replies were over their bound, offered as the
+// peer reads them and the bound leaves room. False: torn down.
+bool KernelServer::resume_input(Connection& c) {
+    while (!c.in.empty() && !c.closing && c.hosted.open() && c.send_room() > 0) {
+        std::size_t held = c.in.size();
+        offer_input(c);
+        if (!write_out(c)) return false;
+        if (c.in.size() == held) break;
     }
+    return true;
 }
 
 // Writes what the socket takes. A queue that drains from past half its
@@ -325,12 +337,16 @@ void KernelServer::flush(Connection& c) {
         c.session().on_writable();
         if (!write_out(c)) return;
     }
+    if (!resume_input(c)) return;
     if (c.out.empty() && c.closing) return teardown(c, "closed");
-    bool want_read = !c.closing && c.in.size() < max_held_input;
+    // Back-pressure: no more input while the replies owed are over their
+    // bound; the socket's receive buffer fills and TCP closes the window.
+    bool want_read = !c.closing && c.in.size() < max_held_input && c.send_room() > 0;
     update_interest(c, want_read, !c.out.empty());
 }
 
 bool KernelServer::write_out(Connection& c) {
+    bool progressed = false;
     while (!c.out.empty()) {
         ssize_t n = ::send(c.fd, c.out.data(), c.out.size(), MSG_NOSIGNAL);
         if (n < 0) {
@@ -340,9 +356,18 @@ bool KernelServer::write_out(Connection& c) {
             return false;
         }
         c.out.erase(0, std::size_t(n));
-        c.last_activity = Clock::now();  // a reply still flowing is not idle
+        progressed = true;
     }
+    note_send_progress(c, progressed);
     return true;
+}
+
+// A reply still flowing is not idle; one the socket has stopped taking
+// starts the send timeout's clock.
+void KernelServer::note_send_progress(Connection& c, bool progressed) {
+    if (progressed) c.last_activity = Clock::now();
+    if (c.out.empty()) c.send_stalled_since = Clock::time_point::max();
+    else if (progressed || c.send_stalled_since == Clock::time_point::max()) c.send_stalled_since = Clock::now();
 }
 
 void KernelServer::update_interest(Connection& c, bool want_read, bool want_write) {
@@ -421,6 +446,11 @@ void KernelServer::service_timers() {
             flush(c);
             if (!c.open()) continue;
         }
+        if (c.send_stalled_since != Clock::time_point::max() &&
+            now - c.send_stalled_since >= std::chrono::seconds(options_.send_timeout)) {
+            abort_stalled(c);
+            continue;
+        }
         if (now - c.last_activity < std::chrono::seconds(idle_seconds(c))) continue;
         if (c.closing) {  // the peer does not read what we owe it
             teardown(c, "send timeout");
@@ -431,6 +461,17 @@ void KernelServer::service_timers() {
         c.session().on_idle_timeout();
         flush(c);
     }
+}
+
+// The peer has taken none of what we owe it for --send-timeout: reset the
+// connection (SO_LINGER 0) rather than close it, so the kernel does not go
+// on holding the unsent replies for a peer that reads nothing (nginx's
+// reset_timedout_connection does the same).
+void KernelServer::abort_stalled(Connection& c) {
+    c.on_event("timeout", "send");
+    linger reset{1, 0};
+    setsockopt(c.fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+    teardown(c, "send timeout");
 }
 
 // ---- the relay client's connections ------------------------------------------------

@@ -60,8 +60,11 @@ private:
     void refuse_client(int fd, Listener& listener);
     void on_readable(Connection& c);
     void offer_input(Connection& c);
+    bool resume_input(Connection& c);  // false: torn down
     void flush(Connection& c);
     bool write_out(Connection& c);  // false: torn down
+    void note_send_progress(Connection& c, bool progressed);
+    void abort_stalled(Connection& c);
     void update_interest(Connection& c, bool want_read, bool want_write);
     void teardown(Connection& c, const char* why);
     bool on_store_reply(std::uint64_t token, apps::StoreReply& reply);

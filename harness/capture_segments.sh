@@ -109,7 +109,7 @@ capture() {
     grep -q "250 " "$WORK/$name.swaks.log" || { echo "$name: no 250 in the session"; return 1; }
 }
 
-mailbox() { mkdir -p "$1/mail/alice/cur" "$1/mail/alice/new" "$1/mail/alice/tmp"; }
+mailbox() { mkdir -p "$1"/mail/{alice,postmaster}/{cur,new,tmp}; }  # no postmaster, no start
 
 # --- baremail-kernel on loopback
 KERNEL=$(find_binary baremail-kernel)

@@ -49,7 +49,7 @@ def make_mail(root: Path, pop_users: int) -> tuple[Path, Path]:
     POP3_MESSAGES messages of 1 KiB), and the users file."""
     mail = root / "mail"
     shutil.rmtree(mail, ignore_errors=True)
-    names = [f"user{i}" for i in range(SMTP_USERS)] + [f"pop{i}" for i in range(pop_users)]
+    names = [f"user{i}" for i in range(SMTP_USERS)] + [f"pop{i}" for i in range(pop_users)] + ["postmaster"]
     body = ("Subject: compare\r\n\r\n" + ("x" * 70 + "\r\n") * 14).encode()
     for name in names:
         for sub in ("cur", "new", "tmp"):

@@ -340,6 +340,9 @@ class Server:
         for name in users:
             if name not in mbox_users:
                 self.add_mailbox(name)
+        # RFC 5321 §4.5.1: the server starts only with a postmaster (README "Aliases").
+        if "postmaster" not in mbox_users:
+            self.add_mailbox("postmaster")
         if users_file:
             self.users_file = root / "users"
             self.write_users(users)

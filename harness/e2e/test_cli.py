@@ -43,8 +43,9 @@ def assert_exit_2_one_line(r, *words):
 @pytest.fixture
 def mail_dir(tmp_path):
     d = tmp_path / "mail"
-    for sub in ("cur", "new", "tmp"):
-        (d / "alice" / sub).mkdir(parents=True)
+    for user in ("alice", "postmaster"):  # no postmaster, no start (RFC 5321 §4.5.1)
+        for sub in ("cur", "new", "tmp"):
+            (d / user / sub).mkdir(parents=True)
     return d
 
 

@@ -344,7 +344,7 @@ class MemifServer:
         self.socket = root / "memif.sock"
         self.prefix = f"mgs-{os.getpid()}"
         self.out = root / "server.txt"
-        for user in LOAD_USERS:
+        for user in [*LOAD_USERS, "postmaster"]:  # no postmaster, no start (RFC 5321 §4.5.1)
             for sub in ("cur", "new", "tmp"):
                 (self.mail_dir / user / sub).mkdir(parents=True, exist_ok=True)
         users = root / "users"

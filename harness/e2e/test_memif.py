@@ -74,7 +74,7 @@ class Rig:
         self.bridge: subprocess.Popen | None = None
         self.server_out = root / "server.txt"
         self.bridge_out = root / "bridge.txt"
-        for user in USERS:
+        for user in [*USERS, "postmaster"]:  # no postmaster, no start (RFC 5321 §4.5.1)
             for sub in ("cur", "new", "tmp"):
                 (self.mail_dir / user / sub).mkdir(parents=True, exist_ok=True)
         self.users = root / "users"

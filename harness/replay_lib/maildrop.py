@@ -11,6 +11,8 @@ from replay_lib.workload import Settings, message_text, pop3_user
 def prepare_maildrops(mail_dir: Path, sessions: int, s: Settings) -> Path:
     """Fills `mail_dir`; returns the users file (next to it)."""
     users = []
+    for sub in ("cur", "new", "tmp"):  # no postmaster, no start (RFC 5321 §4.5.1)
+        (mail_dir / "postmaster" / sub).mkdir(parents=True, exist_ok=True)
     for number in range(sessions):
         user = pop3_user(number)
         box = mail_dir / user

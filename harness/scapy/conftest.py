@@ -123,7 +123,7 @@ class Server:
         self.health = server_health.Health()
         self.wire: Wire | None = None
         self.mac: str | None = None
-        for name in users:
+        for name in [*users, "postmaster"]:  # no postmaster, no start (RFC 5321 §4.5.1)
             for sub in ("cur", "new", "tmp"):
                 (self.mail_dir / name / sub).mkdir(parents=True, exist_ok=True)
         self.users_file = root / "users"

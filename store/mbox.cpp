@@ -91,6 +91,8 @@ int write_entry(int fd, std::string block, const MessageParts& message) {
     return write_all(fd, block);
 }
 
+Status sync_after_rename(const std::string& path, const std::string& dir);
+
 }  // namespace
 
 Status LockedMbox::lock(const std::string& path) {
@@ -257,13 +259,27 @@ Status replace_contents(LockedMbox& box, const ContentWriter& write) {
         if (::fchown(fd, st.st_uid, st.st_gid) != 0) {}  // only root can; fine otherwise
         if (::fdatasync(fd) != 0) err = errno;
         if (err == 0 && ::rename(tmp.c_str(), box.path().c_str()) != 0) err = errno;
-        if (err == 0) err = fsync_dir(dir);
+        if (err == 0) return sync_after_rename(box.path(), dir);
     }
-    if (err == 0) return Status::ok;
     owned.reset();
     ::unlink(tmp.c_str());
-    log_line("rewrite " + box.path() + ": " + errno_text(err));
+    log_line("rewrite " + box.path() + ": " + errno_text(err) + "; the mbox is unchanged");
     return status_from_errno(err);
 }
+
+namespace {
+
+// After the rename the new contents are the mbox: nothing may unlink them
+// (the old file is gone). A failed directory sync only means they may not
+// survive a crash, and the caller hears of it as a temporary failure.
+Status sync_after_rename(const std::string& path, const std::string& dir) {
+    int err = fsync_dir(dir);
+    if (err == 0) return Status::ok;
+    log_line("rewrite " + path + ": renamed into place, but fsync directory " + dir + ": " +
+             errno_text(err) + "; the new contents stand and may not survive a crash");
+    return status_from_errno(err);
+}
+
+}  // namespace
 
 }  // namespace bm::store::mbox

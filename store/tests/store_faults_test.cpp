@@ -8,6 +8,7 @@
 #include <string>
 
 #include "store/mail_store.hpp"
+#include "store/mbox.hpp"
 #include "store/queue.hpp"
 #include "test_support.hpp"
 
@@ -161,4 +162,17 @@ TEST(StoreFaults, FailingMboxFdatasyncCutsTheMboxBack) {
     faults.disarm();
     EXPECT_EQ(fs::file_size(dir / "carol.mbox"), 0u);
     EXPECT_FALSE(fs::exists(dir / "carol.mbox.lock"));
+}
+
+TEST(StoreFaults, FailingDirFsyncAfterAnMboxRewriteKeepsTheNewContents) {
+    TempDir dir;
+    write_text(dir / "carol.mbox", "From a Mon Jan  1 00:00:00 2024\nold\n\n");
+    mbox::LockedMbox box;
+    ASSERT_EQ(box.lock(dir / "carol.mbox"), Status::ok);
+    Faults faults("fsync", dir.path());
+    EXPECT_EQ(mbox::replace_contents(box, "new\n"), Status::temp_failure);
+    EXPECT_NE(faults.injected().find("fsync " + dir.path()), std::string::npos);
+    faults.disarm();
+    EXPECT_EQ(read_text(dir / "carol.mbox"), "new\n");  // renamed over the old: never unlinked
+    EXPECT_EQ(names_in(dir.path()), (std::vector<std::string>{"carol.mbox", "carol.mbox.lock"}));
 }

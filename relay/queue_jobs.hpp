@@ -103,9 +103,11 @@ private:
     std::string local_part_;
     Settings settings_;
     Done done_;
-    store::Status lookup_ = store::Status::ok;
-    store::Status rewrite_ = store::Status::ok;
-    store::Status delivery_ = store::Status::ok;
+    // Each turns ok only when its step succeeded: a job that throws midway
+    // must not read as a bounce delivered (the queue file would be removed).
+    store::Status lookup_ = store::Status::temp_failure;
+    store::Status rewrite_ = store::Status::temp_failure;
+    store::Status delivery_ = store::Status::temp_failure;
 };
 
 // Removes a finished queue file durably.

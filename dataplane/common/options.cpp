@@ -25,6 +25,7 @@ enum LongOnly : int {
     opt_relay_timeout, opt_poll, opt_poll_idle_us, opt_max_spool, opt_min_mss,
     opt_version, opt_smtp_idle_timeout, opt_pop3_idle_timeout, opt_send_timeout,
     opt_aliases, opt_max_hops, opt_max_conn_per_ip, opt_max_conn_rate_per_ip,
+    opt_max_queue_lifetime, opt_max_retry_delay, opt_delay_warning,
 };
 
 // Builds an option applies to.
@@ -78,6 +79,12 @@ const OptionSpec option_specs[] = {
      "delay before the 2nd delivery attempt, doubling after each failure"},
     {"max-attempts", opt_max_attempts, "N", Group::relay, both, "5",
      "attempts at every MX host before the message is bounced (RFC 3464 report)"},
+    {"max-retry-delay", opt_max_retry_delay, "T", Group::relay, both, "4000s",
+     "the doubling retry delay stops growing here (T: seconds, or Ns, Nm, Nh, Nd)"},
+    {"max-queue-lifetime", opt_max_queue_lifetime, "T", Group::relay, both, "5d",
+     "undelivered mail bounces when this old, or after --max-attempts, whichever first"},
+    {"delay-warning", opt_delay_warning, "T", Group::relay, both, "4h",
+     "one delay warning (RFC 3464 Action: delayed) to the sender of mail this old; 0: none"},
     {"max-conn", opt_max_conn, "N", Group::limits, both, "4096",
      "sessions per service; the next client gets 421/-ERR and is closed"},
     {"max-conn-per-ip", opt_max_conn_per_ip, "N", Group::limits, both, "50",
@@ -179,6 +186,32 @@ std::string option_name(int id) {
     return "option";
 }
 
+// Seconds, with an optional unit as in Postfix's time values (s, m, h, d;
+// a bare number is seconds, as in every other option here).
+std::int64_t duration(const char* text, int id, std::int64_t min) {
+    std::string_view s(text);
+    std::int64_t unit = 1;
+    if (!s.empty()) {
+        switch (s.back()) {
+        case 's': unit = 1; break;
+        case 'm': unit = 60; break;
+        case 'h': unit = 3600; break;
+        case 'd': unit = 86400; break;
+        default: unit = 0;
+        }
+        if (unit) s.remove_suffix(1);
+        else unit = 1;
+    }
+    constexpr std::int64_t max = 10LL * 365 * 86400;  // ten years: beyond any queue
+    std::int64_t value = 0;
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
+    if (s.empty() || ec != std::errc() || end != s.data() + s.size() || value < 0 || value > max / unit ||
+        value * unit < min)
+        throw UsageError(option_name(id) + ": '" + std::string(text) + "' is not a time from " +
+                         std::to_string(min) + "s to 3650d (N, Ns, Nm, Nh or Nd)");
+    return value * unit;
+}
+
 template <typename T>
 T number(const char* text, int id, T min, T max = std::numeric_limits<T>::max()) {
     std::string_view s(text);
@@ -249,6 +282,9 @@ void apply(Options& o, int id, const char* arg, Build build) {
         break;
     case opt_retry_delay: o.retry_delay = number<std::uint32_t>(arg, id, 1); break;
     case opt_max_attempts: o.max_attempts = number<std::uint32_t>(arg, id, 1); break;
+    case opt_max_queue_lifetime: o.max_queue_lifetime = duration(arg, id, 1); break;
+    case opt_max_retry_delay: o.max_retry_delay = duration(arg, id, 1); break;
+    case opt_delay_warning: o.delay_warning = duration(arg, id, 0); break;
     case opt_relay_timeout: o.relay_timeout = number<std::uint32_t>(arg, id, 1); break;
     case opt_max_conn: o.max_conn = number<std::uint32_t>(arg, id, 1, 1u << 20); break;
     case opt_max_conn_per_ip: o.max_conn_per_ip = number<std::uint32_t>(arg, id, 0, 1u << 20); break;

@@ -35,6 +35,10 @@ struct Options {
     std::string dns;
     std::uint32_t retry_delay = 300;
     std::uint32_t max_attempts = 5;
+    // Queue lifetime (seconds; the command line also takes s/m/h/d suffixes).
+    std::int64_t max_queue_lifetime = 5 * 24 * 3600;  // then undelivered mail bounces
+    std::int64_t max_retry_delay = 4000;              // cap of the doubling retry delay
+    std::int64_t delay_warning = 4 * 3600;            // 0: no delay warning
     std::uint32_t relay_timeout = 300;  // relay client: per reply and connect (RFC 5321 §4.5.3.2)
     std::uint32_t max_conn = 4096;
     // Per service and client address, as Postfix's anvil; 0: no limit.

@@ -124,6 +124,9 @@ RelaySettings relay_settings(const Options& options, const std::string& instance
     if (!options.relayhost.empty()) settings.relayhost = parse_relayhost(options.relayhost);
     settings.retry_delay = options.retry_delay;
     settings.max_attempts = options.max_attempts;
+    settings.max_retry_delay = options.max_retry_delay;
+    settings.max_lifetime = options.max_queue_lifetime;
+    settings.delay_warning = options.delay_warning;
     settings.instance_tag = instance_tag;
     return settings;
 }

@@ -284,6 +284,16 @@ const Rejected rejections[] = {
     {{"--echo-port", "-1"}, Build::kernel, "--echo-port: '-1' is not a number from 0 to 65535"},
     {{"--retry-delay", "0"}, Build::kernel, "--retry-delay: '0' is not a number from 1 to 4294967295"},
     {{"--max-attempts", "3x"}, Build::kernel, "--max-attempts: '3x' is not a number from 1 to 4294967295"},
+    {{"--max-queue-lifetime", "5x"}, Build::kernel,
+     "--max-queue-lifetime: '5x' is not a time from 1s to 3650d (N, Ns, Nm, Nh or Nd)"},
+    {{"--max-queue-lifetime", "0"}, Build::dpdk,
+     "--max-queue-lifetime: '0' is not a time from 1s to 3650d (N, Ns, Nm, Nh or Nd)"},
+    {{"--max-retry-delay", "d"}, Build::kernel,
+     "--max-retry-delay: 'd' is not a time from 1s to 3650d (N, Ns, Nm, Nh or Nd)"},
+    {{"--delay-warning", "-1h"}, Build::kernel,
+     "--delay-warning: '-1h' is not a time from 0s to 3650d (N, Ns, Nm, Nh or Nd)"},
+    {{"--delay-warning", "3651d"}, Build::dpdk,
+     "--delay-warning: '3651d' is not a time from 0s to 3650d (N, Ns, Nm, Nh or Nd)"},
     {{"--relay-timeout", "0"}, Build::kernel, "--relay-timeout: '0' is not a number from 1 to 4294967295"},
     {{"--send-timeout", "0"}, Build::kernel, "--send-timeout: '0' is not a number from 1 to 4294967295"},
     {{"--send-timeout", "3s"}, Build::dpdk, "--send-timeout: '3s' is not a number from 1 to 4294967295"},
@@ -506,4 +516,26 @@ TEST(ReloadHooks, ARegistrationEndsWithItsOwner) {
     later = hooks.add("users", [&] { runs += 10; });  // the first one goes
     EXPECT_EQ(hooks.run(), "users=ok");
     EXPECT_EQ(runs, 10);
+}
+
+// Postfix's time units (s, m, h, d); a bare number is seconds. Defaults as
+// Postfix: maximal_queue_lifetime 5d, delay_warning_time 4h; the retry cap
+// 4000 s is maximal_backoff_time.
+TEST(Options, QueueLifetimeOptionsTakeTimeUnits) {
+    Options d = parse({"-d", "m"}, Build::kernel);
+    EXPECT_EQ(d.max_queue_lifetime, 5 * 86400);
+    EXPECT_EQ(d.max_retry_delay, 4000);
+    EXPECT_EQ(d.delay_warning, 4 * 3600);
+    Options o = parse({"-d", "m", "--max-queue-lifetime", "2d", "--max-retry-delay", "90m",
+                       "--delay-warning", "0"}, Build::dpdk);
+    EXPECT_EQ(o.max_queue_lifetime, 2 * 86400);
+    EXPECT_EQ(o.max_retry_delay, 90 * 60);
+    EXPECT_EQ(o.delay_warning, 0);
+    EXPECT_EQ(parse({"-d", "m", "--max-queue-lifetime", "45"}, Build::kernel).max_queue_lifetime, 45);
+    EXPECT_EQ(parse({"-d", "m", "--max-queue-lifetime", "45s"}, Build::kernel).max_queue_lifetime, 45);
+    EXPECT_EQ(parse({"-d", "m", "--delay-warning", "3h"}, Build::kernel).delay_warning, 3 * 3600);
+    RelaySettings r = relay_settings(o, "t");
+    EXPECT_EQ(r.max_lifetime, 2 * 86400);
+    EXPECT_EQ(r.max_retry_delay, 90 * 60);
+    EXPECT_EQ(r.delay_warning, 0);
 }

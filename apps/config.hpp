@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "apps/client_limits.hpp"
+
 namespace bm::apps {
 
 class AliasBook;     // apps/aliases.hpp
@@ -57,6 +59,10 @@ struct HostConfig {
     // SPEC --relay-from: whether a client at this IPv4 address (host byte
     // order) may relay. Unset: nobody may.
     std::function<bool(std::uint32_t remote_ip)> may_relay;
+    // SPEC --max-conn-per-ip, --max-conn-rate-per-ip: per service and
+    // client address (apps/client_limits); relay clients are exempt.
+    // None unless the driver sets them (the options' defaults do).
+    ClientLimitSettings client_limits{.max_connections = 0, .max_rate = 0};
 };
 
 }  // namespace bm::apps

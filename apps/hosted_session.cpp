@@ -47,7 +47,22 @@ void HostedSession::end() {
 ServiceHost::ServiceHost(HostConfig config)
     : config_(std::move(config)),
       smtp_busy_line_("421 4.7.0 " + config_.smtp.hostname + " Error: too many connections\r\n"),
-      smtp_shutdown_line_("421 " + config_.smtp.hostname + " shutting down\r\n") {}
+      smtp_shutdown_line_("421 " + config_.smtp.hostname + " shutting down\r\n") {
+    limits_.fill(ClientLimits(config_.client_limits));
+    config_.pop3.login_penalty = &login_penalty_;
+}
+
+bool ServiceHost::exempt(std::uint32_t remote_ip) const { return config_.may_relay && config_.may_relay(remote_ip); }
+
+ClientLimits::Verdict ServiceHost::admit(Service service, std::uint32_t remote_ip,
+                                         std::chrono::milliseconds now) const {
+    if (exempt(remote_ip)) return ClientLimits::Verdict::admitted;
+    return limits_[std::size_t(service)].admit(remote_ip, now);
+}
+
+void ServiceHost::release(Service service, std::uint32_t remote_ip, std::chrono::milliseconds now) const {
+    if (!exempt(remote_ip)) limits_[std::size_t(service)].release(remote_ip, now);
+}
 
 std::string_view ServiceHost::busy_line(Service service) const {
     if (service == Service::smtp) return smtp_busy_line_;

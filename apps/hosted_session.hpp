@@ -7,6 +7,8 @@
 // what runs on them is decided here.
 #pragma once
 
+#include <array>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -16,8 +18,10 @@
 #include <utility>
 #include <variant>
 
+#include "apps/client_limits.hpp"
 #include "apps/config.hpp"
 #include "apps/echo_server.hpp"
+#include "apps/login_penalty.hpp"
 #include "apps/pop3_server.hpp"
 #include "apps/session.hpp"
 #include "apps/smtp_client.hpp"
@@ -82,6 +86,8 @@ private:
 class ServiceHost {
 public:
     explicit ServiceHost(HostConfig config);
+    ServiceHost(const ServiceHost&) = delete;  // the POP3 config points at its login penalty
+    ServiceHost& operator=(const ServiceHost&) = delete;
 
     // Builds `service`'s machine in `hosted` for the client at `remote_ip`
     // (host byte order) described by `peer`, whose may_relay is decided
@@ -96,8 +102,23 @@ public:
 
     const HostConfig& config() const { return config_; }
 
+    // SPEC --max-conn-per-ip / --max-conn-rate-per-ip, asked by both builds
+    // when a client connects (before open); an admitted one is released
+    // when its connection ends. `now`: a monotonic count in milliseconds.
+    // Clients allowed to relay are not counted (Postfix's
+    // smtpd_client_event_limit_exceptions = $mynetworks).
+    ClientLimits::Verdict admit(Service service, std::uint32_t remote_ip, std::chrono::milliseconds now) const;
+    void release(Service service, std::uint32_t remote_ip, std::chrono::milliseconds now) const;
+
 private:
+    bool exempt(std::uint32_t remote_ip) const;
+
     HostConfig config_;
+    // Who is connected and who failed to log in: the host's bookkeeping,
+    // not its settings (hence mutable behind the const interface the
+    // drivers hold). Polling thread only.
+    mutable std::array<ClientLimits, service_count> limits_;
+    LoginPenalty login_penalty_;
     // Built once, so refusing a connection does not allocate.
     std::string smtp_busy_line_, smtp_shutdown_line_;
 };

@@ -8,6 +8,7 @@
 //   engine.cpp        construction and the public entry points
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -85,6 +86,8 @@ struct EngineCore {
     void release_session(Tcb& tcb, std::string_view why);
     void to_time_wait(Tcb& tcb);
     bool reclaim_time_wait();
+    void forget_refused(Tcb& tcb);
+    std::chrono::milliseconds now_ms() const { return std::chrono::milliseconds(now_us / 1000); }
     void abort(Tcb& tcb, std::string_view why);
     // `why` reaches an active open's handler if it never got established.
     void free_tcb(Tcb& tcb, std::string_view why = "closed");

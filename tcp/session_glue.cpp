@@ -82,6 +82,14 @@ void EngineCore::open_session(Tcb& tcb) {
         tcb.on_event("refused", "too many connections");
         return refuse(tcb, host.busy_line(tcb.service));
     }
+    apps::ClientLimits::Verdict verdict = host.admit(tcb.service, tcb.tuple.remote_ip, now_ms());
+    if (verdict != apps::ClientLimits::Verdict::admitted) {
+        // SPEC --max-conn-per-ip, --max-conn-rate-per-ip: as the kernel build.
+        ++counters.refused_client_limit;
+        tcb.on_event("refused", apps::verdict_text(verdict));
+        return refuse(tcb, host.busy_line(tcb.service));
+    }
+    tcb.client_counted = true;
     ++session_count(tcb);
     tcb.peer.connection = next_connection++;
     apps::Session& session = host.open(tcb.hosted, tcb.service, tcb.peer, tcb.tuple.remote_ip, tcb, tcb, tcb);
@@ -195,6 +203,20 @@ void EngineCore::after_session_event(Tcb& tcb) {
     check_peer_closed(tcb);
     if (tcb.writable_due) notify_writable(tcb);
     output(tcb);
+    if (tcb.refused && tcb.fin_sent && tcb.state != State::time_wait) forget_refused(tcb);
+}
+
+// A refused connection gets its line and FIN (one segment) and is kept no
+// longer than TIME-WAIT, whose slots the table reclaims first when it is
+// full (reclaim_time_wait): refusals, however many, never hold a TCB a new
+// client needs, and a peer that never ACKs or closes pins nothing. What is
+// lost: our FIN is not retransmitted — a client whose segment was dropped
+// sees no greeting and times out, as against a full listen queue; the
+// 4-tuple still answers its ACK and FIN in TIME-WAIT (RFC 9293 §3.10.7.4).
+void EngineCore::forget_refused(Tcb& tcb) {
+    tcb.snd_una = tcb.snd_nxt;  // nothing left to retransmit
+    to_time_wait(tcb);
+    arm(tcb);
 }
 
 // The peer's FIN arrived. Once every byte before it has been taken and the
@@ -214,6 +236,8 @@ void EngineCore::release_session(Tcb& tcb, std::string_view why) {
     tcb.on_event("disconnect", why);
     tcb.hosted.end();  // a reply to what on_peer_closed submitted is dropped
     --session_count(tcb);
+    if (std::exchange(tcb.client_counted, false))
+        config.services->release(tcb.service, tcb.tuple.remote_ip, now_ms());
     tcb.held.clear(pool);
     tcb.wake_at = 0;
 }

@@ -99,7 +99,8 @@ struct TcbVars {
     bool peer_fin = false;     // the peer's FIN was received
     bool ack_now = false;      // an ACK is owed at the end of this pass
     bool writable_due = false; // ACKs drained the send queue to half its bound
-    bool refused = false;      // over max_conn_per_service: refusal line, then FIN
+    bool refused = false;      // over max_conn_per_service or a client limit: refusal line, then FIN
+    bool client_counted = false;  // admitted by ServiceHost::admit: released when the session ends
     bool opened = false;       // reached ESTABLISHED (for the counters)
     bool active_open = false;  // from Engine::connect (SYN-SENT), not a listener
     ActiveOpenHandler* opener = nullptr;  // until ESTABLISHED or failure is reported

@@ -7,7 +7,7 @@ void Counters::snapshot_engine(const tcp::Counters& c) {
         c.segments_in, c.segments_out, c.pure_acks_out, c.retransmits, c.resets_out,
         c.challenge_acks, c.syn_cookies_sent, c.syn_cookies_accepted, c.dropped_bad, c.dropped_no_tcb,
         c.dropped_out_of_window, c.dropped_no_room, c.connections_opened, c.connections_closed,
-        c.refused_max_conn,
+        c.refused_max_conn, c.refused_client_limit,
     };
     for (std::size_t i = 0; i < engine_counter_count; ++i) engine[i].set(values[i]);
 }

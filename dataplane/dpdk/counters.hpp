@@ -57,12 +57,12 @@ struct ProtocolCounters {
 };
 
 // The engine's counters (tcp::Counters), copied by the polling core.
-inline constexpr std::size_t engine_counter_count = 15;
+inline constexpr std::size_t engine_counter_count = 16;
 inline constexpr const char* engine_counter_names[engine_counter_count] = {
     "segments_in", "segments_out", "pure_acks_out", "retransmits", "resets_out",
     "challenge_acks", "syn_cookies_sent", "syn_cookies_accepted", "dropped_bad", "dropped_no_tcb",
     "dropped_out_of_window", "dropped_no_room", "connections_opened", "connections_closed",
-    "refused_max_conn",
+    "refused_max_conn", "refused_client_limit",
 };
 
 struct Counters {

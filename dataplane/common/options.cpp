@@ -409,8 +409,7 @@ apps::SmtpConfig smtp_config(const Options& o, const std::string& instance_tag) 
     c.header_fill = o.header_fill;
     c.instance_tag = instance_tag;
     c.max_hops = o.max_hops;
-    // Read here, so a bad line stops the start (exit 2) as the users file does.
-    c.aliases = std::make_shared<apps::AliasBook>(store::load_aliases(o.aliases_file));
+    c.aliases = o.aliases ? o.aliases : std::make_shared<apps::AliasBook>(store::load_aliases(o.aliases_file));
     return c;
 }
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -24,6 +25,8 @@ struct Options {
     std::string mail_dir;
     std::string users_file;
     std::string aliases_file;  // SPEC --aliases; empty: no aliases
+    // Its table, read by run_program (program.hpp) before a build starts.
+    std::shared_ptr<apps::AliasBook> aliases;
     std::uint16_t smtp_port = 2500;
     std::uint16_t pop3_port = 11000;
     std::uint16_t echo_port = 10000;

@@ -3,11 +3,35 @@
 #include <csignal>
 #include <cstdio>
 #include <exception>
+#include <memory>
+#include <stdexcept>
+#include <string>
 #include <utility>
 
+#include "apps/aliases.hpp"
 #include "apps/relay/route.hpp"
+#include "store/aliases.hpp"
 
 namespace bm {
+
+namespace {
+
+// SPEC --aliases: read before either build starts its stack (the DPDK
+// build's EAL talks on stderr), so a bad line is the one line there; on
+// SIGHUP read again, the previous table kept if the new file is bad. RFC
+// 5321 §4.5.1: without a postmaster (alias or mailbox) the server does
+// not start; --sink accepts every recipient anyway.
+ReloadHooks::Registration read_aliases(Options& options) {
+    options.aliases = std::make_shared<apps::AliasBook>(store::load_aliases(options.aliases_file));
+    if (!options.sink) store::require_postmaster(*options.aliases->current(), options.mail_dir);
+    if (options.aliases_file.empty()) return {};
+    return reload_hooks().add("aliases", [&options] {
+        std::string why = store::reload_aliases(*options.aliases, options.aliases_file);
+        if (!why.empty()) throw std::runtime_error(why);
+    });
+}
+
+}  // namespace
 
 int run_program(const Program& program, int argc, char** argv,
                 const std::function<int(const Options&)>& serve) {
@@ -32,6 +56,7 @@ int run_program(const Program& program, int argc, char** argv,
     }
     ignore_other_signals();
     try {
+        ReloadHooks::Registration aliases_reload = read_aliases(options);
         return serve(options);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "%s: %s\n", program.name, e.what());

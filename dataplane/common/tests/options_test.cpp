@@ -5,12 +5,16 @@
 #include <gtest/gtest.h>
 
 #include <signal.h>
+#include <unistd.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <deque>
 #include <initializer_list>
 #include <string>
 #include <vector>
 
+#include "apps/aliases.hpp"
 #include "dataplane/common/program.hpp"
 
 using namespace bm;
@@ -538,4 +542,84 @@ TEST(Options, QueueLifetimeOptionsTakeTimeUnits) {
     EXPECT_EQ(r.max_lifetime, 2 * 86400);
     EXPECT_EQ(r.max_retry_delay, 90 * 60);
     EXPECT_EQ(r.delay_warning, 0);
+}
+
+// ---- --aliases and --max-hops ---------------------------------------------
+
+namespace {
+
+// A scratch file (or directory) under /tmp for the start-up tests.
+std::string scratch_dir() {
+    std::string pattern = "/tmp/bm-options-test-XXXXXX";
+    return ::mkdtemp(pattern.data()) ? pattern : "";
+}
+
+void write_file(const std::string& path, const std::string& text) {
+    std::FILE* f = std::fopen(path.c_str(), "w");
+    ASSERT_NE(f, nullptr) << path;
+    std::fputs(text.c_str(), f);
+    std::fclose(f);
+}
+
+}  // namespace
+
+TEST(Options, AliasesFileAndMaxHops) {
+    Options o = parse({"-d", "m"});
+    EXPECT_EQ(o.aliases_file, "");
+    EXPECT_EQ(o.max_hops, 100u);  // RFC 5321 §6.3 suggests at least 100
+    o = parse({"-d", "m", "--aliases", "/etc/baremail/aliases", "--max-hops", "30"});
+    EXPECT_EQ(o.aliases_file, "/etc/baremail/aliases");
+    EXPECT_EQ(o.max_hops, 30u);
+    o.aliases_file.clear();
+    apps::SmtpConfig smtp = smtp_config(o, "t");
+    EXPECT_EQ(smtp.max_hops, 30u);
+    ASSERT_NE(smtp.aliases, nullptr);
+    EXPECT_EQ(smtp.aliases->current()->size(), 0u);
+    EXPECT_EQ(rejection({"-d", "m", "--max-hops", "0"}), "--max-hops: '0' is not a number from 1 to 4294967295");
+    EXPECT_EQ(rejection({"-d", "m", "--max-hops", "x"}), "--max-hops: 'x' is not a number from 1 to 4294967295");
+    EXPECT_EQ(rejection({"-d", "m", "--aliases"}), "missing argument for --aliases");
+    for (Build build : {Build::kernel, Build::dpdk}) {
+        EXPECT_NE(usage(build).find("--aliases FILE"), std::string::npos);
+        EXPECT_NE(usage(build).find("--max-hops N"), std::string::npos);
+    }
+}
+
+TEST(Program, ABadAliasesLineIsOneLineNamingFileAndLineAndExitCode2) {
+    std::string dir = scratch_dir();
+    ASSERT_FALSE(dir.empty());
+    write_file(dir + "/aliases", "postmaster: alice\n\nno colon here\n");
+    Outcome o = run({"-d", dir, "--aliases", dir + "/aliases"}, Build::dpdk);
+    EXPECT_EQ(o.code, 2);
+    EXPECT_EQ(o.stderr_text, "baremail: aliases file " + dir + "/aliases:3: no \"name: address, ...\"\n");
+    EXPECT_FALSE(o.served) << "read before the build starts anything";
+    std::remove((dir + "/aliases").c_str());
+    ::rmdir(dir.c_str());
+}
+
+TEST(Program, TheTableReadAtStartIsWhatTheServerGets) {
+    std::string dir = scratch_dir();
+    ASSERT_FALSE(dir.empty());
+    write_file(dir + "/aliases", "Postmaster: alice\n");
+    std::size_t entries = 0;
+    Outcome o = run({"-d", dir, "--aliases", dir + "/aliases"}, Build::kernel, [&](const Options& options) {
+        entries = options.aliases->current()->size();
+        return smtp_config(options, "t").aliases == options.aliases ? 0 : 1;
+    });
+    EXPECT_EQ(o.code, 0) << o.stderr_text;
+    EXPECT_EQ(entries, 1u);
+    std::remove((dir + "/aliases").c_str());
+    ::rmdir(dir.c_str());
+}
+
+// RFC 5321 §4.5.1: no postmaster alias and no postmaster mailbox, no start.
+TEST(Program, WithoutAPostmasterTheServerDoesNotStartUnlessItIsASink) {
+    std::string dir = scratch_dir();
+    ASSERT_FALSE(dir.empty());
+    Outcome o = run({"-d", dir}, Build::kernel);
+    EXPECT_EQ(o.code, 2);
+    EXPECT_NE(o.stderr_text.find("no postmaster"), std::string::npos) << o.stderr_text;
+    EXPECT_NE(o.stderr_text.find(dir + "/postmaster"), std::string::npos) << o.stderr_text;
+    EXPECT_FALSE(o.served);
+    EXPECT_TRUE(run({"-d", dir, "--sink"}, Build::kernel).served);
+    ::rmdir(dir.c_str());
 }

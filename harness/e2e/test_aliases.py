@@ -115,3 +115,21 @@ def test_sighup_reads_the_aliases_again_and_a_bad_file_keeps_the_old_table(serve
     s.wait_messages("bob", 2)
     assert markers(s, "bob") == ["after", "kept"]
     assert markers(s, "alice") == ["before"]
+
+
+def test_without_a_postmaster_alias_or_mailbox_the_server_does_not_start(build, tmp_path):
+    mail = tmp_path / "mail"
+    for sub in ("cur", "new", "tmp"):
+        (mail / "alice" / sub).mkdir(parents=True)
+    r = run_once(build, ["-d", str(mail)], tmp_path)
+    err = r.stderr.decode(errors="replace").strip()
+    assert r.returncode == 2, (r.returncode, err)
+    assert "no postmaster" in err and str(mail / "postmaster") in err, err
+    assert len(err.splitlines()) == 1, err
+    # An alias is enough; --sink takes every recipient anyway. (A missing
+    # users file, read later, stops these starts: past the postmaster check.)
+    path = aliases_file(tmp_path, "POSTMASTER: alice\n")
+    for options in (["--aliases", path], ["--sink"]):
+        r = run_once(build, ["-d", str(mail), *options, "--users", str(tmp_path / "no-users")], tmp_path)
+        err = r.stderr.decode(errors="replace")
+        assert r.returncode == 2 and "users file" in err and "no postmaster" not in err, (options, err[-300:])

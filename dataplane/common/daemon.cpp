@@ -1,12 +1,18 @@
 #include "dataplane/common/daemon.hpp"
 
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <fcntl.h>
+#include <filesystem>
 #include <stdexcept>
-#include <sys/file.h>
-#include <unistd.h>
+#include <vector>
 
 namespace bm {
 
@@ -71,6 +77,48 @@ void daemon_ready(int fd) {
     char byte = 1;
     if (write(fd, &byte, 1) != 1) { /* the parent is gone; nothing to tell */ }
     close(fd);
+}
+
+RunAs find_user(const std::string& name) {
+    std::vector<char> buf(16384);
+    passwd entry{};
+    passwd* found = nullptr;
+    int err = getpwnam_r(name.c_str(), &entry, buf.data(), buf.size(), &found);
+    if (err != 0) throw std::runtime_error("--user " + name + ": " + std::strerror(err));
+    if (!found) throw std::runtime_error("--user " + name + ": no such user");
+    if (found->pw_uid == 0) throw std::runtime_error("--user " + name + ": is root (uid 0); name an ordinary account");
+    return RunAs{name, found->pw_uid, found->pw_gid};
+}
+
+void give_tree(const std::string& dir, const RunAs& user) {
+    auto give = [&](const std::filesystem::path& path) {
+        if (::lchown(path.c_str(), user.uid, user.gid) != 0)
+            throw std::runtime_error("cannot give " + path.string() + " to user " + user.name + ": " +
+                                     std::strerror(errno));
+    };
+    give(dir);
+    for (const auto& entry : std::filesystem::recursive_directory_iterator(dir)) give(entry.path());
+}
+
+void drop_privileges(const RunAs& user) {
+    auto fail = [&](const char* step) {
+        throw std::runtime_error(std::string("--user ") + user.name + ": " + step + ": " + std::strerror(errno));
+    };
+    // Groups first: setuid would take the right to change them away.
+    if (::initgroups(user.name.c_str(), user.gid) != 0) fail("initgroups");
+    if (::setgid(user.gid) != 0) fail("setgid");
+    if (::setuid(user.uid) != 0) fail("setuid");
+    if (::setuid(0) == 0 || ::geteuid() == 0) {
+        errno = EPERM;
+        fail("root could be regained");
+    }
+    ::umask(077);
+}
+
+void require_writable(const std::string& dir, const char* what, const RunAs& user) {
+    if (::access(dir.c_str(), W_OK | X_OK) != 0)
+        throw std::runtime_error(std::string(what) + " " + dir + ": not writable by user " + user.name + " (" +
+                                 std::strerror(errno) + "); chown -R " + user.name + " it");
 }
 
 }  // namespace bm

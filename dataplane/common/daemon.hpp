@@ -1,6 +1,9 @@
 // --daemon and --pid-file: detach from the terminal, and refuse to run twice
-// on one pid file (an flock held for the life of the process).
+// on one pid file (an flock held for the life of the process). --user: run
+// as an ordinary account once the ports and files are open.
 #pragma once
+
+#include <sys/types.h>
 
 #include <string>
 
@@ -27,5 +30,25 @@ private:
 // options may hold relative paths.
 int daemonize();
 void daemon_ready(int fd);
+
+// --user NAME, as Postfix's and Dovecot's masters do: everything that needs
+// root (ports, the DPDK port or TAP, the log and pid files) is opened first,
+// then the process becomes NAME for good, before the first client is served.
+struct RunAs {
+    std::string name;
+    uid_t uid = 0;
+    gid_t gid = 0;
+};
+// Throws std::runtime_error "--user NAME: no such user" (exit 2 at start).
+RunAs find_user(const std::string& name);
+// chown -R of a directory the server owns (the queue dir, which it may have
+// just created as root), so it stays usable after the drop.
+void give_tree(const std::string& dir, const RunAs& user);
+// initgroups, setgid, setuid, then umask 077 (mail and queue files 0600,
+// dirs 0700); throws if any step fails or root could be regained.
+void drop_privileges(const RunAs& user);
+// After the drop: throws naming the dir and the user when the server could
+// not create files in it (so it fails at start, not at the first delivery).
+void require_writable(const std::string& dir, const char* what, const RunAs& user);
 
 }  // namespace bm

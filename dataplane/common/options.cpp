@@ -24,7 +24,7 @@ enum LongOnly : int {
     opt_sink, opt_fixed_isn, opt_tcb_capacity, opt_ip, opt_gateway,
     opt_relay_timeout, opt_poll, opt_poll_idle_us, opt_max_spool, opt_min_mss,
     opt_version, opt_smtp_idle_timeout, opt_pop3_idle_timeout, opt_send_timeout,
-    opt_aliases, opt_max_hops, opt_max_conn_per_ip, opt_max_conn_rate_per_ip,
+    opt_aliases, opt_max_hops, opt_max_conn_per_ip, opt_max_conn_rate_per_ip, opt_user,
     opt_max_queue_lifetime, opt_max_retry_delay, opt_delay_warning,
 };
 
@@ -108,6 +108,8 @@ const OptionSpec option_specs[] = {
     {"log", opt_log, "FILE", Group::process, both, "stderr",
      "one log for receiver and relay client"},
     {"daemon", opt_daemon, nullptr, Group::process, both, "off", "detach from the terminal (needs --log)"},
+    {"user", opt_user, "NAME", Group::process, both, "none: keeps the starting user",
+     "after opening ports and files as root, run as NAME (its uid, gid and groups)"},
     {"pid-file", opt_pid_file, "F", Group::process, both, "none",
      "write the pid; a second instance on the same file refuses to start"},
     {nullptr, 'v', nullptr, Group::process, both, "off", "debug lines: each command and reply"},
@@ -304,6 +306,10 @@ void apply(Options& o, int id, const char* arg, Build build) {
     case opt_log: o.log_file = arg; break;
     case opt_daemon: o.daemon = true; break;
     case opt_pid_file: o.pid_file = arg; break;
+    case opt_user:
+        if (!*arg) throw UsageError("--user: empty name");
+        o.user = arg;
+        break;
     case opt_header_fill:
         if (std::string_view(arg) == "all") o.header_fill = true;
         else if (std::string_view(arg) == "none") o.header_fill = false;

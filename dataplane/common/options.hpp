@@ -63,6 +63,7 @@ struct Options {
     std::string log_file;
     bool daemon = false;
     std::string pid_file;
+    std::string user;  // --user: the account to run as once ports and files are open
     bool header_fill = true;
     bool verbose = false;
     bool about = false;    // -a

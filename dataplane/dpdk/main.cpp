@@ -77,6 +77,8 @@ cpu_set_t thread_cpus() {
 
 
 int serve(const bm::Options& options, bm::dpdk::CommandLine& line) {
+    std::optional<bm::RunAs> run_as;  // looked up first: an unknown user touches nothing
+    if (!options.user.empty()) run_as = bm::find_user(options.user);
     bm::dpdk::Addressing addressing = bm::dpdk::addressing(options);
     bm::store::MailStore store(store_config(options));  // validates the mail dir first
     bm::EventLog log;
@@ -120,6 +122,14 @@ int serve(const bm::Options& options, bm::dpdk::CommandLine& line) {
     bm::dpdk::PollLoop loop(options, addressing, port, options.sink ? nullptr : &store, *worker, log, counters);
     bm::dpdk::register_telemetry(counters);
     pid_file.write_pid();
+    if (run_as) {
+        // The EAL, the port (TAP, memif, ...) and the log and pid files are
+        // open; the queue dir was made as root. From here on nothing runs
+        // as root (glibc changes every thread's ids, the EAL's too).
+        bm::give_tree(options.queue_dir, *run_as);
+        bm::drop_privileges(*run_as);
+        if (!options.sink) bm::require_writable(options.mail_dir, "mail dir", *run_as);
+    }
     bm::daemon_ready(ready);
     return loop.run(signal_flags);
 }

@@ -188,6 +188,13 @@ TEST(Options, SeparateIdleTimeouts) {
               "--pop3-idle-timeout: 'x' is not a number from 1 to 4294967295");
 }
 
+TEST(Options, UserToRunAs) {
+    EXPECT_EQ(parse({"-d", "m"}).user, "");
+    EXPECT_EQ(parse({"-d", "m", "--user", "baremail"}).user, "baremail");
+    EXPECT_EQ(rejection({"-d", "m", "--user", ""}), "--user: empty name");
+    EXPECT_EQ(rejection({"-d", "m", "--user"}), "missing argument for --user");
+}
+
 TEST(Options, HelpAndVersionNeedNoMailDir) {
     EXPECT_TRUE(parse({"--help"}).help);
     EXPECT_TRUE(parse({"-h"}).help);

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <future>
+#include <memory>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -33,6 +34,23 @@ struct Recorder final : ControlHandler {
     }
 };
 
+// A server on a scratch queue dir whose handler records and answers.
+struct Served {
+    TempDir dir;
+    Recorder handler;
+    std::string error;
+    std::unique_ptr<ControlServer> server = ControlServer::open(dir.path(), handler, error);
+    Served() { handler.server = server.get(); }
+};
+
+// An AF_UNIX address for `path` (short: test dirs are).
+sockaddr_un address_of(const std::string& path) {
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::copy(path.begin(), path.end(), addr.sun_path);
+    return addr;
+}
+
 // Runs ask_server on a thread while this one polls the server (bounded).
 ClientResult ask_while_polling(ControlServer& server, const std::string& queue_dir, const Request& r) {
     auto answer = std::async(std::launch::async, [&] { return ask_server(queue_dir, r, 5); });
@@ -44,12 +62,9 @@ ClientResult ask_while_polling(ControlServer& server, const std::string& queue_d
 }  // namespace
 
 TEST(ControlServer, RequestReachesTheHandlerAndTheReplyTheClient) {
-    TempDir dir;
-    Recorder handler;
-    std::string error;
-    auto server = ControlServer::open(dir.path(), handler, error);
-    ASSERT_TRUE(server) << error;
-    handler.server = server.get();
+    Served t;
+    ASSERT_TRUE(t.server) << t.error;
+    auto& [dir, handler, error, server] = t;
     ClientResult r = ask_while_polling(*server, dir.path(), Request{Command::hold, "Q1"});
     ASSERT_EQ(r.kind, ClientResult::Kind::replied) << r.error;
     EXPECT_EQ(r.reply.outcome, Outcome::ok);
@@ -64,17 +79,11 @@ TEST(ControlServer, RequestReachesTheHandlerAndTheReplyTheClient) {
 }
 
 TEST(ControlServer, ABadLineIsAnsweredWithoutReachingTheHandler) {
-    TempDir dir;
-    Recorder handler;
-    std::string error;
-    auto server = ControlServer::open(dir.path(), handler, error);
-    ASSERT_TRUE(server) << error;
-    handler.server = server.get();
+    Served t;
+    ASSERT_TRUE(t.server) << t.error;
+    auto& [dir, handler, error, server] = t;
     int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::string path = socket_path(dir.path());
-    std::copy(path.begin(), path.end(), addr.sun_path);
+    sockaddr_un addr = address_of(socket_path(dir.path()));
     ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
     std::string line = "delete ../x\n";
     ASSERT_EQ(::send(fd, line.data(), line.size(), 0), ssize_t(line.size()));
@@ -88,11 +97,9 @@ TEST(ControlServer, ABadLineIsAnsweredWithoutReachingTheHandler) {
 }
 
 TEST(ControlServer, SocketIsOwnerOnlyAndRemovedAtTheEnd) {
-    TempDir dir;
-    Recorder handler;
-    std::string error;
-    auto server = ControlServer::open(dir.path(), handler, error);
-    ASSERT_TRUE(server) << error;
+    Served t;
+    ASSERT_TRUE(t.server) << t.error;
+    auto& [dir, handler, error, server] = t;
     struct stat st {};
     ASSERT_EQ(::lstat(socket_path(dir.path()).c_str(), &st), 0);
     EXPECT_TRUE(S_ISSOCK(st.st_mode));
@@ -108,10 +115,7 @@ TEST(ControlServer, ALeftoverSocketIsReplacedALiveOneIsNot) {
     {
         // A socket file nobody listens on, as a crash leaves it.
         int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
-        sockaddr_un addr{};
-        addr.sun_family = AF_UNIX;
-        std::string path = socket_path(dir.path());
-        std::copy(path.begin(), path.end(), addr.sun_path);
+        sockaddr_un addr = address_of(socket_path(dir.path()));
         ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
         ::close(fd);
     }

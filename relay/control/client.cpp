@@ -1,5 +1,7 @@
 #include "relay/control/client.hpp"
 
+#include "relay/control/socket_address.hpp"
+
 #include <cerrno>
 #include <cstring>
 #include <sys/socket.h>
@@ -22,10 +24,12 @@ ClientResult failed(ClientResult::Kind kind, std::string why) {
 
 ClientResult ask_server(const std::string& queue_dir, const Request& request, int timeout_s) {
     std::string path = socket_path(queue_dir);
-    sockaddr_un addr{};
-    if (path.size() >= sizeof addr.sun_path) return failed(ClientResult::Kind::failed, "socket path too long: " + path);
-    addr.sun_family = AF_UNIX;
-    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    SocketAddress address = socket_address(path);
+    if (!address.valid()) {
+        // No such queue dir: no server can be answering there.
+        return failed(ClientResult::Kind::not_running, "the server is not running (" + address.error + ")");
+    }
+    sockaddr_un& addr = address.addr;
     int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return failed(ClientResult::Kind::failed, std::string("socket: ") + std::strerror(errno));
     timeval tv{timeout_s, 0};

@@ -1,5 +1,7 @@
 #include "relay/control/server.hpp"
 
+#include "relay/control/socket_address.hpp"
+
 #include <cerrno>
 #include <cstring>
 #include <sys/socket.h>
@@ -13,14 +15,6 @@ namespace {
 
 constexpr std::time_t client_timeout = 30;
 constexpr int max_clients = 16;
-
-bool address_of(const std::string& path, sockaddr_un& addr) {
-    if (path.size() >= sizeof addr.sun_path) return false;
-    addr = {};
-    addr.sun_family = AF_UNIX;
-    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-    return true;
-}
 
 // A socket file nobody listens on is a leftover of a crash.
 bool someone_listens(const sockaddr_un& addr) {
@@ -44,11 +38,12 @@ bool peer_allowed(int fd) {
 std::unique_ptr<ControlServer> ControlServer::open(const std::string& queue_dir, ControlHandler& handler,
                                                    std::string& error) {
     std::string path = socket_path(queue_dir);
-    sockaddr_un addr{};
-    if (!address_of(path, addr)) {
-        error = "control socket path too long (" + std::to_string(path.size()) + " octets): " + path;
+    SocketAddress address = socket_address(path);
+    if (!address.valid()) {
+        error = "control socket " + path + ": " + address.error;
         return nullptr;
     }
+    const sockaddr_un& addr = address.addr;
     struct stat st {};
     if (::lstat(path.c_str(), &st) == 0) {
         if (!S_ISSOCK(st.st_mode)) {
@@ -68,7 +63,7 @@ std::unique_ptr<ControlServer> ControlServer::open(const std::string& queue_dir,
     }
     // The queue dir is 0700, so the moment between bind and chmod opens
     // nothing to other users.
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+    if (::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0 ||
         ::chmod(path.c_str(), 0600) != 0 || ::listen(fd, max_clients) != 0) {
         error = "control socket " + path + ": " + std::strerror(errno);
         ::close(fd);

@@ -132,3 +132,27 @@ TEST(ControlServer, NoServerIsSaidPlainly) {
     EXPECT_EQ(r.kind, ClientResult::Kind::not_running);
     EXPECT_EQ(r.error, "the server is not running (nothing answers on " + socket_path(dir.path()) + ")");
 }
+
+// sun_path holds 107 octets; a deeper queue dir is reached through its
+// directory's descriptor, for the server and the tool alike.
+TEST(ControlServer, AQueueDirDeeperThanSunPathStillWorks) {
+    TempDir root;
+    std::string deep = root.path();
+    while (deep.size() < 150) {
+        deep += "/a-rather-long-directory-name";
+        ASSERT_EQ(::mkdir(deep.c_str(), 0700), 0);
+    }
+    Recorder handler;
+    std::string error;
+    auto server = ControlServer::open(deep, handler, error);
+    ASSERT_TRUE(server) << error;
+    handler.server = server.get();
+    struct stat st {};
+    ASSERT_EQ(::lstat(socket_path(deep).c_str(), &st), 0);  // in the real directory
+    EXPECT_TRUE(S_ISSOCK(st.st_mode));
+    ClientResult r = ask_while_polling(*server, deep, Request{Command::flush, ""});
+    ASSERT_EQ(r.kind, ClientResult::Kind::replied) << r.error;
+    EXPECT_EQ(r.reply.outcome, Outcome::ok);
+    server.reset();
+    EXPECT_NE(::lstat(socket_path(deep).c_str(), &st), 0);
+}

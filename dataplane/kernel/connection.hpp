@@ -58,6 +58,8 @@ public:
     int fd = -1;
     Service service = Service::smtp;  // the listener's; not used when `relay`
     bool relay = false;               // an outbound connection of the relay client
+    bool client_counted = false;      // admitted by ServiceHost::admit: released at teardown
+    std::uint32_t remote_ip = 0;      // host byte order
     apps::Peer peer;
     std::string peer_text;  // "ip:port" for the log
     apps::HostedSession hosted;

@@ -135,6 +135,10 @@ void KernelServer::run(store::MailStore* store) {
     backend_ = &backend;
     epoll_event wev{EPOLLIN, {.u64 = key_store}};
     epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, backend.event_fd(), &wev);
+    if (backend.auth_event_fd() >= 0) {  // finished password checks, drained by backend.poll() too
+        epoll_event aev{EPOLLIN, {.u64 = key_store}};
+        epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, backend.auth_event_fd(), &aev);
+    }
     log_.event("server", "-", "start", "pid=" + std::to_string(getpid()));
     if (store && relay_capacity_ > 0) {
         start_relay(*store, worker);
@@ -215,23 +219,41 @@ void KernelServer::begin_shutdown() {
 
 void KernelServer::accept_clients(Listener& listener) {
     for (;;) {
-        int fd = accept4(listener.fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        sockaddr_in remote{};
+        socklen_t remote_len = sizeof remote;
+        int fd = accept4(listener.fd, reinterpret_cast<sockaddr*>(&remote), &remote_len,
+                         SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED) continue;
             if (errno != EAGAIN) log_.event(apps::service_name(listener.service), "-", "accept-failed", errno_text());
             return;
         }
-        if (listener.active >= listener.limit || free_slots_.empty()) refuse_client(fd, listener);
-        else start_session(fd, listener);
+        if (listener.active >= listener.limit || free_slots_.empty()) {
+            refuse_client(fd, listener, "too many connections", remote);
+            continue;
+        }
+        // SPEC --max-conn-per-ip, --max-conn-rate-per-ip (the DPDK engine asks the same host).
+        std::uint32_t ip = ntohl(remote.sin_addr.s_addr);
+        apps::ClientLimits::Verdict verdict = host_.admit(listener.service, ip, now_ms());
+        if (verdict != apps::ClientLimits::Verdict::admitted) {
+            refuse_client(fd, listener, apps::verdict_text(verdict), remote);
+            continue;
+        }
+        start_session(fd, listener, true);
     }
 }
 
+std::chrono::milliseconds KernelServer::now_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch());
+}
+
 // SPEC --max-conn: the next client gets 421 / -ERR and is closed.
-void KernelServer::refuse_client(int fd, Listener& listener) {
+void KernelServer::refuse_client(int fd, Listener& listener, const char* why, const sockaddr_in& remote) {
     std::string_view line = host_.busy_line(listener.service);
     ssize_t ignored = ::send(fd, line.data(), line.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
     (void)ignored;
-    log_.event(apps::service_name(listener.service), "-", "refused", "too many connections");
+    std::string peer = format_ipv4(ntohl(remote.sin_addr.s_addr)) + ":" + std::to_string(ntohs(remote.sin_port));
+    log_.event(apps::service_name(listener.service), peer, "refused", why);
     ::close(fd);
 }
 
@@ -258,7 +280,7 @@ Connection& KernelServer::take_slot(int fd, Service service, bool relay) {
     return c;
 }
 
-void KernelServer::start_session(int fd, Listener& listener) {
+void KernelServer::start_session(int fd, Listener& listener, bool counted) {
     Connection& c = take_slot(fd, listener.service, false);
     std::uint32_t slot = c.slot;
     ++listener.active;
@@ -269,6 +291,8 @@ void KernelServer::start_session(int fd, Listener& listener) {
     len = sizeof local;
     getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len);
     std::uint32_t remote_ip = ntohl(remote.sin_addr.s_addr);
+    c.client_counted = counted;
+    c.remote_ip = remote_ip;
     c.peer.ip = format_ipv4(remote_ip);
     c.peer.port = ntohs(remote.sin_port);
     c.peer.local_ip = format_ipv4(ntohl(local.sin_addr.s_addr));
@@ -399,6 +423,7 @@ void KernelServer::teardown(Connection& c, const char* why) {
     active_.pop_back();
     if (relay) --relay_active_;
     else --listeners_[std::size_t(c.service)].active;
+    if (std::exchange(c.client_counted, false)) host_.release(c.service, c.remote_ip, now_ms());
     free_slots_.push_back(c.slot);
     // Last: the agent may open the next connection from the freed slot.
     if (relay && relay_) relay_->on_session_end(delivery, peer, results);

@@ -10,6 +10,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <netinet/in.h>
 #include <string>
 #include <vector>
 
@@ -53,11 +54,13 @@ private:
     void open_listener(Service service, std::uint16_t port);
     void handle_event(std::uint64_t key, std::uint32_t events);
     void accept_clients(Listener& listener);
-    void start_session(int fd, Listener& listener);
+    // counted: admitted by ServiceHost::admit, released at teardown.
+    void start_session(int fd, Listener& listener, bool counted);
+    static std::chrono::milliseconds now_ms();
     Connection& take_slot(int fd, Service service, bool relay);
     void finish_connect(Connection& c);
     void start_relay(store::MailStore& store, store::IoWorker& worker);
-    void refuse_client(int fd, Listener& listener);
+    void refuse_client(int fd, Listener& listener, const char* why, const sockaddr_in& remote);
     void on_readable(Connection& c);
     void offer_input(Connection& c);
     bool resume_input(Connection& c);  // false: torn down

@@ -15,6 +15,7 @@ import threading
 import time
 
 import helpers
+import sanitizers
 from conftest import record_result
 
 FLOOD_BYTES = 30 * 1024 * 1024
@@ -79,7 +80,10 @@ def test_lf_flood_that_never_reads_is_bounded_and_closed_by_send_timeout(server,
                   f"closed after {result['closed']} s, server peak RSS +{growth / 1024:.0f} KiB")
     helpers.wait_log_event(s, "smtp", "timeout", detail="send")
     assert result["closed"] is not None, "the flooding connection was never closed"
-    assert growth < RSS_LIMIT, f"peak RSS grew by {growth} bytes"
+    # ASan's quarantine keeps freed replies resident: the bound shows only
+    # in the plain build's RSS.
+    if not sanitizers.is_sanitized(s.build.binary):
+        assert growth < RSS_LIMIT, f"peak RSS grew by {growth} bytes"
 
 
 def test_slowloris_command_line_is_closed_by_idle_timeout(server):

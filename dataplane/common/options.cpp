@@ -435,6 +435,8 @@ apps::HostConfig host_config(const Options& o, const std::string& instance_tag) 
             if (cidr.contains(ip)) return true;
         return false;
     };
+    c.client_limits.max_connections = o.max_conn_per_ip;
+    c.client_limits.max_rate = o.max_conn_rate_per_ip;
     return c;
 }
 

@@ -243,6 +243,9 @@ TEST(Options, NumbersAtTheEdgesOfTheirRanges) {
     EXPECT_EQ(parse({"-d", "m", "--max-conn", "1048576"}).max_conn, 1048576u);
     EXPECT_EQ(parse({"-d", "m", "--max-conn-per-ip", "0"}).max_conn_per_ip, 0u);
     EXPECT_EQ(parse({"-d", "m", "--max-conn-per-ip", "7", "--max-conn-rate-per-ip", "30"}).max_conn_rate_per_ip, 30u);
+    apps::HostConfig host = host_config(parse({"-d", "m", "--max-conn-per-ip", "7", "--max-conn-rate-per-ip", "30"}), "t");
+    EXPECT_EQ(host.client_limits.max_connections, 7u);  // what both builds' ServiceHost counts by
+    EXPECT_EQ(host.client_limits.max_rate, 30u);
     EXPECT_EQ(parse({"-d", "m", "--ip", "10.0.0.1/32"}, Build::dpdk).prefix_len, 32);
 }
 

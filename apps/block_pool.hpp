@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstddef>
+#include <new>
 #include <utility>
 
 namespace bm::apps {
@@ -95,6 +96,37 @@ public:
 
 private:
     Block* block_ = nullptr;
+};
+
+// A machine too big to sit in every TCB (the POP3 server with its
+// maildrop view, the relay client with its message), built in a pooled
+// block instead: the connection holds a pointer, the block goes back to
+// the pool with the machine.
+template <class Machine>
+class PooledMachine {
+public:
+    template <class... Args>
+    explicit PooledMachine(Args&&... args) : storage_(BlockPool<Storage>::local().take()) {
+        try {
+            new (storage_->bytes) Machine(std::forward<Args>(args)...);
+        } catch (...) {
+            BlockPool<Storage>::local().give(storage_);
+            throw;
+        }
+    }
+    PooledMachine(const PooledMachine&) = delete;
+    PooledMachine& operator=(const PooledMachine&) = delete;
+    ~PooledMachine() {
+        get().~Machine();
+        BlockPool<Storage>::local().give(storage_);
+    }
+    Machine& get() { return *std::launder(reinterpret_cast<Machine*>(storage_->bytes)); }
+
+private:
+    struct Storage {
+        alignas(Machine) unsigned char bytes[sizeof(Machine)];
+    };
+    Storage* storage_;
 };
 
 }  // namespace bm::apps

@@ -52,6 +52,8 @@ public:
     // An eventfd written (as well as event_fd) each time a check finishes.
     void set_wake_fd(int fd) { wake_fd_ = fd; }
     std::size_t in_flight() const { return in_flight_; }  // polling thread
+    // SIGHUP: the next check reads the users file again, changed or not.
+    void reload_users() { users_.request_reload(); }
     // Finish the queued checks, then join the thread (their results stay
     // for poll()).
     void stop();

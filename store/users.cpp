@@ -98,7 +98,7 @@ const Users& UsersFile::current() {
     }
     Stamp stamp{static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec,
                 static_cast<std::int64_t>(st.st_size), static_cast<std::int64_t>(st.st_ino)};
-    if (stamp == stamp_) return users_;
+    if (stamp == stamp_ && !reload_requested_.exchange(false, std::memory_order_relaxed)) return users_;
     try {
         users_ = Users(path_);
         stamp_ = stamp;

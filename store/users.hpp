@@ -3,6 +3,7 @@
 // starting with '#' are ignored.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -37,7 +38,10 @@ class UsersFile {
 public:
     // Throws std::runtime_error when the first read fails.
     explicit UsersFile(std::string path);
-    const Users& current();  // reloaded first if the file changed
+    const Users& current();  // reloaded first if the file changed (or asked to be)
+    // SIGHUP: the next current() reads the file even if it looks unchanged.
+    // From any thread.
+    void request_reload() { reload_requested_.store(true, std::memory_order_relaxed); }
 
 private:
     struct Stamp {
@@ -47,6 +51,7 @@ private:
     std::string path_;
     Users users_;
     Stamp stamp_;
+    std::atomic<bool> reload_requested_{false};
 };
 
 }  // namespace bm::store

@@ -120,6 +120,10 @@ public:
         auto* opened = std::get_if<apps::MaildropOpened>(&reply_);
         if (opened && opened->outcome == apps::Outcome::ok && store())
             store()->close_maildrop(opened->maildrop, {}, false);
+        // A spool the delivery had not taken yet would hold its share of
+        // --max-spool until the next start (dropping a taken one is a no-op).
+        auto* deliver = std::get_if<apps::Deliver>(&request_);
+        if (deliver && deliver->spool != 0 && store()) store()->drop_spool(deliver->spool);
         reply_ = failure_reply(request_, apps::Outcome::temp_failure, "I/O job failed");
         delivery_status_ = store::Status::temp_failure;
         queued_remote_ = false;
@@ -223,6 +227,11 @@ MailBackend::MailBackend(store::MailStore* store, store::IoWorker& worker, Reply
     : store_(store), worker_(worker), on_reply_(std::move(on_reply)) {
     if (store_ && !store_->config().users_file.empty())
         auth_ = std::make_unique<store::AuthWorker>(store_->config().users_file);
+    if (auth_)
+        users_reload_ = reload_hooks().add("users", [this] {
+            store_->reload_users();  // reads it now: an unreadable file is reported (and the old users kept)
+            auth_->reload_users();   // the password checks' copy, on their own thread
+        });
 }
 
 void MailBackend::submit(std::uint64_t token, apps::StoreRequest request) {

@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "apps/mail_port.hpp"
+#include "dataplane/common/program.hpp"
 #include "store/auth_worker.hpp"
 #include "store/io_worker.hpp"
 #include "store/mail_store.hpp"
@@ -63,6 +64,7 @@ private:
     // POP3 passwords are checked here first, never on the I/O worker
     // (crypt takes milliseconds; the worker's fsyncs must not wait on it).
     std::unique_ptr<store::AuthWorker> auth_;
+    ReloadHooks::Registration users_reload_;  // SIGHUP: the users file, read again
     ReplyHandler on_reply_;
     std::function<void()> on_queued_;
     // Requests the worker's ring had no room for: answered with a temporary

@@ -86,8 +86,6 @@ int serve(const bm::Options& options, bm::dpdk::CommandLine& line) {
     // From here a HUP or USR1 is kept for the loop (a flag), no longer fatal.
     install_signal_handlers();
     auto log_reload = bm::reload_hooks().add("log", [&] { log.reopen(); });
-    bm::ReloadHooks::Registration users_reload;
-    if (!options.users_file.empty()) users_reload = bm::reload_hooks().add("users", [&] { store.reload_users(); });
     bm::PidFile pid_file;
     if (!options.pid_file.empty()) pid_file.lock(options.pid_file);
     int ready = -1;

@@ -30,8 +30,6 @@ int serve(const bm::Options& options) {
     // Ports first: a busy port must fail before anything is created on disk.
     bm::kernel::KernelServer server(options, log);
     bm::store::MailStore store(store_config(options));
-    bm::ReloadHooks::Registration users_reload;
-    if (!options.users_file.empty()) users_reload = bm::reload_hooks().add("users", [&] { store.reload_users(); });
     bm::PidFile pid_file;
     if (!options.pid_file.empty()) pid_file.lock(options.pid_file);
     int ready = -1;

@@ -241,7 +241,7 @@ void SmtpServer::on_store_reply(StoreReply reply) {
         on_delivered(delivered ? *delivered : Delivered{Outcome::temp_failure, "bad reply"});
     }
     if (work().final_line_due) {
-        end_session(work().final_line);
+        end_session({work().final_line});
         return;
     }
     process_input();
@@ -249,13 +249,10 @@ void SmtpServer::on_store_reply(StoreReply reply) {
 
 void SmtpServer::on_idle_timeout() {
     // RFC 5321 §4.5.3.2: the server may close an idle session; 421 first (§3.8).
-    std::string line = "421 ";
-    if (esmtp()) line += "4.4.2 ";
-    line += config_.hostname + " Error: timeout exceeded";
-    end_session(line);
+    end_session({"421 ", esmtp() ? "4.4.2 " : "", config_.hostname, " Error: timeout exceeded"});
 }
 
-void SmtpServer::on_shutdown() { end_session("421 " + config_.hostname + " shutting down"); }
+void SmtpServer::on_shutdown() { end_session({"421 ", config_.hostname, " shutting down"}); }
 
 void SmtpServer::on_peer_closed() {
     // RFC 5321 §3.3: a transaction without its final "." is void.
@@ -502,7 +499,11 @@ void SmtpServer::proceed_noop(std::string_view) { reply_ok("2.0.0", "Ok"); }
 
 void SmtpServer::proceed_quit(std::string_view) {
     // RFC 5321 §4.1.1.10: 221, then close.
-    end_session(esmtp() ? "221 2.0.0 Bye" : "221 " + config_.hostname + " closing connection");
+    if (esmtp()) {
+        end_session({"221 2.0.0 Bye"});
+    } else {
+        end_session({"221 ", config_.hostname, " closing connection"});
+    }
 }
 
 void SmtpServer::proceed_help(std::string_view) {
@@ -898,10 +899,14 @@ void SmtpServer::reply_ok(std::string_view status, std::string_view text, std::s
 
 // The last line of a session; if the store still owes an answer, that
 // answer's reply goes first (RFC 5321 §3.8: the 421 comes in order).
-void SmtpServer::end_session(std::string_view line) {
+// The line comes in parts, like send_line's, so building it costs no
+// allocation; a line held for later goes into the pooled block's string.
+void SmtpServer::end_session(std::initializer_list<std::string_view> line) {
     if (closed_session()) return;
     if (waiting()) {
-        work().final_line.assign(line);
+        std::string& held = work().final_line;
+        held.clear();
+        for (std::string_view part : line) held += part;
         work().final_line_due = true;
         return;
     }

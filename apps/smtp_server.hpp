@@ -143,7 +143,7 @@ private:
     void reply(std::string_view code, std::string_view status, std::string_view text,
                std::string_view more = {});
     void reply_ok(std::string_view status, std::string_view text, std::string_view more = {});
-    void end_session(std::string_view line);
+    void end_session(std::initializer_list<std::string_view> line);
     void close();
     void reset_transaction();
 

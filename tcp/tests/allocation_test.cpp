@@ -249,5 +249,29 @@ TEST_F(SinkSessions, AThousandSmtpSessionsAllocateNothingButTheirStoreRequests) 
     EXPECT_EQ(engine_->invariant_violation(), "");
 }
 
+// A HELO session's 221 names the host ("221 mx.test closing connection"):
+// put together in place like every other reply.
+TEST_F(SinkSessions, AThousandHeloQuitSessionsAllocateNothing) {
+    auto helo_quit = [&](std::uint16_t client_port) {
+        FourTuple tuple{server_ip, smtp_port, client_ip, client_port};
+        ++now_;
+        std::uint32_t seq = send(tuple, client_isn, SYN);
+        seq = send(tuple, seq, ACK);
+        seq = send(tuple, seq, ACK | PSH, "HELO client.test\r\n");
+        bool ok = out_.last_code() == "250";
+        seq = send(tuple, seq, ACK | PSH, "QUIT\r\n");
+        ok = ok && out_.last_code() == "221";
+        send(tuple, seq, ACK | FIN);
+        return ok;
+    };
+    int wrong = 0;
+    for (std::uint16_t i = 0; i < 10; ++i) wrong += !helo_quit(std::uint16_t(30000 + i));
+    heap::mark();
+    for (std::uint16_t i = 0; i < 1000; ++i) wrong += !helo_quit(std::uint16_t(40000 + i));
+    EXPECT_EQ(heap::stats().allocations, 0u);
+    EXPECT_EQ(wrong, 0);
+    EXPECT_EQ(engine_->open_connections(), 0u);
+}
+
 }  // namespace
 }  // namespace bm::tcp::testing

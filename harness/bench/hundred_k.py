@@ -89,7 +89,8 @@ def start_server(build: Path, work: Path, capacity: int, server_cpu: str) -> ser
     argv = [str(servers.find_binary(build, "baremail")), "--no-huge", "-m", str(512 + mbuf_mb), "--no-pci",
             "-l", server_cpu, "--file-prefix", prefix, "--vdev", f"net_tap0,iface={tap}", "--",
             "--sink", "-d", str(work / "empty-mail"), "--users", str(users), "--log", str(work / "server.log"),
-            "--ip", f"{SERVER_IP}/24", "--tcb-capacity", str(capacity), "--max-conn", str(capacity)]
+            "--ip", f"{SERVER_IP}/24", "--tcb-capacity", str(capacity), "--max-conn", str(capacity),
+            "--max-conn-per-ip", "0"]  # a few client addresses hold them all
     server = servers.DpdkServer(argv, work, "baremail", SERVER_IP, prefix)
 
     def tap_up():

@@ -118,12 +118,10 @@ void KernelServer::open_listener(Service service, std::uint16_t port) {
 // ---- the loop -----------------------------------------------------------------
 
 void KernelServer::run(store::MailStore* store) {
-    sigset_t signals;
-    sigemptyset(&signals);
-    sigaddset(&signals, SIGTERM);
-    sigaddset(&signals, SIGINT);
+    // TERM, INT, HUP, USR1 (program.hpp): read here, on the loop; the
+    // rest that would end the process are ignored (run_program).
+    sigset_t signals = server_signals();
     sigprocmask(SIG_BLOCK, &signals, nullptr);
-    signal(SIGPIPE, SIG_IGN);
     signal_fd_ = signalfd(-1, &signals, SFD_NONBLOCK | SFD_CLOEXEC);
     epoll_event sev{EPOLLIN, {.u64 = key_signal}};
     epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, signal_fd_, &sev);
@@ -190,8 +188,28 @@ void KernelServer::handle_event(std::uint64_t key, std::uint32_t events) {
 void KernelServer::read_signals() {
     signalfd_siginfo info{};
     while (read(signal_fd_, &info, sizeof info) == sizeof info) {
-        if (!stopping_) begin_shutdown();
+        switch (signal_request(int(info.ssi_signo))) {
+        case SignalRequest::stop:
+            if (!stopping_) begin_shutdown();
+            break;
+        case SignalRequest::reload: run_reloads(log_); break;
+        case SignalRequest::report: report_counters(); break;
+        case SignalRequest::none: break;
+        }
     }
+}
+
+// SIGUSR1: what the loop knows, as "name value" lines on stderr like the
+// DPDK build's report.
+void KernelServer::report_counters() const {
+    std::string text = "baremail-kernel counters\n";
+    for (const Listener& l : listeners_)
+        if (l.fd >= 0)
+            text += std::string("sessions.") + apps::service_name(l.service) + " " + std::to_string(l.active) + "\n";
+    text += "relay.sessions " + std::to_string(relay_active_) + "\n";
+    text += "connections.free " + std::to_string(free_slots_.size()) + "\n";
+    text += "store.in_flight " + std::to_string(backend_ ? backend_->in_flight() : 0) + "\n";
+    std::fputs(text.c_str(), stderr);
 }
 
 // SPEC: stop accepting, tell every session, finish durable writes, exit 0.

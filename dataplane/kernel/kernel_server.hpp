@@ -74,6 +74,7 @@ private:
     void service_timers();
     void begin_shutdown();
     void read_signals();
+    void report_counters() const;
     std::uint32_t idle_seconds(const Connection& c) const;
 
     const Options& options_;

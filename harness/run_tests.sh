@@ -4,7 +4,9 @@
 # suite (pytest, real clients against both builds: baremail-kernel on
 # loopback, baremail on TAP ports), the latter inside a network namespace of
 # its own (harness/e2e/run_in_netns.sh, which deletes it afterwards, also
-# when interrupted). Ends with one line "N passed, M failed" and exits
+# when interrupted), then once more with the servers built with ASan and
+# UBSan (build-asan, suite e2e-asan; BAREMAIL_ASAN=0 leaves it out, as it
+# does in harness/build.sh). Ends with one line "N passed, M failed" and exits
 # non-zero if anything failed. Needs root (namespace, TAP ports).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +24,12 @@ rm -rf "$results" && mkdir -p "$results"
 builds="${BAREMAIL_TEST_BUILDS:-kernel,dpdk}"
 [ "${BAREMAIL_BUILDS:-$builds}" != "$builds" ] && echo "run_tests: ignoring inherited BAREMAIL_BUILDS=$BAREMAIL_BUILDS (e2e builds: $builds)"
 expected="$(meson test -C build --list 2>/dev/null | grep -v '^ninja' | paste -sd, -),e2e,scapy,compare,fuzz"
+asan="${BAREMAIL_ASAN:-1}"
+if [ "$asan" = 0 ]; then
+    echo "run_tests: BAREMAIL_ASAN=0: no sanitizer run of the e2e suite"
+else
+    expected="$expected,e2e-asan"
+fi
 
 # meson runs each GoogleTest binary with --gtest_output=xml:build/<suite>.xml
 rm -f build/*.xml
@@ -36,14 +44,35 @@ stop_e2e() {
     [ -n "$e2e_pid" ] && kill -TERM "$e2e_pid" 2>/dev/null && wait "$e2e_pid" 2>/dev/null
     exit "$1"
 }
+# run_e2e SUITE [VAR=value...]: the e2e suite with those variables set,
+# its results in $results/SUITE.xml.
+run_e2e() {
+    local suite=$1 rc
+    shift
+    env "$@" BAREMAIL_BUILDS="$builds" harness/e2e/run_in_netns.sh -q -s -p no:cacheprovider \
+        -o junit_suite_name="$suite" --junitxml="$PWD/$results/$suite.xml" &
+    e2e_pid=$!
+    wait "$e2e_pid"
+    rc=$?
+    e2e_pid=""
+    return $rc
+}
 trap 'stop_e2e 130' INT
 trap 'stop_e2e 143' TERM
-BAREMAIL_BUILDS="$builds" harness/e2e/run_in_netns.sh \
-    -q -s -p no:cacheprovider --junitxml="$PWD/$results/e2e.xml" &
-e2e_pid=$!
-wait "$e2e_pid"
+run_e2e e2e
 e2e_rc=$?
-e2e_pid=""
+# The sanitizer run: only the two servers come from build-asan, every tool
+# from build. A report of either sanitizer fails the test during which it
+# appeared (harness/testing/sanitizers.py); the reports stay in
+# $results/sanitizer-reports.
+asan_rc=0
+if [ "$asan" != 0 ]; then
+    started=$SECONDS
+    run_e2e e2e-asan BAREMAIL_SERVER_BUILD_DIR="$PWD/build-asan" \
+        BAREMAIL_SANITIZER_REPORTS="$PWD/$results/sanitizer-reports"
+    asan_rc=$?
+    echo "run_tests: e2e-asan took $((SECONDS - started)) s"
+fi
 trap - INT TERM
 
 # Wire-level tests of the DPDK build (Scapy); the suite makes and removes
@@ -63,4 +92,4 @@ fuzz_rc=$?
 
 /usr/bin/python3 harness/summarize_results.py "$results" --expect "$expected"
 summary_rc=$?
-[ $unit_rc -eq 0 ] && [ $e2e_rc -eq 0 ] && [ $scapy_rc -eq 0 ] && [ $compare_rc -eq 0 ] && [ $fuzz_rc -eq 0 ] && [ $summary_rc -eq 0 ]
+[ $unit_rc -eq 0 ] && [ $e2e_rc -eq 0 ] && [ $asan_rc -eq 0 ] && [ $scapy_rc -eq 0 ] && [ $compare_rc -eq 0 ] && [ $fuzz_rc -eq 0 ] && [ $summary_rc -eq 0 ]

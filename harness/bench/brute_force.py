@@ -34,29 +34,14 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import own_netns  # noqa: E402
+
 INSIDE = "BM_BRUTE_FORCE_NS"
 SERVER, GUESSER, SENDER = "127.0.0.1", "127.0.0.2", "127.0.0.3"
 SMTP_PORT, POP3_PORT = 2500, 11000
 IO_TIMEOUT = 120.0  # a held answer waits at most 60 s (apps/login_penalty.hpp)
-
-
-def in_namespace(argv: list[str]) -> int:
-    """Runs this script again inside a fresh network namespace; removes it
-    (and whatever still runs in it) afterwards."""
-    ns = f"bm-brute-{os.getpid()}"
-    subprocess.run(["ip", "netns", "add", ns], check=True)
-    try:
-        subprocess.run(["ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up"], check=True)
-        env = dict(os.environ, **{INSIDE: "1"})
-        return subprocess.run(["ip", "netns", "exec", ns, sys.executable, __file__, *argv], env=env).returncode
-    finally:
-        for sig in ("TERM", "KILL"):
-            pids = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout.split()
-            if not pids:
-                break
-            subprocess.run(["kill", f"-{sig}", *pids], capture_output=True)
-            time.sleep(1)
-        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
 
 
 class Lines:
@@ -206,8 +191,8 @@ def main() -> int:
     args = p.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("run as root (it makes a network namespace)")
-    if not os.environ.get(INSIDE):
-        return in_namespace(sys.argv[1:])
+    if not own_netns.inside(INSIDE):
+        return own_netns.rerun(__file__, sys.argv[1:], INSIDE, "bm-brute")
     for ip in (GUESSER, SENDER):  # loopback holds 127/8 already; named for clarity
         subprocess.run(["ip", "addr", "add", f"{ip}/8", "dev", "lo"], capture_output=True)
 
@@ -223,7 +208,9 @@ def main() -> int:
             delayed = (Path(tmp) / "log").read_text(errors="replace").count(" auth-delayed ")
         finally:
             server.terminate()
-            server.wait(timeout=30)
+            rc = server.wait(timeout=30)
+            if rc != 0:  # a crash explains any failure above
+                print(f"baremail-kernel exited {rc}: {(Path(tmp) / 'stderr').read_text(errors='replace')[-2000:]}")
 
     refused = sum(1 for a in answers if not a.startswith("-ERR [AUTH]"))
     print(f"guesses: {len(answers)} of {args.guesses} answered in {took:.1f} s "

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+import sanitizers  # harness/testing, on the path through conftest
+import server_health
 from conftest import SANITIZER_REPORTS
 
 HERE = Path(__file__).resolve().parent
@@ -63,3 +65,22 @@ def test_the_injected_use_after_free_goes_unnoticed_without_a_sanitizer(build, t
         pytest.skip("the plain run's")
     rc, out = run_selftest(build, tmp_path, BAREMAIL_TEST_FAULT="use-after-free")
     assert rc == 0 and "1 passed" in out, out[-3000:]
+
+
+def test_a_sanitizer_report_is_taken_once_and_by_the_process_that_left_it(tmp_path):
+    (tmp_path / "report.111").write_text("==111==ERROR: AddressSanitizer: heap-use-after-free\n")
+    (tmp_path / "report.222").write_text("==222==ERROR: LeakSanitizer: detected memory leaks\n")
+    reports = sanitizers.Reports(tmp_path)
+    assert [name for name, _ in reports.take_new(pids=[222, 333])] == ["report.222"]
+    assert [name for name, _ in reports.take_new()] == ["report.111"]
+    assert reports.take_new() == []
+
+
+def test_a_sanitizer_report_fails_the_health_check_of_a_server_that_exited_0():
+    health = server_health.Health()
+    health.on_start()
+    report = "==7==ERROR: AddressSanitizer: stack-buffer-overflow on address 0x7ffe"
+    found = server_health.problems("kernel server s1", health, True, None, "start\n" + report, 0)
+    assert found == ["kernel server s1: crash report (ERROR: AddressSanitizer)"]
+    text = server_health.report([(found, "start\n", report)])
+    assert "--- its sanitizer report ---\n" + report in text

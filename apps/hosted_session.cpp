@@ -18,6 +18,7 @@ Session& HostedSession::session() {
             if constexpr (std::is_same_v<T, std::monostate>) return nullptr;
             else if constexpr (std::is_same_v<T, std::unique_ptr<Session>>) return m.get();
             else if constexpr (std::is_same_v<T, PooledMachine<Pop3Server>> ||
+                               std::is_same_v<T, PooledMachine<EchoServer>> ||
                                std::is_same_v<T, PooledMachine<SmtpClient>>) return &m.get();
             else return &m;
         },

@@ -88,14 +88,15 @@ public:
     bool answers(std::uint64_t token) const { return open() && generation_ == std::uint32_t(token); }
 
 private:
-    // The SMTP and echo servers sit in place (an idle SMTP connection: 72
-    // bytes); the POP3 server and the relay client, several hundred bytes
-    // each, in pooled blocks (apps/block_pool.hpp), so every TCB does not
-    // carry the biggest machine.
+    // The SMTP server sits in place (an idle SMTP connection: 64 bytes);
+    // the POP3 server and the relay client, several hundred bytes each, and
+    // the echo server, in pooled blocks (apps/block_pool.hpp), so every TCB
+    // does not carry the biggest machine.
     template <class Machine>
-    static constexpr bool pooled = std::is_same_v<Machine, Pop3Server> || std::is_same_v<Machine, SmtpClient>;
-    std::variant<std::monostate, SmtpServer, PooledMachine<Pop3Server>, EchoServer, PooledMachine<SmtpClient>,
-                 std::unique_ptr<Session>>
+    static constexpr bool pooled = std::is_same_v<Machine, Pop3Server> || std::is_same_v<Machine, SmtpClient> ||
+                                   std::is_same_v<Machine, EchoServer>;
+    std::variant<std::monostate, SmtpServer, PooledMachine<Pop3Server>, PooledMachine<EchoServer>,
+                 PooledMachine<SmtpClient>, std::unique_ptr<Session>>
         machine_;
     std::uint32_t generation_ = 0;
 };

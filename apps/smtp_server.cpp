@@ -124,6 +124,7 @@ struct SmtpServer::Work {
     Outcome spool_failure = Outcome::ok;  // a chunk could not be written
     std::uint64_t spool = 0;              // the store's spool of this message, 0 = none
     HeaderScan header_scan;               // what header fill and the hop count need
+    std::uint64_t messages = 0;           // per-session part of the queue id
     bool too_many_hops = false;           // RFC 5321 §6.3: a mail loop
 
     // A block taken from the pool holds its last session's state: back to
@@ -151,6 +152,7 @@ struct SmtpServer::Work {
         spool = 0;
         header_scan = HeaderScan{};
         too_many_hops = false;
+        messages = 0;
     }
 };
 
@@ -813,7 +815,7 @@ std::string SmtpServer::next_queue_id() {
     // Unique per process run (instance tag), connection and message.
     std::array<char, 20> connection{}, message{};
     std::string_view parts[] = {config_.instance_tag, ".", digits(connection, peer_.connection, 16),
-                                ".", digits(message, ++messages_)};
+                                ".", digits(message, ++work().messages)};
     std::string id;
     std::size_t size = 0;
     for (std::string_view part : parts) size += part.size();

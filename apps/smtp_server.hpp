@@ -168,7 +168,6 @@ private:
     Phase phase_ = Phase::connected;
     Greeting greeting_ = Greeting::none;
     Pending pending_ = Pending::none;
-    std::uint64_t messages_ = 0;  // per-session part of the queue id
 };
 
 }  // namespace bm::apps

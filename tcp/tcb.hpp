@@ -41,13 +41,20 @@ const char* state_name(State state);
 
 struct EngineCore;
 
-// FIXME(allocation): the TCB and its buffers come from pools made at start,
-// but the machines still use the heap: each copies its config and reserves
-// its LineReader buffer (4 x 1000 bytes) when constructed at connection
-// open, builds every reply as a std::string before Transport::send, grows
-// SmtpServer::body_ through DATA, and POP3 keeps the maildrop listing in
-// vectors. None of it is per segment, but it is malloc on the polling core;
-// arena-backed strings per TCB would remove it.
+// The machines' cold state lives outside the TCB, in blocks of a
+// per-thread pool (apps/block_pool.hpp): an SMTP session's line buffer,
+// envelope and body from its first input to its end, the POP3, echo and
+// relay-client machines whole. Once the pool is warm an SMTP session
+// allocates nothing of its own (tests/allocation_test.cpp).
+// FIXME(allocation): still on the heap — what store requests carry (the
+// Deliver's envelope, body and header prefix, by value in
+// apps/mail_port.hpp), address parts over 15 octets (apps/address parses
+// into std::string), and POP3's maildrop listing (vectors per login).
+// FIXME(size): 648 bytes, not 512 — TcbVars 200, Reassembly 100 (four
+// out-of-order ranges, cold: could be pooled like the machines), apps::Peer
+// 88 (two std::strings; the local address is the same for every TCB),
+// SendBuffer 80, the hosted session 80 (the SMTP machine: 64), three vtable
+// pointers 24, peer_text 24.
 //
 // Active opens host a session built by the caller's ActiveOpenHandler and
 // owned through a pointer (HostedSession::host): the engine cannot build

@@ -370,8 +370,11 @@ void RelayAgent::send_delay_warning(const QueuedMessage& m) {
                                                      (status == store::Status::not_found ? " (no such mailbox)" : ""));
             }
             if (status != store::Status::ok) {
-                QueuedMessage unwarned = m;  // the state still goes to disk
+                // The state still goes to disk; a warning that could not be
+                // written is tried again at the next deferral (no mailbox: never).
+                QueuedMessage unwarned = m;
                 unwarned.warned = status == store::Status::not_found;
+                if (!unwarned.warned) scheduler_.warning_failed(m.name);
                 rewrite(unwarned, nullptr);
             }
             written(m.name);

@@ -217,6 +217,11 @@ std::optional<QueueUpdate> RelayScheduler::hold(const std::string& name) {
     return update_for(it->second);
 }
 
+void RelayScheduler::warning_failed(const std::string& name) {
+    auto it = messages_.find(name);
+    if (it != messages_.end()) it->second.message.warned = false;
+}
+
 std::optional<QueueUpdate> RelayScheduler::release(const std::string& name) {
     auto it = messages_.find(name);
     if (it == messages_.end()) return std::nullopt;

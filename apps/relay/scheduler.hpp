@@ -132,6 +132,8 @@ public:
     // (a delivery in flight ends normally). The new state to persist, or
     // nothing if the message is unknown.
     std::optional<QueueUpdate> hold(const std::string& name);
+    // The delay warning could not be written: the next deferral tries again.
+    void warning_failed(const std::string& name);
     // Ends the hold: its deliveries are due at their retry times again.
     std::optional<QueueUpdate> release(const std::string& name);
     // Makes every idle delivery of `name` (of all messages if empty) that

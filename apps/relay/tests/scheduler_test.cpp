@@ -363,3 +363,13 @@ TEST(RelayScheduler, FindsMessagesByFileNameOrQueueId) {
     EXPECT_FALSE(s.hold("nope"));
     EXPECT_FALSE(s.release("nope"));
 }
+
+TEST(RelayScheduler, AWarningThatCouldNotBeWrittenIsTriedAtTheNextDeferral) {
+    auto s = lifetime_scheduler(10, 100, 1000, 1000, 5);
+    s.add(message("m1", {"a@x.example"}));
+    EXPECT_TRUE(fail_once(s, 100)->warn);
+    s.warning_failed("m1");
+    auto u = fail_once(s, 110);
+    EXPECT_TRUE(u->warn);
+    EXPECT_FALSE(fail_once(s, 130)->warn);
+}

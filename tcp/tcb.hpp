@@ -17,7 +17,7 @@
 #include "tcp/chunk_pool.hpp"
 #include "tcp/congestion.hpp"
 #include "tcp/engine.hpp"
-#include "tcp/reassembly.hpp"
+#include "tcp/out_of_order.hpp"
 #include "tcp/rtt.hpp"
 #include "tcp/send_buffer.hpp"
 
@@ -50,11 +50,10 @@ struct EngineCore;
 // Deliver's envelope, body and header prefix, by value in
 // apps/mail_port.hpp), address parts over 15 octets (apps/address parses
 // into std::string), and POP3's maildrop listing (vectors per login).
-// FIXME(size): 648 bytes, not 512 — TcbVars 200, Reassembly 100 (four
-// out-of-order ranges, cold: could be pooled like the machines), apps::Peer
-// 88 (two std::strings; the local address is the same for every TCB),
-// SendBuffer 80, the hosted session 80 (the SMTP machine: 64), three vtable
-// pointers 24, peer_text 24.
+// FIXME(size): 560 bytes, not 512 — TcbVars 200, apps::Peer 88 (two
+// std::strings; the local address is the same for every TCB), SendBuffer
+// 80, the hosted session 80 (the SMTP machine: 64), three vtable pointers
+// 24, peer_text 24, the received queue 20; out-of-order data is pooled.
 //
 // Active opens host a session built by the caller's ActiveOpenHandler and
 // owned through a pointer (HostedSession::host): the engine cannot build
@@ -149,7 +148,7 @@ struct Tcb final : TcbVars, apps::Transport, apps::MailPort, apps::Observer {
     // ---- buffers (chunks from the engine's pool)
     SendBuffer send_queue;   // from SND.UNA: in flight, then unsent
     ChunkQueue held;         // in order, received, not yet taken by the machine
-    Reassembly out_of_order; // beyond RCV.NXT
+    OutOfOrder out_of_order; // beyond RCV.NXT, pooled while there is some
 
     // ---- the hosted session and who it talks to
     apps::HostedSession hosted;  // open() from ESTABLISHED until released

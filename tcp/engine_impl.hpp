@@ -87,6 +87,7 @@ struct EngineCore {
     void to_time_wait(Tcb& tcb);
     bool reclaim_time_wait();
     void forget_refused(Tcb& tcb);
+    void refuse_without_tcb(const SegmentIn& segment, Service service);
     std::chrono::milliseconds now_ms() const { return std::chrono::milliseconds(now_us / 1000); }
     void abort(Tcb& tcb, std::string_view why);
     // `why` reaches an active open's handler if it never got established.

@@ -279,6 +279,23 @@ void EngineCore::send_cookie(const SegmentIn& segment) {
     emit(synack, {}, {});
 }
 
+// The table is full of live connections (refused ones never hold a slot
+// past TIME-WAIT, which is reclaimed first): the completed handshake gets
+// the --max-conn refusal line and FIN from no TCB at all, as statelessly as
+// the cookie that let it in — a client learns the server is busy instead of
+// seeing a bare reset. Its ACK of our FIN then meets no TCB and draws a RST,
+// after the line has arrived.
+void EngineCore::refuse_without_tcb(const SegmentIn& segment, Service service) {
+    std::string_view line = config.services->busy_line(service);
+    SegmentOut refusal;
+    refusal.tuple = segment.tuple;
+    refusal.seq = segment.ack;  // ISS + 1: the cookie's
+    refusal.ack = segment.seq;  // any text on the ACK is not taken
+    refusal.flags = ACK | PSH | FIN;
+    refusal.window = 0;
+    emit(refusal, {reinterpret_cast<const std::uint8_t*>(line.data()), line.size()}, {});
+}
+
 // A valid cookie: build the TCB the SYN would have created, in
 // SYN-RECEIVED, and let the ACK complete the handshake as usual.
 void EngineCore::open_from_cookie(const SegmentIn& segment, Service service, std::uint16_t mss) {
@@ -286,7 +303,7 @@ void EngineCore::open_from_cookie(const SegmentIn& segment, Service service, std
     Tcb* slot = table.insert(segment.tuple);
     if (!slot) {
         ++counters.dropped_no_room;
-        return send_reset(segment.tuple, segment.ack, 0, RST);
+        return refuse_without_tcb(segment, service);
     }
     ++counters.syn_cookies_accepted;
     Tcb& tcb = *slot;

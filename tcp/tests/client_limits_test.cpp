@@ -92,5 +92,30 @@ TEST_F(ClientLimitsTest, RefusalsNeverCrowdOutANewClient) {
     EXPECT_EQ(engine_->counters().dropped_no_room, 0u);
 }
 
+// A table full of live sessions: a completed SYN-cookie handshake gets the
+// busy line and FIN, not a reset.
+TEST_F(ClientLimitsTest, ATableFullOfSessionsAnswersACompletedCookieHandshakeWithTheBusyLine) {
+    start(limited_config(0, 4));
+    for (std::uint16_t i = 0; i < 4; ++i) {
+        Client c;
+        ASSERT_EQ(handshake(c, client_ip, smtp_port, std::uint16_t(41000 + i)).substr(0, 3), "220");
+    }
+    Client late;
+    late.tuple = {server_ip, smtp_port, other_ip, 42000};
+    late.seq = client_isn;
+    auto cookie = arrive(segment(late, SYN));
+    ASSERT_EQ(cookie.size(), 1u);
+    EXPECT_EQ(engine_->counters().syn_cookies_sent, 1u);
+    late.seq = client_isn + 1;
+    late.ack = cookie[0].segment.seq + 1;
+    auto out = arrive(segment(late, ACK));
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0].segment.flags, ACK | PSH | FIN);
+    EXPECT_EQ(out[0].segment.seq, late.ack);
+    EXPECT_EQ(out[0].payload, "421 4.7.0 mx.test Error: too many connections\r\n");
+    EXPECT_EQ(engine_->counters().dropped_no_room, 1u);
+    EXPECT_EQ(engine_->open_connections(), 4u);
+}
+
 }  // namespace
 }  // namespace bm::tcp::testing

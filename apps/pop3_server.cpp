@@ -314,7 +314,7 @@ LoginPenalty& Pop3Server::penalty() {
         per_connection.free_failures = config_.free_login_failures;
         per_connection.first_delay = per_connection.max_delay = per_connection.max_wait =
             std::chrono::milliseconds(config_.login_delay_ms);
-        own_penalty_.emplace(per_connection);
+        own_penalty_ = std::make_unique<LoginPenalty>(per_connection);
     }
     return *own_penalty_;
 }

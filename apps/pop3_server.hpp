@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -127,8 +128,8 @@ private:
     bool delaying_ = false;    // a login's answer in, held until on_wakeup
     std::string delayed_reply_;
     // Without a shared tracker (Pop3Config::login_penalty) failures count
-    // for this connection only.
-    std::optional<LoginPenalty> own_penalty_;
+    // for this connection only (made on the first login: servers have one).
+    std::unique_ptr<LoginPenalty> own_penalty_;
     std::optional<std::string> last_words_;  // shutdown/idle line held for a reply
 
     std::uint32_t in_flight_ = 0;  // store requests still owed a reply

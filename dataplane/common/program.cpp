@@ -95,10 +95,12 @@ sigset_t server_signals() {
 // ones acted on, SIGQUIT and the fault signals (their core is wanted), and
 // SIGKILL/SIGSTOP, which cannot be caught. SIGXFSZ ignored makes an
 // oversized write fail with EFBIG instead of killing (as Postfix does).
+// The real-time signals keep their default: DPDK's TAP driver takes the
+// first one still at SIG_DFL as its rx trigger (tun_alloc), and without it
+// the port has no rx interrupts.
 void ignore_other_signals() {
     for (int s : {SIGPIPE, SIGUSR2, SIGALRM, SIGVTALRM, SIGPROF, SIGIO, SIGXFSZ, SIGXCPU, SIGSTKFLT, SIGPWR})
         std::signal(s, SIG_IGN);
-    for (int s = SIGRTMIN; s <= SIGRTMAX; ++s) std::signal(s, SIG_IGN);
 }
 
 ReloadHooks::Registration& ReloadHooks::Registration::operator=(Registration&& other) noexcept {

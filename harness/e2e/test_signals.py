@@ -103,7 +103,7 @@ def test_usr1_prints_the_counters_and_the_server_lives_on(server):
 def test_signals_it_does_not_act_on_never_end_it(server):
     s = server()
     stray = [signal.SIGUSR2, signal.SIGPIPE, signal.SIGALRM, signal.SIGVTALRM, signal.SIGPROF,
-             signal.SIGIO, signal.SIGXFSZ, signal.SIGPWR, signal.SIGRTMIN + 3, signal.SIGRTMAX]
+             signal.SIGIO, signal.SIGXFSZ, signal.SIGPWR]
     for sig in stray:
         s.send_signal(sig)
         time.sleep(0.05)

@@ -397,6 +397,8 @@ std::string usage(Build build) {
         }
         if (!lines.empty()) text += std::string("\n") + group_title(g) + ":\n" + lines;
     }
+    text += "\nSignals: HUP reopens the log and re-reads the users and aliases files; USR1 prints\n"
+            "the counters on stderr; TERM and INT stop the server; others are ignored.\n";
     return text;
 }
 

@@ -353,3 +353,91 @@ def test_sigterm_stops_accepting_new_connections(server):
     s.stop()
     for p in s.ports:
         assert not helpers.port_accepts(s.host, p)
+
+
+# ------------------------------------------- --help, --version, man, dist/
+
+REPO = Path(__file__).resolve().parents[2]
+# Every option of SPEC "Command line" and of issue 12.
+SPEC_OPTIONS = ["--mail-dir", "--users", "--smtp-port", "--pop3-port", "--echo-port", "--hostname",
+                "--local-domain", "--relay-from", "--queue-dir", "--relayhost", "--dns", "--relay-timeout",
+                "--retry-delay", "--max-attempts", "--max-conn", "--max-msg-size", "--idle-timeout",
+                "--smtp-idle-timeout", "--pop3-idle-timeout", "--log", "--daemon", "--pid-file",
+                "--header-fill", "-v", "-a", "--ip", "--sink", "--user", "--help", "--version"]
+DPDK_ONLY = ["--gateway", "--fixed-isn", "--tcb-capacity", "--poll", "--poll-idle-us", "--min-mss"]
+
+
+def help_options(text):
+    """The option words at the start of --help's option lines."""
+    words = set()
+    for line in text.splitlines():
+        m = re.match(r"^  (-\w)?(?:, )?(--[\w-]+)?", line)
+        if m:
+            words.update(w for w in m.groups() if w)
+    return words
+
+
+def test_help_is_complete_on_stdout_and_exit_0(build, tmp_path):
+    r = run_once(build, ["--help"], tmp_path)
+    out = r.stdout.decode()
+    assert r.returncode == 0, (r.returncode, r.stderr)
+    assert out.startswith("usage: "), out[:200]
+    listed = help_options(out)
+    expected = SPEC_OPTIONS + (DPDK_ONLY if build.name == "dpdk" else [])
+    assert not [o for o in expected if o not in listed], f"missing from --help: {expected} vs {sorted(listed)}"
+    if build.name != "dpdk":
+        assert not [o for o in DPDK_ONLY if o in listed]
+    assert "[default: 2500]" in out and "[default: 600]" in out
+    assert "EAL" in out.splitlines()[0] or build.name != "dpdk"
+
+
+def test_version_on_stdout_and_exit_0(build, tmp_path):
+    r = run_once(build, ["--version"], tmp_path)
+    assert r.returncode == 0
+    assert re.match(r"^baremail(-kernel)? \d+\.\d+\.\d+ ", r.stdout.decode()), r.stdout
+
+
+def groff_warnings(page: Path) -> str:
+    r = subprocess.run(["groff", "-man", "-Tutf8", "-ww", "-z", str(page)], capture_output=True, timeout=60,
+                       env={**os.environ, "LC_ALL": "C.UTF-8"})
+    assert r.returncode == 0, r.stderr
+    return r.stderr.decode()
+
+
+def test_man_page_renders_without_warnings_and_has_every_option(build, tmp_path):
+    page = REPO / "man" / "baremail.8"
+    assert groff_warnings(page) == ""
+    man = subprocess.run(["man", "-l", str(page)], capture_output=True, timeout=60,
+                         env={**os.environ, "LC_ALL": "C.UTF-8", "MANWIDTH": "100"}).stdout.decode()
+    options = help_options(run_once(build, ["--help"], tmp_path).stdout.decode())
+    assert len(options) > 30
+    missing = [o for o in options if not re.search(r"(^|[\s,])" + re.escape(o) + r"\b", man, re.M)]
+    assert not missing, f"in --help but not in baremail(8): {missing}"
+    assert (REPO / "man" / "baremail-kernel.8").read_text().strip() == ".so man8/baremail.8"
+
+
+def test_systemd_units_verify(tmp_path):
+    """dist/*.service as systemd 252 reads them, with ExecStart pointed at
+    the build (verify wants the binaries to exist)."""
+    units = []
+    for unit in sorted((REPO / "dist").glob("*.service")):
+        text = unit.read_text().replace("/usr/local/bin/", str(helpers_build_dir()) + "/")
+        assert "--user baremail" in text and "ExecReload=/bin/kill -HUP $MAINPID" in text, unit
+        (tmp_path / unit.name).write_text(text)
+        units.append(str(tmp_path / unit.name))
+    assert len(units) == 2
+    r = subprocess.run(["systemd-analyze", "verify", "--man=no", *units], capture_output=True, timeout=120)
+    assert r.returncode == 0 and r.stderr.decode().strip() == "", r.stderr.decode()
+
+
+def helpers_build_dir() -> Path:
+    return Path(os.environ.get("BAREMAIL_BUILD_DIR", REPO / "build"))
+
+
+def test_logrotate_snippet_creates_for_the_user_and_sends_hup():
+    text = (REPO / "dist" / "baremail.logrotate").read_text()
+    assert re.search(r"^/var/log/baremail/\*\.log \{$", text, re.M)
+    assert re.search(r"^\s+create 0640 baremail \S+$", text, re.M)
+    post = text.split("postrotate", 1)[1].split("endscript", 1)[0]
+    assert "--signal=HUP" in post and "baremail-kernel.service" in post
+    assert text.count("{") == text.count("}") == 1

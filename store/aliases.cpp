@@ -19,12 +19,11 @@ apps::AliasTable load_aliases(const std::string& path) {
     return std::move(std::get<apps::AliasTable>(parsed));
 }
 
-void require_postmaster(const apps::AliasTable& aliases, const std::string& mail_dir) {
-    if (aliases.contains("postmaster") || !is_directory(mail_dir)) return;
-    if (locate_mailbox(mail_dir, "postmaster").kind != MailboxKind::none) return;
-    throw std::runtime_error(
-        "no postmaster (RFC 5321 section 4.5.1 requires one): add a line \"postmaster: USER\" to "
-        "the --aliases file, or create the mailbox " + mail_dir + "/postmaster");
+std::string missing_postmaster(const apps::AliasTable& aliases, const std::string& mail_dir) {
+    if (aliases.contains("postmaster") || !is_directory(mail_dir)) return {};
+    if (locate_mailbox(mail_dir, "postmaster").kind != MailboxKind::none) return {};
+    return "no postmaster (RFC 5321 section 4.5.1 requires one): add a line \"postmaster: USER\" to "
+        "the --aliases file, or create the mailbox " + mail_dir + "/postmaster";
 }
 
 std::string reload_aliases(apps::AliasBook& book, const std::string& path) {

@@ -14,11 +14,11 @@ namespace bm::store {
 // "aliases file PATH: cannot read: ..." (exit 2 at start, as the users file).
 apps::AliasTable load_aliases(const std::string& path);
 
-// RFC 5321 §4.5.1: mail to postmaster must be accepted, so the server does
-// not start unless the aliases name postmaster or a mailbox of that name
-// exists under `mail_dir`. Throws std::runtime_error saying how to add one.
-// A mail dir that cannot be read is left to the store's own check.
-void require_postmaster(const apps::AliasTable& aliases, const std::string& mail_dir);
+// RFC 5321 §4.5.1: mail to postmaster must be accepted. The answer is
+// empty when the aliases name postmaster or a mailbox of that name exists
+// under `mail_dir` (or the mail dir cannot be read: the store's own check
+// speaks then), else the reason and how to add one.
+std::string missing_postmaster(const apps::AliasTable& aliases, const std::string& mail_dir);
 
 // SIGHUP: the file read again. On success the book holds the new table and
 // the answer is empty; on failure the book keeps the old table and the

@@ -18,12 +18,24 @@ namespace {
 
 // SPEC --aliases: read before either build starts its stack (the DPDK
 // build's EAL talks on stderr), so a bad line is the one line there; on
-// SIGHUP read again, the previous table kept if the new file is bad. RFC
-// 5321 §4.5.1: without a postmaster (alias or mailbox) the server does
-// not start; --sink accepts every recipient anyway.
-ReloadHooks::Registration read_aliases(Options& options) {
+// SIGHUP read again, the previous table kept if the new file is bad.
+// RFC 5321 §4.5.1 wants postmaster (alias or mailbox). An operator who
+// gave --aliases without one has a configuration error: the start stops.
+// Without --aliases the mail dir alone defines the users (SPEC), so a
+// server started as SPEC describes keeps starting: a warning says how to
+// add postmaster, and RCPT TO:<postmaster> gets 550 until then. --sink
+// takes every recipient anyway.
+void check_postmaster(const Program& program, const Options& options) {
+    if (options.sink) return;
+    std::string missing = store::missing_postmaster(*options.aliases->current(), options.mail_dir);
+    if (missing.empty()) return;
+    if (!options.aliases_file.empty()) throw std::runtime_error(missing);
+    std::fprintf(stderr, "%s: warning: %s\n", program.name, missing.c_str());
+}
+
+ReloadHooks::Registration read_aliases(const Program& program, Options& options) {
     options.aliases = std::make_shared<apps::AliasBook>(store::load_aliases(options.aliases_file));
-    if (!options.sink) store::require_postmaster(*options.aliases->current(), options.mail_dir);
+    check_postmaster(program, options);
     if (options.aliases_file.empty()) return {};
     return reload_hooks().add("aliases", [&options] {
         std::string why = store::reload_aliases(*options.aliases, options.aliases_file);
@@ -56,7 +68,7 @@ int run_program(const Program& program, int argc, char** argv,
     }
     ignore_other_signals();
     try {
-        ReloadHooks::Registration aliases_reload = read_aliases(options);
+        ReloadHooks::Registration aliases_reload = read_aliases(program, options);
         return serve(options);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "%s: %s\n", program.name, e.what());

@@ -52,23 +52,23 @@ TEST(AliasesFile, AMissingFileSaysItCannotBeRead) {
     EXPECT_TRUE(why.starts_with("aliases file " + (dir / "nope") + ": cannot read: ")) << why;
 }
 
-TEST(AliasesFile, PostmasterIsAnAliasOrAMailboxOrTheStartIsRefused) {
+TEST(AliasesFile, PostmasterIsAnAliasOrAMailboxOrItIsMissing) {
     TempDir dir;
-    std::string none = thrown([&] { require_postmaster({}, dir.path()); });
+    std::string none = missing_postmaster({}, dir.path());
     EXPECT_NE(none.find("no postmaster"), std::string::npos) << none;
     EXPECT_NE(none.find(dir / "postmaster"), std::string::npos) << none;
 
     write_text(dir / "aliases", "PostMaster: alice\n");
-    EXPECT_EQ(thrown([&] { require_postmaster(load_aliases(dir / "aliases"), dir.path()); }), "");
+    EXPECT_EQ(missing_postmaster(load_aliases(dir / "aliases"), dir.path()), "");
 
     make_maildir(dir / "postmaster");
-    EXPECT_EQ(thrown([&] { require_postmaster({}, dir.path()); }), "");
+    EXPECT_EQ(missing_postmaster({}, dir.path()), "");
 }
 
 TEST(AliasesFile, APostmasterMboxCountsAsItsMailbox) {
     TempDir dir;
     write_text(dir / "postmaster.mbox", "");
-    EXPECT_EQ(thrown([&] { require_postmaster({}, dir.path()); }), "");
+    EXPECT_EQ(missing_postmaster({}, dir.path()), "");
 }
 
 TEST(AliasesFile, AReloadWithABadFileKeepsTheOldTable) {

@@ -441,3 +441,25 @@ def test_logrotate_snippet_creates_for_the_user_and_sends_hup():
     post = text.split("postrotate", 1)[1].split("endscript", 1)[0]
     assert "--signal=HUP" in post and "baremail-kernel.service" in post
     assert text.count("{") == text.count("}") == 1
+
+
+# ------------------------------------------------ separate idle timeouts
+
+
+@pytest.mark.parametrize("short,long_", [("smtp", "pop3"), ("pop3", "smtp")])
+def test_each_service_has_its_own_idle_timeout(server, short, long_):
+    """--smtp-idle-timeout / --pop3-idle-timeout (issue 12): the short one
+    closes its session; the other service's session, idle as long, stays."""
+    s = server(f"--{short}-idle-timeout", "2", f"--{long_}-idle-timeout", "60", "--idle-timeout", "30")
+    open_client = {"smtp": s.smtp, "pop3": s.pop3}
+    with open_client[short]() as a, open_client[long_]() as b:
+        t0 = time.monotonic()
+        line = a.read_line_str(timeout=30)
+        waited = time.monotonic() - t0
+        assert line.startswith("421" if short == "smtp" else "-ERR"), line
+        assert 1.5 <= waited <= 10, f"closed after {waited:.1f} s with --{short}-idle-timeout 2"
+        assert not b.is_closed_by_peer(timeout=1.0), f"the {long_} session was closed too"
+        if long_ == "smtp":
+            assert b.cmd("NOOP")[0] == 250
+        else:
+            assert b.cmd("USER alice").startswith("+OK")  # NOOP needs a login (RFC 1939)

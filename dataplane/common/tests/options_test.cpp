@@ -623,14 +623,25 @@ TEST(Program, TheTableReadAtStartIsWhatTheServerGets) {
 }
 
 // RFC 5321 §4.5.1: no postmaster alias and no postmaster mailbox, no start.
-TEST(Program, WithoutAPostmasterTheServerDoesNotStartUnlessItIsASink) {
+TEST(Program, WithoutAPostmasterTheServerWarnsAndStartsUnlessAnAliasesFileLacksIt) {
     std::string dir = scratch_dir();
     ASSERT_FALSE(dir.empty());
     Outcome o = run({"-d", dir}, Build::kernel);
+    EXPECT_TRUE(o.served);
+    EXPECT_NE(o.stderr_text.find("warning: no postmaster"), std::string::npos) << o.stderr_text;
+    EXPECT_NE(o.stderr_text.find(dir + "/postmaster"), std::string::npos) << o.stderr_text;
+    std::string aliases = dir + "/aliases";
+    std::FILE* f = std::fopen(aliases.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fputs("team: alice\n", f);
+    std::fclose(f);
+    o = run({"-d", dir, "--aliases", aliases}, Build::kernel);
     EXPECT_EQ(o.code, 2);
     EXPECT_NE(o.stderr_text.find("no postmaster"), std::string::npos) << o.stderr_text;
-    EXPECT_NE(o.stderr_text.find(dir + "/postmaster"), std::string::npos) << o.stderr_text;
     EXPECT_FALSE(o.served);
-    EXPECT_TRUE(run({"-d", dir, "--sink"}, Build::kernel).served);
+    o = run({"-d", dir, "--sink"}, Build::kernel);
+    EXPECT_TRUE(o.served);
+    EXPECT_EQ(o.stderr_text.find("postmaster"), std::string::npos) << o.stderr_text;
+    ::unlink(aliases.c_str());
     ::rmdir(dir.c_str());
 }

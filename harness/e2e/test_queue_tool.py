@@ -129,3 +129,20 @@ def test_queue_tool_usage_errors_exit_2(server):
         assert r.stderr.startswith("baremail-queue: "), r.stderr
     r = subprocess.run([str(QUEUE_TOOL), "list"], capture_output=True, text=True, timeout=30)
     assert r.returncode == 2 and "--queue-dir" in r.stderr
+
+
+def test_man_page_renders_without_warnings_and_has_every_command_and_option(tmp_path):
+    from test_cli import REPO, groff_warnings
+    page = REPO / "man" / "baremail-queue.8"
+    assert groff_warnings(page) == ""
+    man = subprocess.run(["man", "-l", str(page)], capture_output=True, timeout=60, text=True,
+                         env={"LC_ALL": "C.UTF-8", "MANWIDTH": "100", "PATH": "/usr/bin:/bin"}).stdout
+    usage = subprocess.run([str(QUEUE_TOOL), "--help"], capture_output=True, text=True, timeout=60)
+    assert usage.returncode == 0 and usage.stdout.startswith("usage: baremail-queue"), usage
+    words = set()
+    for line in usage.stdout.splitlines()[1:]:
+        if line.startswith("  ") and not line.startswith("   "):  # an entry, not a continuation
+            words.add(line.split()[0])
+    assert {"list", "show", "flush", "delete", "hold", "release", "--queue-dir", "--json"} <= words, words
+    missing = [w for w in sorted(words) if w not in man]
+    assert not missing, f"in --help but not in baremail-queue(8): {missing}"

@@ -12,35 +12,10 @@
 #include <unistd.h>
 
 #include "dataplane/common/log_writer.hpp"
+#include "store/log.hpp"
 
 namespace bm {
 namespace {
-
-// RFC 3629 §4: the octets of one well-formed UTF-8 character starting at
-// `p` (at most `n` available), or 0 when they are not one.
-std::size_t utf8_length(const unsigned char* p, std::size_t n) {
-    auto tail = [&](std::size_t i) { return i < n && (p[i] & 0xc0) == 0x80; };
-    unsigned char lead = p[0];
-    if (lead >= 0xc2 && lead <= 0xdf) return tail(1) ? 2 : 0;
-    if (lead >= 0xe0 && lead <= 0xef) {
-        if (n < 2) return 0;
-        if (lead == 0xe0 && p[1] < 0xa0) return 0;  // overlong
-        if (lead == 0xed && p[1] > 0x9f) return 0;  // UTF-16 surrogates
-        return tail(1) && tail(2) ? 3 : 0;
-    }
-    if (lead >= 0xf0 && lead <= 0xf4) {
-        if (n < 2) return 0;
-        if (lead == 0xf0 && p[1] < 0x90) return 0;  // overlong
-        if (lead == 0xf4 && p[1] > 0x8f) return 0;  // past U+10FFFF
-        return tail(1) && tail(2) && tail(3) ? 4 : 0;
-    }
-    return 0;  // a continuation octet alone, C0/C1 (overlong), F5-FF
-}
-
-// U+0080-U+009F, the C1 controls, are C2 80 - C2 9F.
-bool is_c1_control(const unsigned char* p, std::size_t length) { return length == 2 && p[0] == 0xc2 && p[1] < 0xa0; }
-
-bool printable_ascii(unsigned char c) { return c >= 0x20 && c < 0x7f && c != '\\'; }
 
 // Appends raw text (the fixed parts of a line: separators, the time).
 struct LineBuffer {
@@ -86,40 +61,6 @@ void inject_test_fault() {
 
 }  // namespace
 
-std::size_t escape_log_field(std::string_view field, char* out, std::size_t room) {
-    static constexpr char hex[] = "0123456789abcdef";
-    const auto* p = reinterpret_cast<const unsigned char*>(field.data());
-    std::size_t n = field.size(), at = 0, written = 0;
-    while (at < n) {
-        if (printable_ascii(p[at])) {
-            if (written == room) break;
-            out[written++] = char(p[at++]);
-            continue;
-        }
-        std::size_t length = p[at] >= 0x80 ? utf8_length(p + at, n - at) : 0;
-        if (length != 0 && !is_c1_control(p + at, length)) {
-            if (room - written < length) break;
-            std::memcpy(out + written, p + at, length);
-            written += length;
-            at += length;
-            continue;
-        }
-        if (room - written < 4) break;
-        out[written++] = '\\';
-        out[written++] = 'x';
-        out[written++] = hex[p[at] >> 4];
-        out[written++] = hex[p[at] & 0xf];
-        ++at;
-    }
-    return written;
-}
-
-std::string escape_log_field(std::string_view field) {
-    std::string out(field.size() * 4, '\0');
-    out.resize(escape_log_field(field, out.data(), out.size()));
-    return out;
-}
-
 // The events a failed login, a refused connection or a refused recipient
 // or message log (apps/, tcp/session_glue.cpp, dataplane/kernel).
 bool is_security_event(std::string_view event) {
@@ -161,12 +102,11 @@ void EventLog::detach_from_terminal() { debug_ = file_; }
 // Every line is put together in one buffer first, so it leaves in one
 // write, whole, whichever thread writes it; a line longer than the buffer
 // is cut, keeping its newline.
-void EventLog::event(std::string_view service, std::string_view peer, std::string_view event,
-                     std::string_view detail) {
+std::size_t EventLog::format_event(char* text, std::size_t room, std::string_view service, std::string_view peer,
+                                   std::string_view event, std::string_view detail) {
     char stamp[32];
     std::size_t stamp_length = format_log_time(stamp);
-    char text[LogWriter::line_bytes];
-    LineBuffer line{text, sizeof text};
+    LineBuffer line{text, room};
     line.raw(std::string_view(stamp, stamp_length));
     line.raw(" ");
     line.field(service);
@@ -176,7 +116,19 @@ void EventLog::event(std::string_view service, std::string_view peer, std::strin
     line.field(event);
     line.raw(" ");
     line.field(detail);
-    emit(file_, text, line.finish(), is_security_event(event));
+    return line.finish();
+}
+
+void EventLog::event_now(std::string_view service, std::string_view peer, std::string_view event,
+                         std::string_view detail) {
+    char text[LogWriter::line_bytes];
+    std::fwrite(text, 1, format_event(text, sizeof text, service, peer, event, detail), file_);
+}
+
+void EventLog::event(std::string_view service, std::string_view peer, std::string_view event,
+                     std::string_view detail) {
+    char text[LogWriter::line_bytes];
+    emit(file_, text, format_event(text, sizeof text, service, peer, event, detail), is_security_event(event));
     // The test harness's own test needs a server that crashes at a chosen
     // moment ("disconnect closed": when a session ends with QUIT) to prove
     // that its fixtures catch a crash after the last checked reply; with
@@ -210,5 +162,11 @@ void EventLog::emit(std::FILE* to, char* line, std::size_t length, bool security
     }
     std::fwrite(line, 1, length, to);
 }
+
+StoreLogLink::StoreLogLink(EventLog& log) {
+    store::set_log_sink([&log](std::string_view line) { log.event_now("store", "-", "store", line); });
+}
+
+StoreLogLink::~StoreLogLink() { store::set_log_sink(nullptr); }
 
 }  // namespace bm

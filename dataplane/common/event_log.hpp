@@ -14,20 +14,11 @@
 #include <string>
 #include <string_view>
 
+#include "apps/log_escape.hpp"
+
 namespace bm {
 
 class LogWriter;
-
-// Appends `field` to `out` with every octet that could break a line or
-// fool a reader shown as "\xNN" (lower-case hex): the C0 controls
-// (0x00-0x1f, CR and LF among them), DEL, the backslash itself (so the
-// escaping cannot be imitated), octets that are not part of well-formed
-// UTF-8 (RFC 3629: no overlong forms, no surrogates, nothing past
-// U+10FFFF) and the C1 controls U+0080-U+009F a terminal may act on.
-// Well-formed UTF-8 text passes unchanged. Writes at most `room` octets
-// to `out` (an escape or a character is never cut) and returns how many.
-std::size_t escape_log_field(std::string_view field, char* out, std::size_t room);
-std::string escape_log_field(std::string_view field);
 
 // Security lines (failed logins, refused connections and recipients):
 // what an operator or fail2ban acts on, so the DPDK build's log writer
@@ -56,11 +47,19 @@ public:
 
     void event(std::string_view service, std::string_view peer, std::string_view event,
                std::string_view detail);
+    // The same line, written by the calling thread itself, never through
+    // the writer (whose ring has one producer, the poll loop) and so never
+    // dropped: for the store's worker threads (StoreLogLink). stdio's lock
+    // keeps each line whole among the other threads' lines.
+    void event_now(std::string_view service, std::string_view peer, std::string_view event,
+                   std::string_view detail);
     bool verbose() const { return verbose_; }
     void debug(std::uint64_t connection, std::string_view text);  // "[N] text"
     void debug_line(std::string_view prefix, std::uint64_t connection, std::string_view line);
 
 private:
+    std::size_t format_event(char* text, std::size_t room, std::string_view service, std::string_view peer,
+                             std::string_view event, std::string_view detail);
     std::string abort_on_event_;  // BAREMAIL_TEST_ABORT_ON_EVENT (harness self-test only)
     void emit(std::FILE* to, char* line, std::size_t length, bool security);
 
@@ -70,6 +69,21 @@ private:
     bool owned_ = false;
     bool verbose_ = false;
     std::string path_;
+};
+
+// Sends the store's lines (store/log.hpp: a failed fsync or rename, a
+// delivery that kept no copy, a spent spool budget) to `log` as
+// "store - store <text>" while it lives, the text one escaped field. All of
+// them are kept, never dropped: each says a message may be delayed or lost
+// or the disk is failing, and they are few (one per failed job at most),
+// written by the worker that failed (EventLog::event_now), which waits on
+// the disk anyway. Restores the store's default (stderr) when it goes.
+class StoreLogLink {
+public:
+    explicit StoreLogLink(EventLog& log);
+    ~StoreLogLink();
+    StoreLogLink(const StoreLogLink&) = delete;
+    StoreLogLink& operator=(const StoreLogLink&) = delete;
 };
 
 }  // namespace bm

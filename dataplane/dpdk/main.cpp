@@ -83,6 +83,7 @@ int serve(const bm::Options& options, bm::dpdk::CommandLine& line) {
     bm::store::MailStore store(store_config(options));  // validates the mail dir first
     bm::EventLog log;
     log.open(options.log_file, options.verbose);
+    bm::StoreLogLink store_log(log);  // the store's failures in this log, escaped
     // From here a HUP or USR1 is kept for the loop (a flag), no longer fatal.
     install_signal_handlers();
     auto log_reload = bm::reload_hooks().add("log", [&] { log.reopen(); });

@@ -26,6 +26,7 @@ int serve(const bm::Options& options) {
     if (!options.user.empty()) run_as = bm::find_user(options.user);
     bm::EventLog log;
     log.open(options.log_file, options.verbose);
+    bm::StoreLogLink store_log(log);  // the store's failures in this log, escaped
     auto log_reload = bm::reload_hooks().add("log", [&] { log.reopen(); });
     // Ports first: a busy port must fail before anything is created on disk.
     bm::kernel::KernelServer server(options, log);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "dataplane/common/log_writer.hpp"
+#include "store/log.hpp"
 
 namespace bm {
 namespace {
@@ -116,6 +117,41 @@ TEST(EventLog, DebugLinesAreEscapedToo) {
         log.debug_line("C: ", 7, "EHLO x\r\nMAIL");
     }
     EXPECT_EQ(read_available(pipe.fds[0]), "[7] C: EHLO x\\x0d\\x0aMAIL\n");
+}
+
+// The store's lines (a file name may hold any octet) reach the log file
+// as one escaped field each, even with the log's writer in use (from
+// another thread than its one producer: written by the caller).
+TEST(StoreLogLink, AStoreLineWithControlsLandsInTheLogEscaped) {
+    Pipe pipe;
+    {
+        EventLog log;
+        log.open(pipe.path(), false);
+        LogWriter writer;
+        log.write_through(&writer);
+        StoreLogLink link(log);
+        std::thread worker([] { store::log_line("rename /q/tmp/a\r\nforged\x1b[2J: EIO"); });
+        worker.join();
+    }
+    std::string out = read_available(pipe.fds[0]);
+    EXPECT_EQ(count(out, "\n"), 1u) << out;
+    EXPECT_NE(out.find(" store - store rename /q/tmp/a\\x0d\\x0aforged\\x1b[2J: EIO\n"), std::string::npos) << out;
+}
+
+// Without a server's log (the link gone, or never made) the store writes
+// to stderr, escaped with the same function.
+TEST(StoreLogLink, GoneTheDefaultStderrLineIsEscapedToo) {
+    Pipe pipe;
+    {
+        EventLog log;
+        log.open(pipe.path(), false);
+        StoreLogLink link(log);
+    }
+    testing::internal::CaptureStderr();
+    store::log_line("queue file x\ny");
+    std::string err = testing::internal::GetCapturedStderr();
+    EXPECT_EQ(err, "baremail store: queue file x\\x0ay\n");
+    EXPECT_EQ(read_available(pipe.fds[0]), "");
 }
 
 // Blocks the writer thread: fills the pipe so its first write waits.

@@ -122,3 +122,21 @@ def test_throwing_maildrop_job_answers_pop3_err(server, monkeypatch):
         reply = p.cmd("PASS alice-pw")
         assert reply.startswith("-ERR"), reply
     assert "I/O job failed" in s.stderr + s.log_text()
+
+
+def test_a_store_failure_lands_in_the_log_file_escaped(server, faults, tmp_path):
+    # A queue dir whose name holds a line feed, a carriage return and an
+    # ESC: the store's line names the file, and must stay one line.
+    queue_dir = tmp_path / "q\n2026-01-01T00:00:00.000Z pop3 10.99.9.9:1 auth-failed\r\x1b[2J"
+    s = server("--queue-dir", str(queue_dir), "--log", str(tmp_path / "events.log"), start=False)
+    log = faults("rename", f"{queue_dir}/*", "EIO", times=1)
+    s.start()
+    code, lines, _ = send(s, "renamed", rcpt="far@example.com")
+    assert code == 451, lines
+    assert injected(log), "the rename was not failed"
+    store_lines = [line for line in s.log_text().splitlines() if " store - store rename " in line]
+    assert len(store_lines) == 1, s.log_text()
+    assert "q\\x0a2026-01-01T00:00:00.000Z pop3 10.99.9.9:1 auth-failed\\x0d\\x1b[2J/" in store_lines[0], store_lines
+    assert not any(" auth-failed" in line and " store " not in line for line in s.log_text().splitlines())
+    assert "\x1b" not in s.log_text() and "\r" not in s.log_text()
+    assert "baremail store:" not in s.stderr  # not the default sink's stderr line

@@ -78,8 +78,10 @@ const char* kind_name(const apps::StoreRequest& request) {
 
 // Test only: BAREMAIL_TEST_ONLY_THROW_IN=<kind>[,<kind>...] makes every job
 // of those kinds throw once its work is done (before the group commit),
-// so the e2e tests can check a throwing job answers with a failure. Read
-// once; unset, it costs nothing.
+// and <kind>:before (e.g. deliver:before) before it starts, so the store
+// has not taken the message's spool yet; the e2e tests check a throwing
+// job answers with a failure and leaves nothing held. Read once; unset,
+// it costs nothing.
 const std::string& test_only_throw_kinds() {
     static const std::string kinds = [] {
         const char* v = std::getenv("BAREMAIL_TEST_ONLY_THROW_IN");
@@ -88,11 +90,13 @@ const std::string& test_only_throw_kinds() {
     return kinds;
 }
 
-void test_only_throw_if_asked(const apps::StoreRequest& request) {
+void test_only_throw_if_asked(const apps::StoreRequest& request, const char* moment = "") {
     const std::string& kinds = test_only_throw_kinds();
     if (kinds.empty()) return;
     std::string kind = kind_name(request);
-    if (!kind.empty() && kinds.find("," + kind + ",") != std::string::npos)
+    if (kind.empty()) return;
+    kind += moment;
+    if (kinds.find("," + kind + ",") != std::string::npos)
         throw std::runtime_error("test-only throw in a " + kind + " job (BAREMAIL_TEST_ONLY_THROW_IN)");
 }
 
@@ -111,6 +115,7 @@ public:
           credentials_checked_(credentials_checked) {}
 
     void execute(store::CommitGroup& group) override {
+        test_only_throw_if_asked(request_, ":before");
         std::visit([&](auto& r) { run(r, group); }, request_);
         test_only_throw_if_asked(request_);
     }

@@ -13,6 +13,7 @@ import pytest
 
 import helpers
 from conftest import BUILD_DIR, free_port
+from test_big_smtp import big_message, send_big
 from test_relay import relay_server, submit
 
 SHIM = BUILD_DIR / "harness" / "testing" / "libfault_shim.so"
@@ -140,3 +141,22 @@ def test_a_store_failure_lands_in_the_log_file_escaped(server, faults, tmp_path)
     assert not any(" auth-failed" in line and " store " not in line for line in s.log_text().splitlines())
     assert "\x1b" not in s.log_text() and "\r" not in s.log_text()
     assert "baremail store:" not in s.stderr  # not the default sink's stderr line
+
+
+def test_a_delivery_that_throws_before_the_store_takes_its_spool_gives_the_spool_back(server, monkeypatch):
+    """The session hands its spool to the Deliver job; a job that throws
+    before the store took it must drop it (RequestJob::failed), or the file
+    and its share of --max-spool stay until a restart. Three messages of
+    3/4 of the budget each: with the spool kept, the second finds the
+    budget spent (452 4.3.1); given back, each reaches the throwing job."""
+    budget = 1024 * 1024
+    monkeypatch.setenv("BAREMAIL_TEST_ONLY_THROW_IN", "deliver:before")
+    s = server("--max-msg-size", "50000000", "--header-fill", "none", "--max-spool", str(budget))
+    with s.smtp() as c:
+        c.ehlo()
+        for i in range(3):
+            code, lines, _ = send_big(c, big_message(budget * 3 // 4), "alice@localhost")
+            assert code == 451 and lines[-1].startswith("451 4.3.0"), (i, lines)
+            assert helpers.spool_files(s.queue_dir) == [], i
+    assert s.messages("alice") == []
+    assert "test-only throw in a deliver:before job" in s.stderr + s.log_text()

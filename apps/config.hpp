@@ -30,6 +30,9 @@ struct SmtpConfig {
     // RFC 5321 §6.3: a message with more Received: fields than this is a
     // mail loop, refused after its final dot (554 5.4.6).
     std::uint32_t max_hops = 100;
+    // Postfix's smtpd_hard_error_limit (default 20): a session that has
+    // had this many 4xx/5xx replies gets 421 4.7.0 and is closed; 0: no limit.
+    std::uint32_t max_errors = 20;
     // SPEC --aliases: local names expanded at RCPT; none: no aliases.
     std::shared_ptr<AliasBook> aliases;  // the reload replaces its table
     // Makes queue ids unique across restarts of the process (e.g. start

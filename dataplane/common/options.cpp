@@ -25,7 +25,7 @@ enum LongOnly : int {
     opt_relay_timeout, opt_poll, opt_poll_idle_us, opt_max_spool, opt_min_mss,
     opt_version, opt_smtp_idle_timeout, opt_pop3_idle_timeout, opt_send_timeout,
     opt_aliases, opt_max_hops, opt_max_conn_per_ip, opt_max_conn_rate_per_ip, opt_user,
-    opt_max_queue_lifetime, opt_max_retry_delay, opt_delay_warning,
+    opt_max_queue_lifetime, opt_max_retry_delay, opt_delay_warning, opt_max_errors,
 };
 
 // Builds an option applies to.
@@ -95,6 +95,8 @@ const OptionSpec option_specs[] = {
      "advertised as SIZE; larger messages get 552"},
     {"max-hops", opt_max_hops, "N", Group::limits, both, "100",
      "more Received: fields is a mail loop: 554 5.4.6 after DATA (RFC 5321 section 6.3)"},
+    {"max-errors", opt_max_errors, "N", Group::limits, both, "20",
+     "SMTP error replies a session may get; then 421 4.7.0 and closed (0: no limit)"},
     {"max-spool", opt_max_spool, "B", Group::limits, both, "1073741824",
      "octets of message bodies spooled at once, all sessions together; past it 452"},
     {"idle-timeout", opt_idle_timeout, "S", Group::limits, both, "300 SMTP, 600 POP3",
@@ -258,6 +260,7 @@ void apply(Options& o, int id, const char* arg, Build build) {
     case opt_users: o.users_file = arg; break;
     case opt_aliases: o.aliases_file = arg; break;
     case opt_max_hops: o.max_hops = number<std::uint32_t>(arg, id, 1); break;
+    case opt_max_errors: o.max_errors = number<std::uint32_t>(arg, id, 0); break;
     case opt_smtp_port: o.smtp_port = number<std::uint16_t>(arg, id, 0); break;
     case opt_pop3_port: o.pop3_port = number<std::uint16_t>(arg, id, 0); break;
     case opt_echo_port: o.echo_port = number<std::uint16_t>(arg, id, 0); break;
@@ -417,6 +420,7 @@ apps::SmtpConfig smtp_config(const Options& o, const std::string& instance_tag) 
     c.header_fill = o.header_fill;
     c.instance_tag = instance_tag;
     c.max_hops = o.max_hops;
+    c.max_errors = o.max_errors;
     c.aliases = o.aliases ? o.aliases : std::make_shared<apps::AliasBook>(store::load_aliases(o.aliases_file));
     return c;
 }

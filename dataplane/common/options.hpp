@@ -49,6 +49,7 @@ struct Options {
     std::uint32_t max_conn_rate_per_ip = 0;  // connections begun per 60 s
     std::uint64_t max_msg_size = 10485760;
     std::uint32_t max_hops = 100;  // RFC 5321 §6.3: more Received: fields is a loop
+    std::uint32_t max_errors = 20;  // SMTP error replies per session (Postfix smtpd_hard_error_limit); 0: none
     // Octets of message bodies spooled at once, all sessions together
     // (README "Big messages in"); past it a message gets 452.
     std::uint64_t max_spool = 1073741824;

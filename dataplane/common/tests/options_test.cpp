@@ -588,6 +588,14 @@ TEST(Options, AliasesFileAndMaxHops) {
     EXPECT_EQ(smtp.aliases->current()->size(), 0u);
     EXPECT_EQ(rejection({"-d", "m", "--max-hops", "0"}), "--max-hops: '0' is not a number from 1 to 4294967295");
     EXPECT_EQ(rejection({"-d", "m", "--max-hops", "x"}), "--max-hops: 'x' is not a number from 1 to 4294967295");
+}
+
+TEST(Options, MaxErrorsIsPostfixsHardErrorLimit) {
+    EXPECT_EQ(parse({"-d", "m"}).max_errors, 20u);  // smtpd_hard_error_limit's default
+    EXPECT_EQ(smtp_config(parse({"-d", "m", "--max-errors", "5"}), "t").max_errors, 5u);
+    EXPECT_EQ(parse({"-d", "m", "--max-errors", "0"}).max_errors, 0u);  // no limit
+    EXPECT_EQ(rejection({"-d", "m", "--max-errors", "-1"}), "--max-errors: '-1' is not a number from 0 to 4294967295");
+    EXPECT_EQ(rejection({"-d", "m", "--max-errors", "x"}), "--max-errors: 'x' is not a number from 0 to 4294967295");
     EXPECT_EQ(rejection({"-d", "m", "--aliases"}), "missing argument for --aliases");
     for (Build build : {Build::kernel, Build::dpdk}) {
         EXPECT_NE(usage(build).find("--aliases FILE"), std::string::npos);

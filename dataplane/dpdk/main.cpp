@@ -118,7 +118,13 @@ int serve(const bm::Options& options, bm::dpdk::CommandLine& line) {
     if (options.tcb_capacity != 0) settings.tcb_capacity = options.tcb_capacity;
     settings.rx_interrupts = !options.busy_poll;
     bm::dpdk::Port port(settings);
-    bm::dpdk::PollLoop loop(options, addressing, port, options.sink ? nullptr : &store, *worker, log, counters);
+    // Threads the loop's parts start (the password checks' AuthWorker) go
+    // to the helper CPUs too; the loop itself then runs on the polling lcore.
+    std::optional<bm::dpdk::PollLoop> loop;
+    {
+        bm::dpdk::ScopedAffinity on_helper_cpus(helpers.cpus);
+        loop.emplace(options, addressing, port, options.sink ? nullptr : &store, *worker, log, counters);
+    }
     bm::dpdk::register_telemetry(counters);
     pid_file.write_pid();
     if (run_as) {
@@ -130,7 +136,7 @@ int serve(const bm::Options& options, bm::dpdk::CommandLine& line) {
         if (!options.sink) bm::require_writable(options.mail_dir, "mail dir", *run_as);
     }
     bm::daemon_ready(ready);
-    return loop.run(signal_flags);
+    return loop->run(signal_flags);
 }
 
 }  // namespace

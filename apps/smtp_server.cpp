@@ -126,6 +126,7 @@ struct SmtpServer::Work {
     HeaderScan header_scan;               // what header fill and the hop count need
     std::uint64_t messages = 0;           // per-session part of the queue id
     bool too_many_hops = false;           // RFC 5321 §6.3: a mail loop
+    std::uint32_t error_replies = 0;      // 4xx/5xx so far (--max-errors)
 
     // A block taken from the pool holds its last session's state: back to
     // a new session's, with every string's capacity kept.
@@ -153,6 +154,7 @@ struct SmtpServer::Work {
         header_scan = HeaderScan{};
         too_many_hops = false;
         messages = 0;
+        error_replies = 0;
     }
 };
 
@@ -303,11 +305,26 @@ std::size_t SmtpServer::read_in_place(std::string_view input) {
 }
 
 void SmtpServer::take_line(const LineReader::Line& line) {
+    if (refuse_after_too_many_errors()) return;
     if (line.kind == LineReader::Kind::too_long) {
         reply("500", "5.5.0", "Line too long");  // RFC 5321 §4.5.3.1.6, session goes on
     } else {
         dispatch(line.text);
     }
+}
+
+// Postfix's smtpd_hard_error_limit (--max-errors): checked before each
+// command, as Postfix does, so the last error is answered and the next
+// command is not. A client that only makes errors (a flood of empty
+// lines, a scan) ends here instead of at the idle timeout.
+bool SmtpServer::refuse_after_too_many_errors() {
+    std::uint32_t errors = work().error_replies;
+    if (config_.max_errors == 0 || errors < config_.max_errors) return false;
+    std::string detail = "reason=too many errors errors=";
+    append_number(detail, errors);
+    observer_.on_event("refused", detail);
+    end_session({"421 ", esmtp() ? "4.7.0 " : "", config_.hostname, " Error: too many errors"});
+    return true;
 }
 
 void SmtpServer::dispatch(std::string_view line) {
@@ -873,6 +890,7 @@ void SmtpServer::send_line(std::initializer_list<std::string_view> parts) {
     char* at = line;
     for (std::string_view part : parts) at = std::copy(part.begin(), part.end(), at);
     observer_.on_reply({line, size});
+    count_error_reply({line, size});
     *at++ = '\r';
     *at++ = '\n';
     transport_.send({line, size + 2});
@@ -897,6 +915,14 @@ void SmtpServer::reply_ok(std::string_view status, std::string_view text, std::s
     } else {
         send_line("250 OK");
     }
+}
+
+// A reply's last line ("NNN text", not "NNN-text") with a 4xx or 5xx code
+// is one error (RFC 5321 §4.2.1). Only a session that has spoken can have
+// made one: the greeting and a timeout's 421 take no pooled block for this.
+void SmtpServer::count_error_reply(std::string_view line) {
+    if (line.size() < 4 || line[3] != ' ' || (line[0] != '4' && line[0] != '5') || !work_.held()) return;
+    ++work().error_replies;
 }
 
 // The last line of a session; if the store still owes an answer, that

@@ -143,6 +143,8 @@ private:
     void reply(std::string_view code, std::string_view status, std::string_view text,
                std::string_view more = {});
     void reply_ok(std::string_view status, std::string_view text, std::string_view more = {});
+    void count_error_reply(std::string_view line);
+    bool refuse_after_too_many_errors();
     void end_session(std::initializer_list<std::string_view> line);
     void close();
     void reset_transaction();

@@ -37,6 +37,7 @@ struct SmtpFixture : ::testing::Test {
         config.local_domains = {"mx.example"};
         config.instance_tag = "t";
         peer.ip = "10.99.0.7";
+        config.max_errors = 0;  // the flood of 500s is the point here, not --max-errors
         hosted.emplace<SmtpServer>(config, peer, transport, port, observer);
         hosted.session().start();
     }

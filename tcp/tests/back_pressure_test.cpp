@@ -26,6 +26,11 @@ protected:
         EngineConfig config = test_config();
         config.send_timeout_s = 3;
         config.idle_timeout_s[0] = smtp_idle_s;
+        // The flood of 500s is the point here, not --max-errors (which
+        // would end it after 20).
+        apps::HostConfig host = config.services->config();
+        host.smtp.max_errors = 0;
+        config.services = std::make_shared<const apps::ServiceHost>(std::move(host));
         return config;
     }
 

@@ -6,6 +6,8 @@
 #include <limits>
 #include <utility>
 
+#include "apps/ipv4_text.hpp"
+
 namespace bm::apps {
 
 namespace {
@@ -128,7 +130,7 @@ const Pop3Server::Command* Pop3Server::find_command(std::string_view verb) {
 
 Pop3Server::Pop3Server(const Pop3Config& config, const Peer& peer, Transport& transport,
                        MailPort& port, Observer& observer)
-    : config_(config), transport_(transport), port_(port), observer_(observer), peer_ip_(peer.ip) {
+    : config_(config), transport_(transport), port_(port), observer_(observer), peer_ip_(format_ipv4(peer.ip)) {
     // RFC 1939 §7: the timestamp must differ for every greeting; the instance
     // tag covers restarts, the connection number this run, the clock both.
     timestamp_ = "<" + config_.instance_tag + "." + std::to_string(peer.connection) + "." +

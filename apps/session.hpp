@@ -49,11 +49,13 @@ protected:
     ~Observer() = default;
 };
 
-// Who is on the other end, as the driver knows it.
+// Who is on the other end, as the driver knows it. Addresses are kept as
+// numbers (host byte order) and put into text only where text is needed
+// (Received:, log lines: Ipv4Text): 24 bytes in every TCB, not two strings.
 struct Peer {
-    std::string ip;        // dotted quad
+    std::uint32_t ip = 0;
     std::uint16_t port = 0;
-    std::string local_ip;  // the address the client connected to ("[ip]" literals)
+    std::uint32_t local_ip = 0;  // the address the client connected to ("[ip]" literals); 0: none
     bool may_relay = false;
     std::uint64_t connection = 0;  // the [N] of -v lines, unique per process run
 };

@@ -8,6 +8,7 @@
 #include "apps/aliases.hpp"
 #include "apps/ascii.hpp"
 #include "apps/header_fill.hpp"
+#include "apps/ipv4_text.hpp"
 
 namespace bm::apps {
 
@@ -546,7 +547,9 @@ bool SmtpServer::is_local(const Path& path) const {
 }
 
 bool SmtpServer::is_local_domain(std::string_view domain) const {
-    if (is_literal_of(domain, peer_.local_ip)) return true;
+    // The local address is put into text only for a domain literal.
+    if (peer_.local_ip != 0 && domain.starts_with('[') && is_literal_of(domain, Ipv4Text(peer_.local_ip).view()))
+        return true;
     return std::any_of(config_.local_domains.begin(), config_.local_domains.end(),
                        [&](const std::string& local) { return iequals(local, domain); });
 }
@@ -803,7 +806,8 @@ void SmtpServer::submit_delivery() {
     Deliver deliver;
     deliver.queue_id = next_queue_id();
     if (config_.header_fill) {
-        Arrival arrival{work().helo, peer_.ip, config_.hostname, esmtp(), deliver.queue_id,
+        const Ipv4Text client_ip(peer_.ip);
+        Arrival arrival{work().helo, client_ip.view(), config_.hostname, esmtp(), deliver.queue_id,
                         work().transaction.recipients, config_.now()};
         // Decided on the whole header section as scanned on arrival, so a
         // spooled message gets the same fields as one held whole.

@@ -58,25 +58,23 @@ void Tcb::on_reply(std::string_view line) {
 }
 
 void Tcb::on_event(std::string_view event, std::string_view detail) {
-    engine->log.event(active_open ? "client" : apps::service_name(service), peer_text, event, detail);
+    // The peer's text is made per event (a few per session), not kept in every TCB.
+    const Ipv4Text peer_text(tuple.remote_ip, tuple.remote_port);
+    engine->log.event(active_open ? "client" : apps::service_name(service), peer_text.view(), event, detail);
 }
 
 // ---- session life ----------------------------------------------------------
 
 // The handshake is complete (SYN-RECEIVED -> ESTABLISHED): the listener's
-// service host builds the session in the TCB, and it greets. Peer strings
-// fit the small-string buffer; what a machine allocates when built happens
-// here — once per connection, never per segment.
+// service host builds the session in the TCB, and it greets. The peer is
+// numbers only; what a machine allocates when built happens here — once per
+// connection, never per segment.
 void EngineCore::open_session(Tcb& tcb) {
     tcb.opened = true;
     ++counters.connections_opened;
-    tcb.peer.ip = format_ipv4(tcb.tuple.remote_ip);
+    tcb.peer.ip = tcb.tuple.remote_ip;
     tcb.peer.port = tcb.tuple.remote_port;
-    tcb.peer.local_ip = format_ipv4(tcb.tuple.local_ip);
-    // "a.b.c.d:port", at most 21 octets: without snprintf's cost per connection.
-    char* at = std::copy(tcb.peer.ip.begin(), tcb.peer.ip.end(), tcb.peer_text);
-    *at++ = ':';
-    *std::to_chars(at, std::end(tcb.peer_text) - 1, tcb.peer.port).ptr = '\0';
+    tcb.peer.local_ip = tcb.tuple.local_ip;
     if (tcb.active_open) return open_client_session(tcb);
 
     const apps::ServiceHost& host = *config.services;  // a listener's TCB: service_for found it

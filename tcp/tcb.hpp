@@ -50,10 +50,11 @@ struct EngineCore;
 // Deliver's envelope, body and header prefix, by value in
 // apps/mail_port.hpp), address parts over 15 octets (apps/address parses
 // into std::string), and POP3's maildrop listing (vectors per login).
-// FIXME(size): 560 bytes, not 512 — TcbVars 200, apps::Peer 88 (two
-// std::strings; the local address is the same for every TCB), SendBuffer
+// Size: 472 bytes (at most 512, asserted below) — TcbVars 200, SendBuffer
 // 80, the hosted session 80 (the SMTP machine: 64), three vtable pointers
-// 24, peer_text 24, the received queue 20; out-of-order data is pooled.
+// 24, apps::Peer 24 (addresses as numbers: their text is made where a log
+// line or a Received: field needs it), the received queue 20; out-of-order
+// data is pooled.
 //
 // Active opens host a session built by the caller's ActiveOpenHandler and
 // owned through a pointer (HostedSession::host): the engine cannot build
@@ -152,8 +153,10 @@ struct Tcb final : TcbVars, apps::Transport, apps::MailPort, apps::Observer {
 
     // ---- the hosted session and who it talks to
     apps::HostedSession hosted;  // open() from ESTABLISHED until released
-    apps::Peer peer;
-    char peer_text[24] = {};  // "a.b.c.d:port" for the log, no allocation
+    apps::Peer peer;  // numbers only; the log's "a.b.c.d:port" is made per event
 };
+
+// Every --tcb-capacity slot is one of these, allocated at start.
+static_assert(sizeof(Tcb) <= 512, "a TCB holds hot state only: cold state goes to pooled blocks");
 
 }  // namespace bm::tcp

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "apps/hosted_session.hpp"
+#include "apps/ipv4_text.hpp"
 #include "apps/tests/session_harness.hpp"
 
 using namespace bm::apps;
@@ -36,8 +37,8 @@ struct SmtpFixture : ::testing::Test {
         config.hostname = "mx.example";
         config.local_domains = {"mx.example"};
         config.instance_tag = "t";
-        peer.ip = "10.99.0.7";
         config.max_errors = 0;  // the flood of 500s is the point here, not --max-errors
+        peer.ip = *bm::parse_ipv4("10.99.0.7");
         hosted.emplace<SmtpServer>(config, peer, transport, port, observer);
         hosted.session().start();
     }

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "apps/ipv4_text.hpp"
 #include "apps/tests/session_harness.hpp"
 
 namespace harness = bm::apps::testing;
@@ -63,7 +64,7 @@ Pop3Config test_config() {
 
 Peer test_peer() {
     Peer peer;
-    peer.ip = "192.0.2.9";
+    peer.ip = *bm::parse_ipv4("192.0.2.9");
     peer.connection = 7;
     return peer;
 }

@@ -12,6 +12,7 @@
 #include "apps/aliases.hpp"
 #include "apps/ascii.hpp"
 #include "apps/smtp_server.hpp"
+#include "apps/ipv4_text.hpp"
 #include "apps/tests/session_harness.hpp"
 
 using namespace bm::apps;
@@ -59,7 +60,7 @@ StoreReply answer(Result& run, const StoreRequest& request) {
 
 struct Rig {
     SmtpConfig config;
-    Peer peer{"10.99.0.7", 40000, "10.99.0.1", false, 1};
+    Peer peer{*bm::parse_ipv4("10.99.0.7"), 40000, *bm::parse_ipv4("10.99.0.1"), false, 1};
     std::shared_ptr<AliasBook> book = std::make_shared<AliasBook>();
 
     explicit Rig(std::string_view aliases = {}) {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "apps/header_fill.hpp"
+#include "apps/ipv4_text.hpp"
 #include "apps/tests/session_harness.hpp"
 
 using namespace bm::apps;
@@ -47,9 +48,9 @@ struct Scenario {
         config.local_domains = {"mx.example", "localhost"};
         config.instance_tag = "t";
         config.now = fixed_clock;
-        peer.ip = "10.99.0.7";
+        peer.ip = *bm::parse_ipv4("10.99.0.7");
         peer.port = 40000;
-        peer.local_ip = "10.99.0.2";
+        peer.local_ip = *bm::parse_ipv4("10.99.0.2");
         peer.connection = 42;  // 2a
     }
 };

@@ -311,11 +311,11 @@ void KernelServer::start_session(int fd, Listener& listener, bool counted) {
     std::uint32_t remote_ip = ntohl(remote.sin_addr.s_addr);
     c.client_counted = counted;
     c.remote_ip = remote_ip;
-    c.peer.ip = format_ipv4(remote_ip);
+    c.peer.ip = remote_ip;
     c.peer.port = ntohs(remote.sin_port);
-    c.peer.local_ip = format_ipv4(ntohl(local.sin_addr.s_addr));
+    c.peer.local_ip = ntohl(local.sin_addr.s_addr);
     c.peer.connection = next_connection_++;
-    c.peer_text = c.peer.ip + ":" + std::to_string(c.peer.port);
+    c.peer_text = Ipv4Text(c.peer.ip, c.peer.port).view();
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  // we write whole replies ourselves
 
@@ -557,7 +557,7 @@ bool KernelServer::connect_relay(std::uint64_t delivery, std::uint32_t ip, std::
     c.connecting = rc != 0;
     c.relay_delivery = delivery;
     c.peer = apps::Peer{};
-    c.peer.ip = format_ipv4(ip);
+    c.peer.ip = ip;
     c.peer.port = port;
     c.peer.connection = next_connection_++;
     c.peer_text = peer;

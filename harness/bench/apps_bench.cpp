@@ -54,7 +54,7 @@ template <typename Machine, typename Config>
 
 void BM_SmtpTransaction(benchmark::State& state) {
     SmtpConfig config;
-    Peer peer{"127.0.0.1", 40000, "127.0.0.1", true, 1};
+    Peer peer{0x7f000001, 40000, 0x7f000001, true, 1};  // 127.0.0.1
     std::string input = smtp_transaction(std::size_t(state.range(0)));
     NullObserver observer;
     for (auto _ : state) run_session<SmtpServer>(config, peer, input, observer);
@@ -65,7 +65,7 @@ BENCHMARK(BM_SmtpTransaction)->Arg(1024)->Arg(64 * 1024);
 
 void BM_Pop3LoginRetrQuit(benchmark::State& state) {
     Pop3Config config;
-    Peer peer{"127.0.0.1", 40000, "127.0.0.1", false, 1};
+    Peer peer{0x7f000001, 40000, 0x7f000001, false, 1};  // 127.0.0.1
     std::string input = "USER alice\r\nPASS secret\r\nSTAT\r\nUIDL\r\nRETR 1\r\nQUIT\r\n";
     NullObserver observer;
     for (auto _ : state) run_session<Pop3Server>(config, peer, input, observer);

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "apps/pop3_server.hpp"
+#include "apps/ipv4_text.hpp"
 #include "harness/fuzz/fuzz_support.hpp"
 #include "harness/fuzz/session_driver.hpp"
 
@@ -108,7 +109,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     apps::Pop3Config config;
     config.hostname = "mx.test";
     config.now = [] { return std::time_t(1700000000); };
-    apps::Peer peer{"192.0.2.7", 40000, "10.99.0.1", false, 1};
+    apps::Peer peer{*parse_ipv4("192.0.2.7"), 40000, *parse_ipv4("10.99.0.1"), false, 1};
 
     RecordingTransport transport;
     transport.bound = 16384 + (in.setting(0) & 0x3f) * 512;  // RETR streams as the queue drains

@@ -16,6 +16,7 @@
 #include <string>
 
 #include "apps/smtp_server.hpp"
+#include "apps/ipv4_text.hpp"
 #include "harness/fuzz/fuzz_support.hpp"
 #include "harness/fuzz/session_driver.hpp"
 
@@ -93,7 +94,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (in.setting(0) & 4) config.max_message_size = 300;
     if (in.setting(0) & 8) config.max_recipients = 3;
     config.now = [] { return std::time_t(1700000000); };
-    apps::Peer peer{"192.0.2.7", 40000, "10.99.0.1", (in.setting(0) & 1) != 0, 1};
+    apps::Peer peer{*parse_ipv4("192.0.2.7"), 40000, *parse_ipv4("10.99.0.1"), (in.setting(0) & 1) != 0, 1};
 
     RecordingTransport transport;
     QueuedPort port;

@@ -3,6 +3,7 @@
 // 1 s, doubled), RFC 7323 §2.2 window scale only when both SYNs carried it.
 // The session is a fake built by a fake ActiveOpenHandler: nothing here
 // depends on the relay client.
+#include "apps/ipv4_text.hpp"
 #include "tcp/tests/harness.hpp"
 
 namespace bm::tcp::testing {
@@ -48,7 +49,7 @@ class FakeOpener final : public ActiveOpenHandler {
 public:
     std::unique_ptr<apps::Session> on_established(const SessionHost& host) override {
         ++established;
-        peer_ip = host.peer.ip;
+        peer_ip = format_ipv4(host.peer.ip);
         return std::make_unique<FakeSession>(log, host.transport);
     }
     void on_failed(std::string_view reason) override { failures.emplace_back(reason); }

@@ -25,8 +25,14 @@ TEST(Ipv4, RejectsEverythingButFourDecimalOctets) {
 }
 
 TEST(Ipv4, FormatsWhatItParses) {
-    for (const char* text : {"10.99.0.1", "127.0.0.1", "0.0.0.0", "255.255.255.255", "192.0.2.33"})
+    for (const char* text : {"10.99.0.1", "127.0.0.1", "0.0.0.0", "255.255.255.255", "192.0.2.33", "100.109.9.190"})
         EXPECT_EQ(format_ipv4(ip(text)), text);
+}
+
+TEST(Ipv4, TextWithAPortIsTheLogsPeerName) {
+    EXPECT_EQ(Ipv4Text(ip("10.99.0.7"), 40000).view(), "10.99.0.7:40000");
+    EXPECT_EQ(Ipv4Text(ip("255.255.255.255"), 65535).view(), "255.255.255.255:65535");
+    EXPECT_EQ(Ipv4Text(ip("0.0.0.0"), 0).view(), "0.0.0.0:0");
 }
 
 TEST(Cidr, ABareAddressIsASlash32) {

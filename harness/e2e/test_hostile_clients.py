@@ -4,6 +4,8 @@
   that earns a 500, so the replies must stay bounded (the server stops
   reading that connection while its unsent output is over the bound), and
   --send-timeout closes it; another client is served meanwhile.
+- The same flood with the default --max-errors 20 ends by itself: 20
+  500s, then 421 and the connection is closed.
 - Slowloris: a command line sent one byte per 0.5 s never completes, so
   the idle timer (restarted by completed commands only) closes it.
 """
@@ -54,6 +56,31 @@ def flood_lf(host, port):
         sock.close()
 
 
+def flood_lf_until_closed(host, port):
+    """Sends b"\\n" (up to FLOOD_BYTES, for at most FLOOD_SECONDS) and reads
+    the replies, until the server closes (its FIN or a reset). Returns
+    (bytes sent, seconds until closed, or None)."""
+    sock = socket.create_connection((host, port), timeout=10)
+    sock.setblocking(False)
+    chunk = b"\n" * 4096
+    sent, start = 0, time.monotonic()
+    try:
+        while time.monotonic() - start < FLOOD_SECONDS:
+            readable, writable, _ = select.select([sock], [sock] if sent < FLOOD_BYTES else [], [], 0.2)
+            try:
+                if readable and sock.recv(65536) == b"":
+                    return sent, time.monotonic() - start
+                if writable:
+                    sent += sock.send(chunk)
+            except BlockingIOError:
+                pass
+            except (ConnectionResetError, BrokenPipeError):
+                return sent, time.monotonic() - start
+        return sent, None
+    finally:
+        sock.close()
+
+
 def normal_delivery(s, marker):
     with s.smtp() as c:
         c.ehlo()
@@ -64,7 +91,8 @@ def normal_delivery(s, marker):
 
 
 def test_lf_flood_that_never_reads_is_bounded_and_closed_by_send_timeout(server, build):
-    s = server("--send-timeout", str(SEND_TIMEOUT), "--smtp-idle-timeout", "60")
+    # --max-errors 0: the 500s would otherwise end the flood after 20.
+    s = server("--send-timeout", str(SEND_TIMEOUT), "--smtp-idle-timeout", "60", "--max-errors", "0")
     normal_delivery(s, "warm-up")  # the store's paths touched before measuring
     peak = helpers.PeakRss(s.pid)
     result = {}
@@ -84,6 +112,31 @@ def test_lf_flood_that_never_reads_is_bounded_and_closed_by_send_timeout(server,
     # in the plain build's RSS.
     if not sanitizers.is_sanitized(s.build.binary):
         assert growth < RSS_LIMIT, f"peak RSS grew by {growth} bytes"
+
+
+def test_lf_flood_ends_by_itself_at_the_error_limit(server):
+    """--max-errors (default 20, Postfix's smtpd_hard_error_limit): every
+    LF earns a 500, and after 20 the server says 421 and closes, long
+    before 30 MB; a client reading its replies sees exactly that."""
+    s = server("--send-timeout", "60", "--smtp-idle-timeout", "60")
+    sent, closed = flood_lf_until_closed(s.host, s.smtp_port)
+    assert closed is not None and closed < 10, (sent, closed)
+    assert sent < FLOOD_BYTES // 10, sent
+    helpers.wait_log_event(s, "smtp", "refused", detail="reason=too many errors errors=20")
+    with socket.create_connection((s.host, s.smtp_port), timeout=10) as sock:
+        sock.sendall(b"\n" * 25)
+        replies = b""
+        while not replies.endswith(b"too many errors\r\n"):
+            data = sock.recv(4096)
+            if not data:
+                break
+            replies += data
+        lines = replies.split(b"\r\n")
+        assert lines[0].startswith(b"220 "), replies
+        assert lines[1:21] == [b"500 Error: bad syntax"] * 20, replies
+        assert lines[21] == b"421 e2e.test Error: too many errors", replies
+        assert sock.recv(4096) == b""  # closed
+    normal_delivery(s, "after")  # the server itself is fine
 
 
 def test_slowloris_command_line_is_closed_by_idle_timeout(server):

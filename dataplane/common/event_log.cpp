@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #include "dataplane/common/log_writer.hpp"
-#include "store/log.hpp"
 
 namespace bm {
 namespace {
@@ -162,11 +161,5 @@ void EventLog::emit(std::FILE* to, char* line, std::size_t length, bool security
     }
     std::fwrite(line, 1, length, to);
 }
-
-StoreLogLink::StoreLogLink(EventLog& log) {
-    store::set_log_sink([&log](std::string_view line) { log.event_now("store", "-", "store", line); });
-}
-
-StoreLogLink::~StoreLogLink() { store::set_log_sink(nullptr); }
 
 }  // namespace bm

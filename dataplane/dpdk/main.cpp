@@ -29,6 +29,7 @@
 #include "dataplane/common/log_writer.hpp"
 #include "dataplane/common/options.hpp"
 #include "dataplane/common/program.hpp"
+#include "dataplane/common/store_log.hpp"
 #include "dataplane/dpdk/counters.hpp"
 #include "dataplane/dpdk/eal.hpp"
 #include "dataplane/dpdk/eal_args.hpp"

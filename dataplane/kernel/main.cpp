@@ -10,6 +10,7 @@
 #include "dataplane/common/event_log.hpp"
 #include "dataplane/common/options.hpp"
 #include "dataplane/common/program.hpp"
+#include "dataplane/common/store_log.hpp"
 #include "dataplane/kernel/kernel_server.hpp"
 #include "store/mail_store.hpp"
 

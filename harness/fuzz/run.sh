@@ -52,8 +52,8 @@ declare -A target_sources=(
     [smtp_server]="$apps_sources $log_sources"
     [pop3_server]="$apps_sources $log_sources"
     [smtp_client]="$apps_sources $log_sources"
-    [dns]="apps/dns/message.cpp $log_sources"
-    [wire]="$wire_sources $log_sources"
+    [dns]="apps/dns/message.cpp apps/log_escape.cpp $log_sources"
+    [wire]="$wire_sources apps/log_escape.cpp $log_sources"
     [tcp_engine]="$apps_sources $tcp_sources $log_sources"
 )
 all_targets="smtp_server pop3_server smtp_client dns wire tcp_engine"

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "dataplane/common/log_writer.hpp"
+#include "dataplane/common/store_log.hpp"
 #include "store/log.hpp"
 
 namespace bm {

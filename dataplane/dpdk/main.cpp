@@ -116,7 +116,6 @@ int serve(const bm::Options& options, bm::dpdk::CommandLine& line) {
     // Static: the telemetry thread may read it until the EAL is gone.
     static bm::dpdk::Counters counters;
     bm::dpdk::PortSettings settings;
-    if (options.tcb_capacity != 0) settings.tcb_capacity = options.tcb_capacity;
     settings.rx_interrupts = !options.busy_poll;
     bm::dpdk::Port port(settings);
     // Threads the loop's parts start (the password checks' AuthWorker) go

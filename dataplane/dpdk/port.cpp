@@ -17,21 +17,25 @@ namespace {
 
 constexpr unsigned mempool_cache = 256;
 // Frames the stack holds outside the PMD's rings: a burst in flight, the
-// tx staging queue and the ARP pending queue (see poll_loop.hpp), with room.
+// tx staging queue (TxQueue::capacity) and the ARP pending queue (see
+// poll_loop.hpp), with room.
 constexpr std::uint32_t stack_frames = 4096;
-constexpr std::uint32_t max_mbufs = 1u << 20;
 
 [[noreturn]] void fail(const std::string& what, int error) {
     throw std::runtime_error(what + ": " + rte_strerror(error < 0 ? -error : error));
 }
 
-// One mbuf per TCB (each may have a segment staged at once, e.g. every
-// session's shutdown line), plus both rings, the stack's own queues and
-// every lcore's mempool cache; rounded to 2^n - 1 (the mempool's best size).
-std::uint32_t mbuf_count(std::uint32_t tcb_capacity) {
-    std::uint64_t n = std::uint64_t(tcb_capacity) + Port::rx_descriptors + Port::tx_descriptors + stack_frames +
+// Sized by what can be in flight, not by connections: a TCB holds no mbuf
+// (its unsent and unacknowledged data is in tcp/chunk_pool chunks, and a
+// segment is cut from them again when it is (re)sent), so an idle
+// connection costs none. In flight: both rings filled, the stack's own
+// queues and every lcore's mempool cache, rounded to 2^n - 1 (the
+// mempool's best size). A pass that emits more than that (every session's
+// shutdown line at once) finds the pool empty: the frame is dropped,
+// counted as tx_no_mbuf, and TCP sends the segment again (RFC 6298).
+std::uint32_t mbuf_count() {
+    std::uint64_t n = std::uint64_t(Port::rx_descriptors) + Port::tx_descriptors + stack_frames +
                       std::uint64_t(mempool_cache) * rte_lcore_count();
-    n = std::min<std::uint64_t>(n, max_mbufs);
     std::uint32_t size = 1;
     while (size - 1 < n) size <<= 1;
     return size - 1;
@@ -46,12 +50,12 @@ Port::Port(const PortSettings& settings) {
     char name[RTE_ETH_NAME_MAX_LEN] = "";
     rte_eth_dev_get_name_by_port(id_, name);
     name_ = name;
-    std::uint32_t mbufs = mbuf_count(settings.tcb_capacity);
+    std::uint32_t mbufs = mbuf_count();
     std::string pool_name = "bm_pool_" + std::to_string(id_);
     pool_ = rte_pktmbuf_pool_create(pool_name.c_str(), mbufs, mempool_cache, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
                                     rte_eth_dev_socket_id(id_));
     if (!pool_)
-        fail("cannot create a mempool of " + std::to_string(mbufs) + " mbufs (lower --tcb-capacity or raise EAL -m)",
+        fail("cannot create a mempool of " + std::to_string(mbufs) + " mbufs (raise EAL -m)",
              rte_errno);
     try {
         configure(settings);

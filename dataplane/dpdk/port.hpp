@@ -1,5 +1,5 @@
 // One Ethernet port of any PMD (tap, af_packet, pcap, ring, memif, a PCI
-// NIC): one RX and one TX queue, a mempool sized for the stack, checksum
+// NIC): one RX and one TX queue, a mempool sized for the frames in flight, checksum
 // offload where the device has it, promiscuous mode off.
 #pragma once
 
@@ -15,7 +15,6 @@ struct rte_eth_conf;
 namespace bm::dpdk {
 
 struct PortSettings {
-    std::uint32_t tcb_capacity = 16384;  // sizes the mempool
     std::uint32_t link_wait_ms = 5000;   // bounded: a port without link still starts
     // Ask for rx interrupts (intr_conf.rxq) so an idle loop can sleep until
     // a frame comes (RxWaiter); a PMD that refuses them is configured

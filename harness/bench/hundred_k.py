@@ -85,7 +85,7 @@ def start_server(build: Path, work: Path, capacity: int, server_cpu: str) -> ser
         (work / "empty-mail" / "postmaster" / sub).mkdir(parents=True, exist_ok=True)
     users = work / "users"
     users.write_text("user0:secret\n")
-    mbuf_mb = capacity * 2560 // (1 << 20)  # one mbuf per TCB (dataplane/dpdk/port.cpp)
+    mbuf_mb = 32  # the mempool is sized by frames in flight, not TCBs (dataplane/dpdk/port.cpp)
     argv = [str(servers.find_binary(build, "baremail")), "--no-huge", "-m", str(512 + mbuf_mb), "--no-pci",
             "-l", server_cpu, "--file-prefix", prefix, "--vdev", f"net_tap0,iface={tap}", "--",
             "--sink", "-d", str(work / "empty-mail"), "--users", str(users), "--log", str(work / "server.log"),

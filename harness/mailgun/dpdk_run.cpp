@@ -43,7 +43,6 @@ void wait_for_link(const dpdk::Port& port) {
 void run_on_dpdk(std::vector<std::string> eal, const Workload& workload, Tally& tally, Scenario& scenario) {
     dpdk::Eal environment(std::move(eal));
     dpdk::PortSettings settings;
-    settings.tcb_capacity = 4096;  // sizes the mempool: the generator's connections, not a server's
     dpdk::Port port(settings);
     wait_for_link(port);
     if (!workload.quiet) std::fprintf(stderr, "mailgun: port %s\n", port.describe().c_str());

@@ -113,6 +113,10 @@ sigset_t server_signals() {
 void ignore_other_signals() {
     for (int s : {SIGPIPE, SIGUSR2, SIGALRM, SIGVTALRM, SIGPROF, SIGIO, SIGXFSZ, SIGXCPU, SIGSTKFLT, SIGPWR})
         std::signal(s, SIG_IGN);
+    // The ones the loops act on may arrive ignored (started under nohup(1):
+    // HUP ignored); an ignored signal is discarded even while blocked for a
+    // signalfd, so HUP would never reload. Back to the default first.
+    for (int s : {SIGTERM, SIGINT, SIGHUP, SIGUSR1}) std::signal(s, SIG_DFL);
 }
 
 ReloadHooks::Registration& ReloadHooks::Registration::operator=(Registration&& other) noexcept {

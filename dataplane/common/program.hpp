@@ -40,7 +40,8 @@ SignalRequest signal_request(int signal);
 // TERM, INT, HUP, USR1: the signals the loops act on.
 sigset_t server_signals();
 // Sets SIG_IGN for the signals that would otherwise end the process and
-// that the server does not act on. Process-wide; call before serving.
+// that the server does not act on, and SIG_DFL for those it acts on (they
+// may come ignored, as under nohup). Process-wide; call before serving.
 void ignore_other_signals();
 
 // What SIGHUP reloads, in the order registered. Each part of the server

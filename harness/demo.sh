@@ -12,7 +12,7 @@ bash harness/install_deps.sh
 bash harness/build.sh >/dev/null
 
 demo=$(mktemp -d /tmp/baremail-demo.XXXXXX)
-mkdir -p "$demo/mail/"{demo,postmaster}/{cur,new,tmp}  # no postmaster, no start (RFC 5321 4.5.1)
+mkdir -p "$demo/mail/"{demo,postmaster}/{cur,new,tmp}  # postmaster: RFC 5321 4.5.1
 echo "demo:demo" >"$demo/users"
 chmod 600 "$demo/users"
 options=(-d "$demo/mail" --users "$demo/users" --log "$demo/baremail.log")

@@ -42,6 +42,7 @@ from pathlib import Path
 HARNESS = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(HARNESS))
 
+import own_netns  # noqa: E402
 from compare_lib import servers  # noqa: E402
 
 REPO = HARNESS.parent
@@ -53,25 +54,6 @@ PORTS_PER_ADDRESS = 60000  # of ip_local_port_range 1024-65000, set in the names
 IP_BIND_ADDRESS_NO_PORT = 24  # linux/in.h
 SMALL_CAPACITY = 1000  # a first start, so the table's share of the start-up memory shows
 PER_WORKER = 16000  # connections per client process: its open-file limit may not be raised
-
-
-def in_namespace(argv: list[str]) -> int:
-    """Runs this script again inside a fresh network namespace; removes it
-    (and whatever still runs in it) afterwards."""
-    ns = f"bm-100k-{os.getpid()}"
-    subprocess.run(["ip", "netns", "add", ns], check=True)
-    try:
-        subprocess.run(["ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up"], check=True)
-        env = dict(os.environ, **{INSIDE: "1"})
-        return subprocess.run(["ip", "netns", "exec", ns, sys.executable, __file__, *argv], env=env).returncode
-    finally:
-        for sig in ("TERM", "KILL"):
-            pids = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout.split()
-            if not pids:
-                break
-            subprocess.run(["kill", f"-{sig}", *pids], capture_output=True)
-            time.sleep(1)
-        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
 
 
 def rss_bytes(pid: int) -> int:
@@ -282,8 +264,8 @@ def main() -> int:
     if os.geteuid() != 0:
         print("hundred_k: needs root (network namespace, TAP, DPDK)", file=sys.stderr)
         return 2
-    if os.environ.get(INSIDE) != "1":
-        return in_namespace(sys.argv[1:])
+    if not own_netns.inside(INSIDE):
+        return own_netns.rerun(__file__, sys.argv[1:], INSIDE, "bm-100k")
     return measure(args)
 
 

@@ -38,6 +38,7 @@ from pathlib import Path
 HARNESS = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(HARNESS))
 
+import own_netns  # noqa: E402
 from compare_lib import cpu, servers  # noqa: E402
 from compare_lib.main import cpu_layout, make_mail  # noqa: E402
 from compare_lib.workloads import SMTP_PORT, run_mailgun  # noqa: E402
@@ -60,25 +61,6 @@ for i in range(n + 10):
         times.append(time.perf_counter() - t0)
 print(json.dumps(times))
 """
-
-
-def in_namespace(argv: list[str]) -> int:
-    """Runs this script again inside a fresh network namespace; removes it
-    (and whatever still runs in it) afterwards."""
-    ns = f"bm-poll-{os.getpid()}"
-    subprocess.run(["ip", "netns", "add", ns], check=True)
-    try:
-        subprocess.run(["ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up"], check=True)
-        env = dict(os.environ, **{INSIDE: "1"})
-        return subprocess.run(["ip", "netns", "exec", ns, sys.executable, __file__, *argv], env=env).returncode
-    finally:
-        for sig in ("TERM", "KILL"):
-            pids = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout.split()
-            if not pids:
-                break
-            subprocess.run(["kill", f"-{sig}", *pids], capture_output=True)
-            time.sleep(1)
-        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -185,8 +167,8 @@ def main() -> int:
     args = p.parse_args()
     if os.geteuid() != 0:
         sys.exit("poll_modes: needs root (namespace, TAP)")
-    if not os.environ.get(INSIDE):
-        return in_namespace(sys.argv[1:])
+    if not own_netns.inside(INSIDE):
+        return own_netns.rerun(__file__, sys.argv[1:], INSIDE, "bm-poll")
     return run(args)
 
 

@@ -1,31 +1,16 @@
 #include "store/auth_worker.hpp"
 
-#include <cerrno>
-#include <cstdint>
-#include <cstring>
-#include <stdexcept>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <cstdint>
+
+#include "store/event_fd.hpp"
+
 namespace bm::store {
-namespace {
-
-void signal_eventfd(int fd) {
-    std::uint64_t one = 1;
-    while (::write(fd, &one, sizeof one) < 0 && errno == EINTR) {}
-}
-
-void drain_eventfd(int fd) {
-    std::uint64_t count;
-    while (::read(fd, &count, sizeof count) < 0 && errno == EINTR) {}
-}
-
-}  // namespace
 
 AuthWorker::AuthWorker(std::string users_file, std::size_t max_waiting)
     : users_(std::move(users_file)), max_waiting_(max_waiting) {
-    event_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (event_fd_ < 0) throw std::runtime_error(std::string("password checks: eventfd: ") + std::strerror(errno));
+    event_fd_ = make_eventfd(EFD_NONBLOCK, "password checks");
     thread_ = std::thread([this] { run(); });
 }
 

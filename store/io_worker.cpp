@@ -1,15 +1,12 @@
 #include "store/io_worker.hpp"
 
 #include <atomic>
-#include <cerrno>
-#include <cstring>
-#include <stdexcept>
 #include <string>
-#include <sys/eventfd.h>
 #include <thread>
 #include <unistd.h>
 #include <vector>
 
+#include "store/event_fd.hpp"
 #include "store/log.hpp"
 #include "store/ring.hpp"
 
@@ -21,37 +18,12 @@ namespace {
 // than one disk flush can amortise.
 constexpr std::size_t max_batch = 512;
 
-int make_eventfd(int flags) {
-    int fd = ::eventfd(0, EFD_CLOEXEC | flags);
-    if (fd < 0)
-        throw std::runtime_error(std::string("I/O worker: eventfd: ") + std::strerror(errno));
-    return fd;
-}
-
-void signal_eventfd(int fd) {
-    std::uint64_t one = 1;
-    while (::write(fd, &one, sizeof one) < 0 && errno == EINTR) {}
-}
-
-void drain_eventfd(int fd) {
-    std::uint64_t count;
-    while (::read(fd, &count, sizeof count) < 0 && errno == EINTR) {}
-}
-
-// On a semaphore eventfd: takes exactly one write if one is there.
-bool take_one_write(int fd) {
-    std::uint64_t count;
-    ssize_t n;
-    while ((n = ::read(fd, &count, sizeof count)) < 0 && errno == EINTR) {}
-    return n == sizeof count;
-}
-
 }  // namespace
 
 struct IoWorker::Impl {
     explicit Impl(std::size_t ring_size)
         : submitted(ring_size), completed(ring_size),
-          wake_fd(make_eventfd(0)), completion_fd(make_eventfd(EFD_NONBLOCK | EFD_SEMAPHORE)) {}
+          wake_fd(make_eventfd(0, "I/O worker")), completion_fd(make_eventfd(EFD_NONBLOCK | EFD_SEMAPHORE, "I/O worker")) {}
     ~Impl() {
         ::close(wake_fd);
         ::close(completion_fd);
